@@ -1,0 +1,41 @@
+# skiff — see README.md. `make build` writes bin/skiff.
+KUBE_VERSION ?= v1.37.2
+SKIFF_VERSION ?= v0.1.0
+GIT_COMMIT := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VPKG := k8s.io/component-base/version
+LDFLAGS := -s -w \
+  -X $(VPKG).gitVersion=$(KUBE_VERSION)+skiff \
+  -X $(VPKG).gitMajor=1 -X $(VPKG).gitMinor=37 \
+  -X $(VPKG).gitCommit=$(GIT_COMMIT) -X $(VPKG).gitTreeState=clean -X $(VPKG).buildDate=$(BUILD_DATE) \
+  -X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)+skiff \
+  -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37 \
+  -X github.com/skiff-k8s/skiff/pkg/version.Skiff=$(SKIFF_VERSION)
+GO ?= go
+DATA_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/skiff,$(HOME)/.skiff)
+
+.PHONY: build test test-unit test-integration generate bench run clean deps
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/skiff ./cmd/skiff
+
+deps:
+	bash scripts/install-deps.sh
+
+generate:
+	hack/update-openapi.sh
+
+# test runs every test the README promises: unit tests, then integration tests that
+# start bin/skiff and drive it with client-go and kubectl.
+test: build
+	$(GO) test -race -count=1 ./pkg/... ./cmd/...
+	SKIFF_BIN=$(CURDIR)/bin/skiff $(GO) test -race -count=1 -timeout 30m ./tests/integration/...
+
+bench: build
+	SKIFF_BIN=$(CURDIR)/bin/skiff $(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./tests/bench/...
+
+run: build
+	./bin/skiff server --data-dir $(DATA_DIR)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,193 @@
+// Package apiserver assembles skiff's Kubernetes API server from k8s.io/apiserver:
+// TLS serving, authentication, authorization, admission, API priority and fairness,
+// OpenAPI, and the storage of every built-in resource over the etcd API kine serves.
+//
+//	srv, err := apiserver.New(apiserver.Config{…})
+//	err = srv.Run(ctx) // serves until ctx is done
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	serverstorage "k8s.io/apiserver/pkg/server/storage"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	utilflowcontrol "k8s.io/apiserver/pkg/util/flowcontrol"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-base/compatibility"
+	"k8s.io/component-base/version"
+
+	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
+	openapigen "github.com/skiff-k8s/skiff/pkg/generated/openapi"
+	"github.com/skiff-k8s/skiff/pkg/pki"
+)
+
+// Config is what the server needs to know; pkg/cli fills it from flags.
+type Config struct {
+	BindAddress    net.IP
+	Port           int
+	PKI            *pki.Bundle
+	EtcdEndpoints  []string
+	ServiceCIDR    *net.IPNet
+	NodePortRange  PortRange
+	ClusterDomain  string
+	AdvertiseIP    net.IP
+	APIAudiences   []string
+	ServiceAccount ServiceAccountConfig
+	// OnReady is called once the server serves.
+	OnReady func()
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ Base, Size int }
+
+// ServiceAccountConfig holds what issuing and checking service-account tokens needs.
+type ServiceAccountConfig struct {
+	Issuer  string
+	KeyFile string
+}
+
+// Server is a configured API server ready to run.
+type Server struct {
+	generic  *genericapiserver.GenericAPIServer
+	informer informers.SharedInformerFactory
+}
+
+// storagePrefixes keep upstream's etcd key layout, so tools that read etcd find the same keys.
+var storagePrefixes = map[schema.GroupResource]string{
+	{Resource: "replicationcontrollers"}:                "controllers",
+	{Resource: "endpoints"}:                             "services/endpoints",
+	{Resource: "nodes"}:                                 "minions",
+	{Resource: "services"}:                              "services/specs",
+	{Group: "extensions", Resource: "ingresses"}:        "ingress",
+	{Group: "networking.k8s.io", Resource: "ingresses"}: "ingress",
+}
+
+// New builds the server; nothing listens until Run.
+func New(cfg Config) (*Server, error) {
+	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
+	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(version.Get().GitVersion, "", "")
+	gc.MergedResourceConfig = resourceConfig()
+
+	// Serving: TLS with our serving certificate, and a loopback client for ourselves.
+	secure := genericoptions.NewSecureServingOptions().WithLoopback()
+	secure.BindAddress = cfg.BindAddress
+	secure.BindPort = cfg.Port
+	secure.ServerCert.CertKey = genericoptions.CertKey{CertFile: cfg.PKI.ServingCert, KeyFile: cfg.PKI.ServingKey}
+	if err := secure.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
+		return nil, fmt.Errorf("secure serving: %w", err)
+	}
+
+	// Authentication: client certificates from the client CA, service-account tokens,
+	// and anonymous access to the health and version endpoints only.
+	clientCA, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", cfg.PKI.ClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	authn, err := newAuthenticator(cfg, clientCA, nil)
+	if err != nil {
+		return nil, err
+	}
+	gc.Authentication.Authenticator = authn
+	gc.Authentication.APIAudiences = authenticator.Audiences(cfg.APIAudiences)
+	gc.Authorization.Authorizer, gc.RuleResolver = newAuthorizer()
+	genericapiserver.AuthorizeClientBearerToken(gc.LoopbackClientConfig, &gc.Authentication, &gc.Authorization)
+
+	// Storage: the etcd3 backend over kine, protobuf on disk, the watch cache on.
+	etcd := genericoptions.NewEtcdOptions(storagebackend.NewDefaultConfig("/registry", nil))
+	etcd.StorageConfig.Transport.ServerList = cfg.EtcdEndpoints
+	etcd.DefaultStorageMediaType = "application/vnd.kubernetes.protobuf"
+	etcd.StorageConfig.CompactionInterval = 0 // kine compacts by itself
+	etcd.StorageConfig.DBMetricPollInterval = 0
+	etcd.EnableWatchCache = true
+	factory := serverstorage.NewDefaultStorageFactory(etcd.StorageConfig, etcd.DefaultStorageMediaType,
+		scheme.Codecs, serverstorage.NewDefaultResourceEncodingConfig(scheme.Scheme), gc.MergedResourceConfig, storagePrefixes)
+	if err := etcd.ApplyWithStorageFactoryTo(factory, &gc.Config); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+
+	// Clients of ourselves, for admission and priority-and-fairness informers.
+	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	inf := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	gc.SharedInformerFactory = inf
+	gc.ClientConfig = gc.LoopbackClientConfig
+	admission := genericoptions.NewAdmissionOptions()
+	if err := admission.ApplyTo(&gc.Config, inf, client, dyn, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+	gc.FlowControl = utilflowcontrol.New(inf, client.FlowcontrolV1(), gc.MaxRequestsInFlight+gc.MaxMutatingRequestsInFlight)
+
+	// OpenAPI v2 and v3 from the generated definitions.
+	namer := openapi.NewDefinitionNamer(scheme.External)
+	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapigen.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIConfig.Info.Title = "Kubernetes"
+	gc.OpenAPIConfig.Info.Version = version.Get().GitVersion
+	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapigen.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
+	gc.OpenAPIV3Config.Info.Version = version.Get().GitVersion
+
+	gs, err := gc.Complete().New("skiff-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, fmt.Errorf("create server: %w", err)
+	}
+	if err := installAPIs(gs, gc.RESTOptionsGetter, cfg); err != nil {
+		return nil, err
+	}
+	return &Server{generic: gs, informer: inf}, nil
+}
+
+// Run serves until ctx is done, then shuts down cleanly.
+func (s *Server) Run(ctx context.Context) error {
+	prepared := s.generic.PrepareRun()
+	return prepared.RunWithContext(ctx)
+}
+
+func resourceConfig() *serverstorage.ResourceConfig {
+	rc := serverstorage.NewResourceConfig()
+	rc.EnableVersions(scheme.GroupVersions...)
+	return rc
+}
+
+// installAPIs installs every served group.
+func installAPIs(gs *genericapiserver.GenericAPIServer, opts genericregistry.RESTOptionsGetter, cfg Config) error {
+	groups, err := buildGroups(opts, cfg)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		info := genericapiserver.NewDefaultAPIGroupInfo(g.Version.Group, scheme.Scheme, scheme.ParameterCodec, scheme.Codecs)
+		info.VersionedResourcesStorageMap[g.Version.Version] = g.Storage
+		if g.Version.Group == "" {
+			if err := gs.InstallLegacyAPIGroup("/api", &info); err != nil {
+				return fmt.Errorf("install core/v1: %w", err)
+			}
+			continue
+		}
+		if err := gs.InstallAPIGroup(&info); err != nil {
+			return fmt.Errorf("install %s: %w", g.Version, err)
+		}
+	}
+	return nil
+}

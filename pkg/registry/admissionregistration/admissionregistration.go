@@ -1,0 +1,13 @@
+// Package admissionregistration assembles the storages of the admissionregistration/v1 group version.
+package admissionregistration
+
+import (
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds admissionregistration/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(admissionregistrationv1.SchemeGroupVersion, opts)
+}

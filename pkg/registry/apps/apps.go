@@ -1,0 +1,13 @@
+// Package apps assembles the storages of the apps/v1 group version.
+package apps
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds apps/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(appsv1.SchemeGroupVersion, opts)
+}

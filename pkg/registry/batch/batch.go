@@ -1,0 +1,13 @@
+// Package batch assembles the storages of the batch/v1 group version.
+package batch
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds batch/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(batchv1.SchemeGroupVersion, opts)
+}

@@ -1,0 +1,13 @@
+// Package certificates assembles the storages of the certificates/v1 group version.
+package certificates
+
+import (
+	certificatesv1 "k8s.io/api/certificates/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds certificates/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(certificatesv1.SchemeGroupVersion, opts)
+}

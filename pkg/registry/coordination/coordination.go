@@ -1,0 +1,13 @@
+// Package coordination assembles the storages of the coordination/v1 group version.
+package coordination
+
+import (
+	coordinationv1 "k8s.io/api/coordination/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds coordination/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(coordinationv1.SchemeGroupVersion, opts)
+}

@@ -1,0 +1,18 @@
+// Package core assembles the storages of the core ("") group, version v1.
+package core
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/core/configmap"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds core/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(corev1.SchemeGroupVersion, opts,
+		namespace.Resource,
+		configmap.Resource,
+	)
+}

@@ -1,0 +1,13 @@
+// Package discovery assembles the storages of the discovery/v1 group version.
+package discovery
+
+import (
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds discovery/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(discoveryv1.SchemeGroupVersion, opts)
+}

@@ -1,0 +1,13 @@
+// Package policy assembles the storages of the policy/v1 group version.
+package policy
+
+import (
+	policyv1 "k8s.io/api/policy/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds policy/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(policyv1.SchemeGroupVersion, opts)
+}

@@ -1,0 +1,13 @@
+// Package resource assembles the storages of the resource/v1 group version.
+package resource
+
+import (
+	resourcev1 "k8s.io/api/resource/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds resource/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(resourcev1.SchemeGroupVersion, opts)
+}

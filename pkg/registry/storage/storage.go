@@ -1,0 +1,13 @@
+// Package storage assembles the storages of the storage/v1 group version.
+package storage
+
+import (
+	storagev1 "k8s.io/api/storage/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds storage/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(storagev1.SchemeGroupVersion, opts)
+}

@@ -1,0 +1,13 @@
+// Package storagemigration assembles the storages of the storagemigration/v1 group version.
+package storagemigration
+
+import (
+	storagemigrationv1 "k8s.io/api/storagemigration/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Group builds storagemigration/v1.
+func Group(opts *store.Options) (*store.Group, error) {
+	return store.BuildGroup(storagemigrationv1.SchemeGroupVersion, opts)
+}

@@ -1,0 +1,166 @@
+// Package server wires `skiff server`: certificates, the datastore, the API server and
+// the kubeconfigs, in that order, and shuts them down in reverse.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/apiserver"
+	"github.com/skiff-k8s/skiff/pkg/datastore"
+	"github.com/skiff-k8s/skiff/pkg/pki"
+)
+
+// Options are the server's settings, as the flags spell them.
+type Options struct {
+	DataDir             string
+	HTTPSPort           int
+	BindAddress         net.IP
+	AdvertiseAddress    net.IP
+	TLSSANs             []string
+	WriteKubeconfig     string
+	WriteKubeconfigMode string
+	DisableAgent        bool
+	DatastoreEndpoint   string
+	Token               string
+	NodeName            string
+	ClusterCIDR         string
+	ServiceCIDR         string
+	NodePortBase        int
+	NodePortSize        int
+	ClusterDNS          string
+	ClusterDomain       string
+	Disable             []string
+}
+
+// Run starts the control plane and blocks until ctx is done.
+func Run(ctx context.Context, o Options) error {
+	start := time.Now()
+	if o.DataDir == "" {
+		return fmt.Errorf("--data-dir must not be empty")
+	}
+	dataDir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return err
+	}
+	serverDir := filepath.Join(dataDir, "server")
+	if err := os.MkdirAll(serverDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	_, svcNet, err := net.ParseCIDR(o.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("--service-cidr: %w", err)
+	}
+	if svcNet.IP.To4() == nil {
+		return fmt.Errorf("--service-cidr: only IPv4 is supported, got %s", o.ServiceCIDR)
+	}
+	if ones, bits := svcNet.Mask.Size(); bits-ones < 2 || bits-ones > 20 {
+		return fmt.Errorf("--service-cidr: %s must hold between 4 and 2^20 addresses", o.ServiceCIDR)
+	}
+	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
+		return fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	firstIP := nthIP(svcNet, 1)
+	advertise := o.AdvertiseAddress
+	if advertise == nil {
+		advertise = primaryIP()
+	}
+
+	names := servingNames(o, firstIP, advertise)
+	bundle, err := pki.Ensure(filepath.Join(serverDir, "tls"), names)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+
+	ds, err := datastore.Start(ctx, datastore.Config{DataDir: serverDir, Endpoint: o.DatastoreEndpoint})
+	if err != nil {
+		return err
+	}
+	defer ds.Stop()
+
+	srv, err := apiserver.New(apiserver.Config{
+		BindAddress:   o.BindAddress,
+		Port:          o.HTTPSPort,
+		PKI:           bundle,
+		EtcdEndpoints: ds.Endpoints,
+		ServiceCIDR:   svcNet,
+		NodePortRange: apiserver.PortRange{Base: o.NodePortBase, Size: o.NodePortSize},
+		ClusterDomain: o.ClusterDomain,
+		AdvertiseIP:   advertise,
+		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain, "k3s"},
+		ServiceAccount: apiserver.ServiceAccountConfig{
+			Issuer:  "https://kubernetes.default.svc." + o.ClusterDomain,
+			KeyFile: bundle.ServiceAccountKey,
+		},
+		OnReady: func() {
+			klog.InfoS("skiff server is ready", "elapsed", time.Since(start).Round(time.Millisecond), "port", o.HTTPSPort)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	server := "https://127.0.0.1:" + strconv.Itoa(o.HTTPSPort)
+	if err := writeKubeconfigs(bundle, server, adminKubeconfigPath(dataDir), o.WriteKubeconfig, o.WriteKubeconfigMode); err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func adminKubeconfigPath(dataDir string) string {
+	return filepath.Join(dataDir, "server", "cred", "admin.kubeconfig")
+}
+
+// servingNames are the names the apiserver's certificate covers.
+func servingNames(o Options, firstServiceIP, advertise net.IP) pki.Names {
+	n := pki.Names{
+		DNS: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + o.ClusterDomain},
+		IPs: []net.IP{net.ParseIP("127.0.0.1"), firstServiceIP},
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		n.DNS = append(n.DNS, h)
+	}
+	if advertise != nil {
+		n.IPs = append(n.IPs, advertise)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+				n.IPs = append(n.IPs, ipn.IP.To4())
+			}
+		}
+	}
+	for _, s := range o.TLSSANs {
+		if ip := net.ParseIP(s); ip != nil {
+			n.IPs = append(n.IPs, ip)
+		} else if s != "" {
+			n.DNS = append(n.DNS, s)
+		}
+	}
+	return n
+}
+
+// primaryIP is the source address of the default route, or loopback when there is none.
+func primaryIP() net.IP {
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.To4()
+			}
+		}
+	}
+	return net.ParseIP("127.0.0.1").To4()
+}
+
+func nthIP(n *net.IPNet, i int) net.IP {
+	ip := n.IP.To4()
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	v += uint32(i)
+	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
+}
