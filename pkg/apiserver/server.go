@@ -152,7 +152,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create server: %w", err)
 	}
-	if err := installAPIs(gs, gc.RESTOptionsGetter, cfg); err != nil {
+	a := auth{request: authn, authorizer: gc.Authorization.Authorizer, rules: gc.RuleResolver}
+	if err := installAPIs(gs, gc.RESTOptionsGetter, cfg, a); err != nil {
 		return nil, err
 	}
 	return &Server{generic: gs, informer: inf}, nil
@@ -171,8 +172,8 @@ func resourceConfig() *serverstorage.ResourceConfig {
 }
 
 // installAPIs installs every served group.
-func installAPIs(gs *genericapiserver.GenericAPIServer, opts genericregistry.RESTOptionsGetter, cfg Config) error {
-	groups, err := buildGroups(opts, cfg)
+func installAPIs(gs *genericapiserver.GenericAPIServer, opts genericregistry.RESTOptionsGetter, cfg Config, a auth) error {
+	groups, err := buildGroups(opts, cfg, a)
 	if err != nil {
 		return err
 	}

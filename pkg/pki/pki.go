@@ -49,7 +49,9 @@ type Bundle struct {
 	ServingCert         string
 	ServingKey          string
 	AdminCert, AdminKey string
-	ServiceAccountKey   string // private key that signs service-account tokens
+	// KubeletClientCert authenticates the apiserver to kubelets (logs, exec, …).
+	KubeletClientCert, KubeletClientKey string
+	ServiceAccountKey                   string // private key that signs service-account tokens
 }
 
 // CA is a loaded certificate authority that can issue leaf certificates.
@@ -69,6 +71,7 @@ func Ensure(dir string, names Names) (*Bundle, error) {
 		ClientCA: filepath.Join(dir, "client-ca.crt"), ClientKey: filepath.Join(dir, "client-ca.key"),
 		ServingCert: filepath.Join(dir, "serving-kube-apiserver.crt"), ServingKey: filepath.Join(dir, "serving-kube-apiserver.key"),
 		AdminCert: filepath.Join(dir, "client-admin.crt"), AdminKey: filepath.Join(dir, "client-admin.key"),
+		KubeletClientCert: filepath.Join(dir, "client-kube-apiserver.crt"), KubeletClientKey: filepath.Join(dir, "client-kube-apiserver.key"),
 		ServiceAccountKey: filepath.Join(dir, "service.key"),
 	}
 	serverCA, err := ensureCA(b.ServerCA, b.ServerKey, "skiff-server-ca")
@@ -85,6 +88,10 @@ func Ensure(dir string, names Names) (*Bundle, error) {
 	}
 	admin := Leaf{CommonName: "system:admin", Organization: []string{"system:masters"}, Usage: x509.ExtKeyUsageClientAuth}
 	if err := clientCA.ensureLeaf(b.AdminCert, b.AdminKey, admin); err != nil {
+		return nil, err
+	}
+	kubeletClient := Leaf{CommonName: "system:kube-apiserver", Organization: []string{"system:masters"}, Usage: x509.ExtKeyUsageClientAuth}
+	if err := clientCA.ensureLeaf(b.KubeletClientCert, b.KubeletClientKey, kubeletClient); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(b.ServiceAccountKey); errors.Is(err, os.ErrNotExist) {

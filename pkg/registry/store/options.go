@@ -23,6 +23,9 @@ type Options struct {
 	TokenAuth     authenticator.Token
 	Authorizer    authorizer.Authorizer
 	RuleResolver  authorizer.RuleResolver
+	// KubeletClient holds the files the apiserver uses to reach kubelets over TLS:
+	// its client certificate and key, and the CA that signs kubelet serving certificates.
+	KubeletClient KubeletClientFiles
 	// TokenIssuer signs service-account tokens (TokenRequest); nil disables it.
 	TokenIssuer TokenIssuer
 	// APIAudiences are the default audiences of issued tokens.
@@ -33,6 +36,11 @@ type Options struct {
 type TokenIssuer interface {
 	// any is *serviceaccount.Claims; kept opaque here to avoid an import cycle.
 	Issue(claims any) (string, error)
+}
+
+// KubeletClientFiles are paths of PEM files.
+type KubeletClientFiles struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // Group is one served group version and its REST storages.
