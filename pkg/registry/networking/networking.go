@@ -2,12 +2,43 @@
 package networking
 
 import (
-	networkingv1 "k8s.io/api/networking/v1"
+	"context"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/networking/ingress"
+	"github.com/skiff-k8s/skiff/pkg/registry/networking/ingressclass"
+	"github.com/skiff-k8s/skiff/pkg/registry/networking/networkpolicy"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds networking/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(networkingv1.SchemeGroupVersion, opts)
+	g, err := store.BuildGroup(networkingv1.SchemeGroupVersion, opts,
+		ingress.Resource,
+		ingressclass.Resource,
+		networkpolicy.Resource,
+	)
+	if err != nil {
+		return nil, err
+	}
+	if classes, ok := g.Storage[ingressclass.Resource.Name].(rest.Lister); ok {
+		ingress.DefaultClass = defaultIngressClass(classes)
+	}
+	return g, nil
+}
+
+// defaultIngressClass reads the IngressClasses from their store to pick the class of a new
+// Ingress that names none.
+func defaultIngressClass(classes rest.Lister) func(ctx context.Context) string {
+	return func(ctx context.Context) string {
+		obj, err := classes.List(genericapirequest.WithNamespace(ctx, ""), &metainternalversion.ListOptions{})
+		if err != nil {
+			return ""
+		}
+		return ingressclass.DefaultClass(obj.(*networkingv1.IngressClassList).Items)
+	}
 }

@@ -4,10 +4,23 @@ package storage
 import (
 	storagev1 "k8s.io/api/storage/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/storage/csidriver"
+	"github.com/skiff-k8s/skiff/pkg/registry/storage/csinode"
+	"github.com/skiff-k8s/skiff/pkg/registry/storage/csistoragecapacity"
+	"github.com/skiff-k8s/skiff/pkg/registry/storage/storageclass"
+	"github.com/skiff-k8s/skiff/pkg/registry/storage/volumeattachment"
+	"github.com/skiff-k8s/skiff/pkg/registry/storage/volumeattributesclass"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds storage/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(storagev1.SchemeGroupVersion, opts)
+	return store.BuildGroup(storagev1.SchemeGroupVersion, opts,
+		storageclass.Resource,
+		csidriver.Resource,
+		csinode.Resource,
+		csistoragecapacity.Resource,
+		volumeattachment.Resource,
+		volumeattributesclass.Resource,
+	)
 }
