@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/compatibility"
 	"k8s.io/component-base/version"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
 	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
 	openapigen "github.com/skiff-k8s/skiff/pkg/generated/openapi"
@@ -61,8 +62,9 @@ type ServiceAccountConfig struct {
 
 // Server is a configured API server ready to run.
 type Server struct {
-	generic  *genericapiserver.GenericAPIServer
-	informer informers.SharedInformerFactory
+	aggregator *aggregatorapiserver.APIAggregator
+	informer   informers.SharedInformerFactory
+	onReady    func()
 }
 
 // storagePrefixes keep upstream's etcd key layout, so tools that read etcd find the same keys.
@@ -148,7 +150,15 @@ func New(cfg Config) (*Server, error) {
 	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
 	gc.OpenAPIV3Config.Info.Version = version.Get().GitVersion
 
-	gs, err := gc.Complete().New("skiff-apiserver", genericapiserver.NewEmptyDelegate())
+	crd, err := newExtensionsServer(gc, etcd, inf)
+	if err != nil {
+		return nil, err
+	}
+	aggCfg, err := newAggregatorConfig(gc, etcd, inf, cfg)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := gc.Complete().New("skiff-apiserver", crd.GenericAPIServer)
 	if err != nil {
 		return nil, fmt.Errorf("create server: %w", err)
 	}
@@ -156,13 +166,26 @@ func New(cfg Config) (*Server, error) {
 	if err := installAPIs(gs, gc.RESTOptionsGetter, cfg, a); err != nil {
 		return nil, err
 	}
-	return &Server{generic: gs, informer: inf}, nil
+	agg, err := newAggregator(aggCfg, gs, crd)
+	if err != nil {
+		return nil, err
+	}
+	if err := addBootstrapHooks(agg.GenericAPIServer, cfg); err != nil {
+		return nil, err
+	}
+	return &Server{aggregator: agg, informer: inf, onReady: cfg.OnReady}, nil
 }
 
 // Run serves until ctx is done, then shuts down cleanly.
 func (s *Server) Run(ctx context.Context) error {
-	prepared := s.generic.PrepareRun()
-	return prepared.RunWithContext(ctx)
+	prepared, err := s.aggregator.PrepareRun()
+	if err != nil {
+		return err
+	}
+	if s.onReady != nil {
+		go s.waitReady(ctx)
+	}
+	return prepared.Run(ctx)
 }
 
 func resourceConfig() *serverstorage.ResourceConfig {

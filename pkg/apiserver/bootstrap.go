@@ -1,0 +1,166 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+)
+
+// systemNamespaces exist in every cluster from the start.
+var systemNamespaces = []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+
+// bootstrapStep makes sure one kind of start-up object exists; it must be idempotent.
+type bootstrapStep struct {
+	name string
+	run  func(ctx context.Context, c kubernetes.Interface) error
+}
+
+// addBootstrapHooks creates the objects every cluster starts with, through the
+// loopback client, retrying until each step succeeds.
+func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
+	steps := []bootstrapStep{
+		{"system-namespaces", ensureNamespaces},
+		{"kubernetes-service", func(ctx context.Context, c kubernetes.Interface) error { return ensureKubernetesService(ctx, c, cfg) }},
+	}
+	steps = append(steps, extraBootstrap...)
+	return s.AddPostStartHook("skiff-bootstrap", func(hc genericapiserver.PostStartHookContext) error {
+		client, err := kubernetes.NewForConfig(hc.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		ctx := hc
+		for _, st := range steps {
+			go func(st bootstrapStep) {
+				for attempt := 0; ; attempt++ {
+					err := st.run(ctx, client)
+					if err == nil {
+						return
+					}
+					if attempt%10 == 9 {
+						klog.ErrorS(err, "bootstrap step still failing", "step", st.name)
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+				}
+			}(st)
+		}
+		return nil
+	})
+}
+
+// extraBootstrap are the steps other packages contribute (RBAC policy, priority classes, …).
+var extraBootstrap []bootstrapStep
+
+func ensureNamespaces(ctx context.Context, c kubernetes.Interface) error {
+	for _, ns := range systemNamespaces {
+		_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// ensureKubernetesService creates the default/kubernetes Service on the first service IP
+// and points its Endpoints and EndpointSlice at this apiserver.
+func ensureKubernetesService(ctx context.Context, c kubernetes.Interface, cfg Config) error {
+	first := nthIP(cfg.ServiceCIDR, 1)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: first.String(),
+			Ports: []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443,
+				TargetPort: intstr.FromInt32(int32(cfg.Port))}},
+			SessionAffinity: corev1.ServiceAffinityNone,
+		},
+	}
+	if _, err := c.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create kubernetes service: %w", err)
+	}
+	ip := cfg.AdvertiseIP.String()
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: ip}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(cfg.Port), Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	if err := upsert(ctx, func() error {
+		_, err := c.CoreV1().Endpoints(metav1.NamespaceDefault).Create(ctx, ep, metav1.CreateOptions{})
+		return err
+	}, func() error {
+		cur, err := c.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Subsets = ep.Subsets
+		_, err = c.CoreV1().Endpoints(metav1.NamespaceDefault).Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		return fmt.Errorf("kubernetes endpoints: %w", err)
+	}
+	ready := true
+	port := int32(cfg.Port)
+	name, proto := "https", corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
+	}
+	return upsert(ctx, func() error {
+		_, err := c.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Create(ctx, slice, metav1.CreateOptions{})
+		return err
+	}, func() error {
+		cur, err := c.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Endpoints, cur.Ports = slice.Endpoints, slice.Ports
+		_, err = c.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+// upsert creates, or on AlreadyExists updates.
+func upsert(ctx context.Context, create, update func() error) error {
+	err := create()
+	if apierrors.IsAlreadyExists(err) {
+		return update()
+	}
+	return err
+}
+
+func nthIP(n *net.IPNet, i int) net.IP {
+	ip := n.IP.To4()
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	v += uint32(i)
+	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
+}
+
+// ready reports whether /readyz answers ok.
+func (s *Server) ready(ctx context.Context) bool {
+	c, err := kubernetes.NewForConfig(s.aggregator.GenericAPIServer.LoopbackClientConfig)
+	if err != nil {
+		return false
+	}
+	body, err := c.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Raw()
+	return err == nil && string(body) == "ok"
+}

@@ -1,0 +1,209 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsv1beta1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1beta1"
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	apiextensionsoptions "k8s.io/apiextensions-apiserver/pkg/cmd/server/options"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/client-go/informers"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	apiregistrationv1beta1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1beta1"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
+	aggregatorscheme "k8s.io/kube-aggregator/pkg/apiserver/scheme"
+	apiregistrationclient "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset/typed/apiregistration/v1"
+	"k8s.io/kube-aggregator/pkg/controllers/autoregister"
+)
+
+// The servers are chained as upstream chains them: the aggregator in front (APIServices,
+// aggregated discovery and OpenAPI), then skiff's built-in resources, then the
+// apiextensions server (CRDs and custom resources), then 404.
+
+// newExtensionsServer builds the apiextensions-apiserver from a copy of the main config.
+func newExtensionsServer(gc *genericapiserver.RecommendedConfig, etcd *genericoptions.EtcdOptions, inf informers.SharedInformerFactory) (*apiextensionsapiserver.CustomResourceDefinitions, error) {
+	c := gc.Config
+	c.PostStartHooks = map[string]genericapiserver.PostStartHookConfigEntry{}
+	c.RESTOptionsGetter = nil
+	e := *etcd
+	e.StorageConfig.Codec = apiextensionsapiserver.Codecs.LegacyCodec(apiextensionsv1beta1.SchemeGroupVersion, apiextensionsv1.SchemeGroupVersion)
+	e.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(apiextensionsv1beta1.SchemeGroupVersion, schema.GroupKind{Group: apiextensionsv1beta1.GroupName})
+	e.SkipHealthEndpoints = true
+	if err := e.ApplyTo(&c); err != nil {
+		return nil, fmt.Errorf("apiextensions storage: %w", err)
+	}
+	c.MergedResourceConfig = apiextensionsapiserver.DefaultAPIResourceConfigSource()
+	cfg := &apiextensionsapiserver.Config{
+		GenericConfig: &genericapiserver.RecommendedConfig{Config: c, SharedInformerFactory: inf},
+		ExtraConfig: apiextensionsapiserver.ExtraConfig{
+			CRDRESTOptionsGetter: apiextensionsoptions.NewCRDRESTOptionsGetter(e, c.ResourceTransformers, c.StorageObjectCountTracker),
+			MasterCount:          1,
+		},
+	}
+	s, err := cfg.Complete().New(genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, fmt.Errorf("create apiextensions server: %w", err)
+	}
+	return s, nil
+}
+
+// newAggregatorConfig copies the main config for kube-aggregator, before it is completed.
+func newAggregatorConfig(gc *genericapiserver.RecommendedConfig, etcd *genericoptions.EtcdOptions, inf informers.SharedInformerFactory, cfg Config) (*aggregatorapiserver.Config, error) {
+	c := gc.Config
+	c.PostStartHooks = map[string]genericapiserver.PostStartHookConfigEntry{}
+	c.RESTOptionsGetter = nil
+	c.SkipOpenAPIInstallation = true // the aggregator serves the merged OpenAPI itself
+	e := *etcd
+	e.StorageConfig.Codec = aggregatorscheme.Codecs.LegacyCodec(apiregistrationv1.SchemeGroupVersion, apiregistrationv1beta1.SchemeGroupVersion)
+	e.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(apiregistrationv1.SchemeGroupVersion, schema.GroupKind{Group: apiregistrationv1beta1.GroupName})
+	e.SkipHealthEndpoints = true
+	if err := e.ApplyTo(&c); err != nil {
+		return nil, fmt.Errorf("aggregator storage: %w", err)
+	}
+	c.MergedResourceConfig = aggregatorapiserver.DefaultAPIResourceConfigSource()
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: 16,
+	}
+	return &aggregatorapiserver.Config{
+		GenericConfig: &genericapiserver.RecommendedConfig{Config: c, SharedInformerFactory: inf},
+		ExtraConfig: aggregatorapiserver.ExtraConfig{
+			ProxyClientCertFile: cfg.PKI.KubeletClientCert,
+			ProxyClientKeyFile:  cfg.PKI.KubeletClientKey,
+			ServiceResolver:     aggregatorapiserver.NewClusterIPServiceResolver(inf.Core().V1().Services().Lister()),
+			ProxyTransport:      transport,
+			DisableRemoteAvailableConditionController: false,
+		},
+	}, nil
+}
+
+// apiServicePriority orders groups in discovery as upstream does.
+type apiServicePriority struct{ group, version int32 }
+
+var localPriorities = map[schema.GroupVersion]apiServicePriority{
+	{Group: "", Version: "v1"}:                             {18000, 1},
+	{Group: "apps", Version: "v1"}:                         {17800, 15},
+	{Group: "events.k8s.io", Version: "v1"}:                {17750, 15},
+	{Group: "authentication.k8s.io", Version: "v1"}:        {17700, 15},
+	{Group: "authorization.k8s.io", Version: "v1"}:         {17600, 15},
+	{Group: "autoscaling", Version: "v2"}:                  {17500, 30},
+	{Group: "batch", Version: "v1"}:                        {17400, 15},
+	{Group: "certificates.k8s.io", Version: "v1"}:          {17300, 15},
+	{Group: "networking.k8s.io", Version: "v1"}:            {17200, 15},
+	{Group: "policy", Version: "v1"}:                       {17100, 15},
+	{Group: "rbac.authorization.k8s.io", Version: "v1"}:    {17000, 15},
+	{Group: "storage.k8s.io", Version: "v1"}:               {16800, 15},
+	{Group: "apiextensions.k8s.io", Version: "v1"}:         {16700, 15},
+	{Group: "admissionregistration.k8s.io", Version: "v1"}: {16700, 15},
+	{Group: "scheduling.k8s.io", Version: "v1"}:            {16600, 15},
+	{Group: "coordination.k8s.io", Version: "v1"}:          {16500, 15},
+	{Group: "node.k8s.io", Version: "v1"}:                  {16300, 15},
+	{Group: "discovery.k8s.io", Version: "v1"}:             {16200, 15},
+	{Group: "flowcontrol.apiserver.k8s.io", Version: "v1"}: {16100, 21},
+	{Group: "resource.k8s.io", Version: "v1"}:              {15900, 15},
+	{Group: "storagemigration.k8s.io", Version: "v1"}:      {15800, 15},
+	{Group: "apiregistration.k8s.io", Version: "v1"}:       {17900, 15},
+}
+
+// newAggregator puts kube-aggregator in front of the built-in server and registers a
+// local APIService for every group version the servers behind it serve, and for every
+// CRD group version as CRDs come and go.
+func newAggregator(c *aggregatorapiserver.Config, delegate *genericapiserver.GenericAPIServer, crd *apiextensionsapiserver.CustomResourceDefinitions) (*aggregatorapiserver.APIAggregator, error) {
+	completed := c.Complete()
+	agg, err := completed.NewWithDelegate(delegate)
+	if err != nil {
+		return nil, fmt.Errorf("create aggregator: %w", err)
+	}
+	client, err := apiregistrationclient.NewForConfig(completed.GenericConfig.LoopbackClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	auto := autoregister.NewAutoRegisterController(agg.APIRegistrationInformers.Apiregistration().V1().APIServices(), client)
+	if m := completed.GenericConfig.AggregatedDiscoveryGroupManager; m != nil {
+		for gv, p := range localPriorities {
+			m.SetGroupVersionPriority(metav1.GroupVersion(gv), int(p.group), int(p.version))
+		}
+	}
+	for _, path := range delegate.ListedPaths() {
+		gv, ok := groupVersionOfPath(path)
+		if !ok {
+			continue
+		}
+		p, ok := localPriorities[gv]
+		if !ok {
+			continue
+		}
+		auto.AddAPIServiceToSyncOnStart(&apiregistrationv1.APIService{
+			ObjectMeta: metav1.ObjectMeta{Name: gv.Version + "." + gv.Group},
+			Spec: apiregistrationv1.APIServiceSpec{
+				Group: gv.Group, Version: gv.Version,
+				GroupPriorityMinimum: p.group, VersionPriority: p.version,
+			},
+		})
+	}
+	crdReg := newCRDRegistration(crd.Informers.Apiextensions().V1().CustomResourceDefinitions(), auto)
+	err = agg.GenericAPIServer.AddPostStartHook("skiff-apiservice-autoregistration", func(hc genericapiserver.PostStartHookContext) error {
+		go crdReg.Run(hc.Done())
+		go func() {
+			// CRD group versions first, so the initial sync does not remove theirs.
+			crdReg.WaitForInitialSync(hc.Done())
+			auto.Run(2, hc.Done())
+		}()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return agg, nil
+}
+
+// groupVersionOfPath turns /api/v1 and /apis/<group>/<version> into a group version.
+func groupVersionOfPath(p string) (schema.GroupVersion, bool) {
+	if p == "/api/v1" {
+		return schema.GroupVersion{Version: "v1"}, true
+	}
+	var g, v string
+	if n, _ := fmt.Sscanf(p, "/apis/%s", &g); n != 1 {
+		return schema.GroupVersion{}, false
+	}
+	for i := 0; i < len(g); i++ {
+		if g[i] == '/' {
+			g, v = g[:i], g[i+1:]
+			break
+		}
+	}
+	if v == "" || g == "" {
+		return schema.GroupVersion{}, false
+	}
+	return schema.GroupVersion{Group: g, Version: v}, true
+}
+
+// waitReady calls onReady once /readyz answers ok on the loopback client.
+func (s *Server) waitReady(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.aggregator.GenericAPIServer.LoopbackClientConfig == nil {
+				continue
+			}
+			if s.ready(ctx) {
+				s.onReady()
+				return
+			}
+		}
+	}
+}
