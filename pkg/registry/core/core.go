@@ -6,13 +6,21 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/registry/core/configmap"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/serviceaccount"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds core/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(corev1.SchemeGroupVersion, opts,
+	g, err := store.BuildGroup(corev1.SchemeGroupVersion, opts,
+		serviceaccount.Resource,
 		namespace.Resource,
 		configmap.Resource,
 	)
+	if err != nil {
+		return nil, err
+	}
+	// serviceaccounts/token looks up pods, secrets and nodes in the built group.
+	serviceaccount.InstallToken(g, opts)
+	return g, nil
 }
