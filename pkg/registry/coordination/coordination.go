@@ -1,13 +1,14 @@
-// Package coordination assembles the storages of the coordination/v1 group version.
+// Package coordination assembles the storages of the coordination.k8s.io/v1 group version.
 package coordination
 
 import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/coordination/lease"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
-// Group builds coordination/v1.
+// Group builds coordination.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(coordinationv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(coordinationv1.SchemeGroupVersion, opts, lease.Resource)
 }

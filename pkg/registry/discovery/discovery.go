@@ -1,13 +1,14 @@
-// Package discovery assembles the storages of the discovery/v1 group version.
+// Package discovery assembles the storages of the discovery.k8s.io/v1 group version.
 package discovery
 
 import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/discovery/endpointslice"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
-// Group builds discovery/v1.
+// Group builds discovery.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(discoveryv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(discoveryv1.SchemeGroupVersion, opts, endpointslice.Resource)
 }
