@@ -6,13 +6,19 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/registry/core/configmap"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/service"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/serviceaccount"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds core/v1.
 func Group(opts *store.Options) (*store.Group, error) {
+	services, err := service.New(opts)
+	if err != nil {
+		return nil, err
+	}
 	g, err := store.BuildGroup(corev1.SchemeGroupVersion, opts,
+		services,
 		serviceaccount.Resource,
 		namespace.Resource,
 		configmap.Resource,
