@@ -4,10 +4,23 @@ package admissionregistration
 import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/mutatingadmissionpolicy"
+	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/mutatingadmissionpolicybinding"
+	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/mutatingwebhookconfiguration"
+	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/validatingadmissionpolicy"
+	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/validatingadmissionpolicybinding"
+	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/validatingwebhookconfiguration"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds admissionregistration/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(admissionregistrationv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(admissionregistrationv1.SchemeGroupVersion, opts,
+		validatingwebhookconfiguration.Resource,
+		mutatingwebhookconfiguration.Resource,
+		validatingadmissionpolicy.Resource,
+		validatingadmissionpolicybinding.Resource,
+		mutatingadmissionpolicy.Resource,
+		mutatingadmissionpolicybinding.Resource,
+	)
 }
