@@ -1,0 +1,164 @@
+package rbac
+
+import (
+	"context"
+	"fmt"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// The verb sets upstream's bootstrap roles are written with.
+var (
+	read      = []string{"get", "list", "watch"}
+	write     = []string{"create", "delete", "deletecollection", "patch", "update"}
+	readWrite = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+)
+
+const (
+	aggregateToAdmin = "rbac.authorization.k8s.io/aggregate-to-admin"
+	aggregateToEdit  = "rbac.authorization.k8s.io/aggregate-to-edit"
+	aggregateToView  = "rbac.authorization.k8s.io/aggregate-to-view"
+)
+
+func rule(verbs []string, group string, resources ...string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: resources}
+}
+
+func urls(verbs []string, paths ...string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{Verbs: verbs, NonResourceURLs: paths}
+}
+
+// bootstrapMeta marks an object as upstream marks its defaults, with extra labels.
+func bootstrapMeta(name string, labels ...string) metav1.ObjectMeta {
+	m := metav1.ObjectMeta{Name: name,
+		Labels:      map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"},
+		Annotations: map[string]string{"rbac.authorization.kubernetes.io/autoupdate": "true"}}
+	for _, l := range labels {
+		m.Labels[l] = "true"
+	}
+	return m
+}
+
+var (
+	viewRules = []rbacv1.PolicyRule{
+		rule(read, "", "pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
+			"services", "services/status", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "configmaps"),
+		rule(read, "", "limitranges", "resourcequotas", "bindings", "events",
+			"pods/status", "resourcequotas/status", "namespaces/status", "replicationcontrollers/status", "pods/log"),
+		rule(read, "", "namespaces"),
+		rule(read, "discovery.k8s.io", "endpointslices"),
+		rule(read, "apps", "controllerrevisions", "statefulsets", "statefulsets/scale", "statefulsets/status",
+			"daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status",
+			"replicasets", "replicasets/scale", "replicasets/status"),
+		rule(read, "autoscaling", "horizontalpodautoscalers", "horizontalpodautoscalers/status"),
+		rule(read, "batch", "jobs", "cronjobs", "cronjobs/status", "jobs/status"),
+		rule(read, "extensions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status",
+			"ingresses", "ingresses/status", "replicasets", "replicasets/scale", "replicasets/status", "replicationcontrollers/scale", "networkpolicies"),
+		rule(read, "policy", "poddisruptionbudgets", "poddisruptionbudgets/status"),
+		rule(read, "networking.k8s.io", "networkpolicies", "ingresses", "ingresses/status"),
+	}
+	editRules = []rbacv1.PolicyRule{
+		rule(read, "", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward", "secrets", "services/proxy"),
+		rule([]string{"impersonate"}, "", "serviceaccounts"),
+		rule(write, "", "pods", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward"),
+		rule([]string{"create"}, "", "pods/eviction"),
+		rule(write, "", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
+			"services", "services/proxy", "persistentvolumeclaims", "configmaps", "secrets", "events"),
+		rule([]string{"create"}, "", "serviceaccounts/token"),
+		rule(write, "apps", "statefulsets", "statefulsets/scale", "daemonsets", "deployments", "deployments/scale",
+			"deployments/rollback", "replicasets", "replicasets/scale"),
+		rule(write, "autoscaling", "horizontalpodautoscalers"),
+		rule(write, "batch", "jobs", "cronjobs"),
+		rule(write, "extensions", "daemonsets", "deployments", "deployments/scale", "deployments/rollback", "ingresses",
+			"replicasets", "replicasets/scale", "replicationcontrollers/scale", "networkpolicies"),
+		rule(write, "policy", "poddisruptionbudgets"),
+		rule(write, "networking.k8s.io", "networkpolicies", "ingresses"),
+		rule(readWrite, "coordination.k8s.io", "leases"),
+	}
+	adminRules = []rbacv1.PolicyRule{
+		rule([]string{"create"}, "authorization.k8s.io", "localsubjectaccessreviews"),
+		rule(readWrite, "rbac.authorization.k8s.io", "roles", "rolebindings"),
+	}
+)
+
+func concat(sets ...[]rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, s := range sets {
+		out = append(out, s...)
+	}
+	return out
+}
+
+func aggregated(label string) *rbacv1.AggregationRule {
+	return &rbacv1.AggregationRule{ClusterRoleSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{label: "true"}}}}
+}
+
+// BootstrapClusterRoles are the cluster roles of a new cluster, as upstream's
+// bootstrap policy names them. The aggregated roles (admin, edit, view) carry the
+// rules aggregation gives them, so they work before an aggregation controller runs.
+func BootstrapClusterRoles() []*rbacv1.ClusterRole {
+	return []*rbacv1.ClusterRole{
+		{ObjectMeta: bootstrapMeta("cluster-admin"), Rules: []rbacv1.PolicyRule{
+			rule([]string{"*"}, "*", "*"), urls([]string{"*"}, "*")}},
+		{ObjectMeta: bootstrapMeta("system:discovery"), Rules: []rbacv1.PolicyRule{
+			urls([]string{"get"}, "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/")}},
+		{ObjectMeta: bootstrapMeta("system:basic-user"), Rules: []rbacv1.PolicyRule{
+			rule([]string{"create"}, "authorization.k8s.io", "selfsubjectaccessreviews", "selfsubjectrulesreviews"),
+			rule([]string{"create"}, "authentication.k8s.io", "selfsubjectreviews")}},
+		{ObjectMeta: bootstrapMeta("system:public-info-viewer"), Rules: []rbacv1.PolicyRule{
+			urls([]string{"get"}, "/healthz", "/livez", "/readyz", "/version", "/version/")}},
+		{ObjectMeta: bootstrapMeta("system:monitoring"), Rules: []rbacv1.PolicyRule{
+			urls([]string{"get"}, "/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz", "/livez/*", "/readyz/*", "/healthz/*")}},
+		{ObjectMeta: bootstrapMeta("admin"), AggregationRule: aggregated(aggregateToAdmin),
+			Rules: concat(adminRules, editRules, viewRules)},
+		{ObjectMeta: bootstrapMeta("edit", aggregateToAdmin), AggregationRule: aggregated(aggregateToEdit),
+			Rules: concat(editRules, viewRules)},
+		{ObjectMeta: bootstrapMeta("view", aggregateToAdmin, aggregateToEdit), AggregationRule: aggregated(aggregateToView),
+			Rules: concat(viewRules)},
+		{ObjectMeta: bootstrapMeta("system:aggregate-to-admin", aggregateToAdmin), Rules: adminRules},
+		{ObjectMeta: bootstrapMeta("system:aggregate-to-edit", aggregateToAdmin, aggregateToEdit), Rules: editRules},
+		{ObjectMeta: bootstrapMeta("system:aggregate-to-view", aggregateToAdmin, aggregateToEdit, aggregateToView), Rules: viewRules},
+	}
+}
+
+func groupBinding(role string, groups ...string) *rbacv1.ClusterRoleBinding {
+	b := &rbacv1.ClusterRoleBinding{ObjectMeta: bootstrapMeta(role),
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}}
+	for _, g := range groups {
+		b.Subjects = append(b.Subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g})
+	}
+	return b
+}
+
+// BootstrapClusterRoleBindings bind the bootstrap roles as upstream does.
+func BootstrapClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
+	return []*rbacv1.ClusterRoleBinding{
+		groupBinding("cluster-admin", "system:masters"),
+		groupBinding("system:discovery", "system:authenticated"),
+		groupBinding("system:basic-user", "system:authenticated"),
+		groupBinding("system:public-info-viewer", "system:authenticated", "system:unauthenticated"),
+		groupBinding("system:monitoring", "system:monitoring"),
+	}
+}
+
+// EnsureBootstrapPolicy creates each bootstrap cluster role and binding that does not
+// exist yet; existing objects are left as the cluster admin made them. It is safe to
+// call at every start.
+func EnsureBootstrapPolicy(ctx context.Context, client kubernetes.Interface) error {
+	roles := client.RbacV1().ClusterRoles()
+	for _, r := range BootstrapClusterRoles() {
+		if _, err := roles.Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create clusterrole %s: %w", r.Name, err)
+		}
+	}
+	bindings := client.RbacV1().ClusterRoleBindings()
+	for _, b := range BootstrapClusterRoleBindings() {
+		if _, err := bindings.Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create clusterrolebinding %s: %w", b.Name, err)
+		}
+	}
+	return nil
+}
