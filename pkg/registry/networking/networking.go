@@ -11,7 +11,9 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/registry/networking/ingress"
 	"github.com/skiff-k8s/skiff/pkg/registry/networking/ingressclass"
+	"github.com/skiff-k8s/skiff/pkg/registry/networking/ipaddress"
 	"github.com/skiff-k8s/skiff/pkg/registry/networking/networkpolicy"
+	"github.com/skiff-k8s/skiff/pkg/registry/networking/servicecidr"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
@@ -21,6 +23,8 @@ func Group(opts *store.Options) (*store.Group, error) {
 		ingress.Resource,
 		ingressclass.Resource,
 		networkpolicy.Resource,
+		ipaddress.Resource,
+		servicecidr.Resource,
 	)
 	if err != nil {
 		return nil, err
