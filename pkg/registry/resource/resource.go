@@ -4,10 +4,21 @@ package resource
 import (
 	resourcev1 "k8s.io/api/resource/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/resource/deviceclass"
+	"github.com/skiff-k8s/skiff/pkg/registry/resource/devicetaintrule"
+	"github.com/skiff-k8s/skiff/pkg/registry/resource/resourceclaim"
+	"github.com/skiff-k8s/skiff/pkg/registry/resource/resourceclaimtemplate"
+	"github.com/skiff-k8s/skiff/pkg/registry/resource/resourceslice"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds resource/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(resourcev1.SchemeGroupVersion, opts)
+	return store.BuildGroup(resourcev1.SchemeGroupVersion, opts,
+		deviceclass.Resource,
+		devicetaintrule.Resource,
+		resourceclaim.Resource,
+		resourceclaimtemplate.Resource,
+		resourceslice.Resource,
+	)
 }

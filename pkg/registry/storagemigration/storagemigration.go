@@ -4,10 +4,11 @@ package storagemigration
 import (
 	storagemigrationv1 "k8s.io/api/storagemigration/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/storagemigration/storageversionmigration"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds storagemigration/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(storagemigrationv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(storagemigrationv1.SchemeGroupVersion, opts, storageversionmigration.Resource)
 }
