@@ -83,6 +83,80 @@ func FreePort(t testing.TB) int {
 
 func (s *Server) start(t testing.TB) {
 	t.Helper()
+	if err := s.run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Run starts a fresh server outside a test (for TestMain); Close stops it and removes
+// its data dir.
+func Run(bin string, extraArgs ...string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "skiff-it-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := &Server{Bin: bin, DataDir: dir, Port: port, Args: extraArgs, Kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
+	if err := s.run(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops a server made by Run and removes its data dir.
+func (s *Server) Close() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	os.RemoveAll(s.DataDir)
+}
+
+// Halt stops a server made by Run with SIGTERM and keeps its data dir.
+func (s *Server) Halt() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-done
+}
+
+// Resume starts a halted server again on its data dir and waits for /readyz.
+func (s *Server) Resume() error {
+	s.Client = nil
+	return s.run()
+}
+
+// PID is the server's process id, or 0 when it is not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+func (s *Server) run() error {
 	args := append([]string{"server",
 		"--data-dir", s.DataDir,
 		"--https-listen-port", strconv.Itoa(s.Port),
@@ -97,7 +171,7 @@ func (s *Server) start(t testing.TB) {
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start skiff: %v", err)
+		return fmt.Errorf("start skiff: %w", err)
 	}
 	s.mu.Lock()
 	s.cmd, s.done = cmd, make(chan struct{})
@@ -105,8 +179,9 @@ func (s *Server) start(t testing.TB) {
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
 	if err := s.waitReady(90 * time.Second); err != nil {
 		s.Kill()
-		t.Fatalf("server not ready: %v\n--- server log ---\n%s", err, tail(s.LogText(), 60))
+		return fmt.Errorf("server not ready: %v\n--- server log ---\n%s", err, tail(s.LogText(), 60))
 	}
+	return nil
 }
 
 // waitReady waits for the kubeconfig and for /readyz to say ok.
@@ -210,13 +285,18 @@ func (s *Server) Kubectl(t testing.TB, args ...string) string {
 // KubectlErr runs one kubectl (path "" is the embedded one), with stdin, and returns
 // combined output and the error.
 func (s *Server) KubectlErr(kubectl, stdin string, args ...string) (string, error) {
+	return s.KubectlEnv(kubectl, nil, stdin, args...)
+}
+
+// KubectlEnv is KubectlErr with extra environment variables (KUBE_EDITOR, …).
+func (s *Server) KubectlEnv(kubectl string, env []string, stdin string, args ...string) (string, error) {
 	var cmd *exec.Cmd
 	if kubectl == s.Bin || kubectl == "" {
 		cmd = exec.Command(s.Bin, append([]string{"kubectl"}, args...)...)
 	} else {
 		cmd = exec.Command(kubectl, args...)
 	}
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.Kubeconfig, "HOME="+s.DataDir)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+s.Kubeconfig, "HOME="+s.DataDir), env...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -235,17 +315,46 @@ func (s *Server) Kubectls() []string {
 }
 
 // EachKubectl runs fn as a subtest once per kubectl.
-func (s *Server) EachKubectl(t *testing.T, fn func(t *testing.T, k func(args ...string) (string, error), kIn func(stdin string, args ...string) (string, error))) {
+func (s *Server) EachKubectl(t *testing.T, fn func(t *testing.T, k *Kubectl)) {
 	for _, kb := range s.Kubectls() {
 		name := "embedded"
 		if kb != s.Bin {
 			name = "system"
 		}
-		t.Run(name, func(t *testing.T) {
-			fn(t, func(args ...string) (string, error) { return s.KubectlErr(kb, "", args...) },
-				func(stdin string, args ...string) (string, error) { return s.KubectlErr(kb, stdin, args...) })
-		})
+		t.Run(name, func(t *testing.T) { fn(t, &Kubectl{s: s, path: kb, t: t}) })
 	}
+}
+
+// Kubectl is one kubectl binary bound to a server and a test.
+type Kubectl struct {
+	s    *Server
+	path string
+	t    *testing.T
+}
+
+// Run runs kubectl and fails the test on error.
+func (k *Kubectl) Run(args ...string) string {
+	k.t.Helper()
+	out, err := k.s.KubectlEnv(k.path, nil, "", args...)
+	if err != nil {
+		k.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// Try runs kubectl and returns its output and error.
+func (k *Kubectl) Try(env []string, stdin string, args ...string) (string, error) {
+	return k.s.KubectlEnv(k.path, env, stdin, args...)
+}
+
+// Stdin runs kubectl with stdin and fails the test on error.
+func (k *Kubectl) Stdin(stdin string, args ...string) string {
+	k.t.Helper()
+	out, err := k.s.KubectlEnv(k.path, nil, stdin, args...)
+	if err != nil {
+		k.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
 type lockedWriter struct {

@@ -1,0 +1,176 @@
+// Package bench measures the figures skiff claims: start-up time, idle memory, and
+// the latency and throughput of the API. Run with `make bench`; every benchmark runs
+// once (-benchtime 1x) and prints its figures. Nothing here asserts a timing.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/skiff-k8s/skiff/tests/integration/framework"
+)
+
+func binary(b *testing.B) string {
+	if p := os.Getenv("SKIFF_BIN"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../../bin/skiff")
+	return p
+}
+
+// rssMB reads a process's resident set size from /proc.
+func rssMB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.Atoi(strings.Fields(l)[1])
+			return float64(kb) / 1024
+		}
+	}
+	return -1
+}
+
+func report(b *testing.B, format string, args ...any) {
+	b.Helper()
+	fmt.Printf("  "+format+"\n", args...)
+}
+
+// BenchmarkStartup times process start to /readyz on a fresh and on an existing data
+// dir, and the idle RSS after the server settles.
+func BenchmarkStartup(b *testing.B) {
+	bin := binary(b)
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		s, err := framework.Run(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fresh := time.Since(start)
+		s.Halt()
+		start = time.Now()
+		if err := s.Resume(); err != nil {
+			b.Fatal(err)
+		}
+		existing := time.Since(start)
+		time.Sleep(10 * time.Second) // let start-up work settle
+		rss := rssMB(s.PID())
+		s.Close()
+		report(b, "start to /readyz: fresh %v, existing data dir %v", fresh.Round(time.Millisecond), existing.Round(time.Millisecond))
+		report(b, "idle RSS (whole control plane, one process): %.1f MB", rss)
+		b.ReportMetric(fresh.Seconds()*1000, "ms-ready-fresh")
+		b.ReportMetric(existing.Seconds()*1000, "ms-ready-existing")
+		b.ReportMetric(rss, "MB-idle-rss")
+	}
+}
+
+type latencies []time.Duration
+
+func (l latencies) pct(p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[int(float64(len(l)-1)*p)]
+}
+
+// load runs op from n clients for total operations and reports p50/p99 and rate.
+func load(b *testing.B, name string, clients, total int, op func(worker, i int) error) {
+	var mu sync.Mutex
+	var all latencies
+	var errs int
+	per := total / clients
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			mine := make(latencies, 0, per)
+			for i := 0; i < per; i++ {
+				t0 := time.Now()
+				err := op(w, i)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
+					mu.Lock()
+					errs++
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	rate := float64(len(all)) / el.Seconds()
+	report(b, "%-28s clients=%-3d n=%-6d p50=%-9v p99=%-9v %7.0f/s errors=%d", name, clients, len(all),
+		all.pct(0.50).Round(10*time.Microsecond), all.pct(0.99).Round(10*time.Microsecond), rate, errs)
+	metric := strings.ReplaceAll(name, " ", "-")
+	b.ReportMetric(rate, fmt.Sprintf("%s-c%d-ops/s", metric, clients))
+	b.ReportMetric(float64(all.pct(0.99).Microseconds())/1000, fmt.Sprintf("%s-c%d-p99-ms", metric, clients))
+}
+
+// BenchmarkAPI measures create, get, list and watch delivery of ConfigMaps at 1 and
+// 50 concurrent clients.
+func BenchmarkAPI(b *testing.B) {
+	s, err := runServer(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	cfg := *s.Config
+	cfg.QPS, cfg.Burst = -1, 0 // no client-side throttling
+	clientset, err := newClient(&cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ns := range []string{"bench"} {
+		if _, err := clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cms := clientset.CoreV1().ConfigMaps("bench")
+	for i := 0; i < b.N; i++ {
+		for _, c := range []int{1, 50} {
+			prefix := fmt.Sprintf("c%d-%s", c, rand.String(4))
+			n := 500
+			if c > 1 {
+				n = 5000
+			}
+			load(b, "create configmap", c, n, func(w, i int) error {
+				_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d-%d", prefix, w, i)},
+					Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+				return err
+			})
+			load(b, "get configmap", c, n, func(w, i int) error {
+				_, err := cms.Get(ctx, fmt.Sprintf("%s-%d-%d", prefix, w, i), metav1.GetOptions{})
+				return err
+			})
+		}
+		load(b, "list 5500 configmaps", 1, 20, func(w, i int) error {
+			_, err := cms.List(ctx, metav1.ListOptions{})
+			return err
+		})
+		watchDelivery(b, clientset)
+		report(b, "RSS after load: %.1f MB", rssMB(s.PID()))
+	}
+}
+
+func runServer(b *testing.B) (*framework.Server, error) { return framework.Run(binary(b)) }
