@@ -3,9 +3,14 @@ package core
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/core/configmap"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/node"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/pod"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/podtemplate"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/replicationcontroller"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/service"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/serviceaccount"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
@@ -17,7 +22,12 @@ func Group(opts *store.Options) (*store.Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	kubelets := pod.NewKubeletConnector(opts.KubeletClient)
 	g, err := store.BuildGroup(corev1.SchemeGroupVersion, opts,
+		pod.NewResource(kubelets),
+		podtemplate.Resource,
+		replicationcontroller.Resource,
+		node.Resource,
 		services,
 		serviceaccount.Resource,
 		namespace.Resource,
@@ -26,6 +36,10 @@ func Group(opts *store.Options) (*store.Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Pod subresources reach kubelets through the nodes storage; bindings is pods/binding
+	// at the top level.
+	kubelets.Nodes = g.Storage["nodes"].(rest.Getter)
+	g.Storage["bindings"] = &pod.LegacyBindingREST{Binding: g.Storage["pods/binding"].(*pod.BindingREST)}
 	// serviceaccounts/token looks up pods, secrets and nodes in the built group.
 	serviceaccount.InstallToken(g, opts)
 	return g, nil

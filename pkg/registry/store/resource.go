@@ -64,8 +64,14 @@ type Resource struct {
 	Generation bool
 	// Status serves a status subresource; the main resource then ignores status writes.
 	Status bool
+	// KeepStatusOnCreate keeps the status a client sends on create (nodes register with
+	// theirs); by default a resource with Status starts with an empty status.
+	KeepStatusOnCreate bool
 	// ValidateStatus checks a status update.
 	ValidateStatus func(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	// PrepareForStatusUpdate normalizes a status update after spec and metadata have been
+	// restored from the stored object (optional).
+	PrepareForStatusUpdate func(ctx context.Context, obj, old runtime.Object)
 	// AllowCreateOnUpdate lets PUT create the object.
 	AllowCreateOnUpdate bool
 	// GracefulDelete decides the grace period of a delete, as pods do.

@@ -30,7 +30,7 @@ func metaOf(obj runtime.Object) (metav1.Object, error) { return meta.Accessor(ob
 func (s *strategy) NamespaceScoped() bool { return s.r.Namespaced }
 
 func (s *strategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
-	if s.r.Status {
+	if s.r.Status && !s.r.KeepStatusOnCreate {
 		resetField(obj, "Status")
 	}
 	if s.r.Generation {
@@ -154,6 +154,9 @@ func (s *statusStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.
 	m.SetGeneration(om.GetGeneration())
 	m.SetDeletionTimestamp(om.GetDeletionTimestamp())
 	m.SetOwnerReferences(om.GetOwnerReferences())
+	if s.r.PrepareForStatusUpdate != nil {
+		s.r.PrepareForStatusUpdate(ctx, obj, old)
+	}
 }
 
 func (s *statusStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {

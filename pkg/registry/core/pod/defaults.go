@@ -69,6 +69,7 @@ func DefaultPod(p *corev1.Pod) {
 		hostNetworkPorts(p.Spec.InitContainers)
 		hostNetworkPorts(p.Spec.Containers)
 	}
+	syncIPs(&p.Status)
 }
 
 func requestsFromLimits(cs []corev1.Container) {
