@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -150,6 +151,8 @@ func New(cfg Config) (*Server, error) {
 	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
 	gc.OpenAPIV3Config.Info.Version = version.Get().GitVersion
 
+	// One aggregated-discovery manager for the whole chain, as kube-apiserver has.
+	gc.AggregatedDiscoveryGroupManager = aggregated.NewResourceManager("apis")
 	crd, err := newExtensionsServer(gc, etcd, inf)
 	if err != nil {
 		return nil, err
