@@ -5,12 +5,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/core/componentstatus"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/configmap"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/endpoints"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/event"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/limitrange"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/namespace"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/node"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/persistentvolume"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/persistentvolumeclaim"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/pod"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/podtemplate"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/replicationcontroller"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/resourcequota"
+	"github.com/skiff-k8s/skiff/pkg/registry/core/secret"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/service"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/serviceaccount"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
@@ -29,6 +37,13 @@ func Group(opts *store.Options) (*store.Group, error) {
 		replicationcontroller.Resource,
 		node.Resource,
 		services,
+		endpoints.Resource,
+		event.Resource,
+		secret.Resource,
+		limitrange.Resource,
+		resourcequota.Resource,
+		persistentvolume.Resource,
+		persistentvolumeclaim.Resource,
 		serviceaccount.Resource,
 		namespace.Resource,
 		configmap.Resource,
@@ -36,6 +51,11 @@ func Group(opts *store.Options) (*store.Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	componentStatuses, err := componentstatus.NewREST(opts)
+	if err != nil {
+		return nil, err
+	}
+	g.Storage["componentstatuses"] = componentStatuses
 	// Pod subresources reach kubelets through the nodes storage; bindings is pods/binding
 	// at the top level.
 	kubelets.Nodes = g.Storage["nodes"].(rest.Getter)

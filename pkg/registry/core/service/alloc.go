@@ -27,6 +27,9 @@ import (
 type allocators struct {
 	ips   *ipallocator.Allocator
 	ports *portallocator.Allocator
+	// exists reports whether the Service is already stored, so that re-creating one
+	// fails as AlreadyExists rather than on the IP or port it already holds.
+	exists func(ctx context.Context, name string) bool
 }
 
 // txn records what one create or update claimed, to give it back on failure, and
@@ -216,6 +219,9 @@ func (a *allocators) beginCreate(ctx context.Context, obj runtime.Object, option
 	initIPFamilies(svc)
 	if err := t.create(ctx, svc); err != nil {
 		t.finish(ctx, false)
+		if apierrors.IsInvalid(err) && a.exists != nil && a.exists(ctx, svc.Name) {
+			return nil, apierrors.NewAlreadyExists(corev1.Resource("services"), svc.Name)
+		}
 		return nil, err
 	}
 	return t.finish, nil

@@ -75,6 +75,10 @@ func newResource(a *allocators) *store.Resource {
 		Row:         func(obj runtime.Object) []any { return Row(obj.(*corev1.Service)) },
 		Customize: func(s *genericregistry.Store) error {
 			if a != nil {
+				a.exists = func(ctx context.Context, name string) bool {
+					_, err := s.Get(ctx, name, &metav1.GetOptions{})
+					return err == nil
+				}
 				s.BeginCreate = a.beginCreate
 				s.BeginUpdate = a.beginUpdate
 				s.AfterDelete = a.afterDelete
@@ -230,4 +234,3 @@ func externalIP(svc *corev1.Service, wide bool) string {
 	}
 	return "<unknown>"
 }
-

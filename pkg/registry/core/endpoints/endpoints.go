@@ -1,0 +1,143 @@
+// Package endpoints serves core/v1 Endpoints: validation of subsets, addresses and
+// ports, and the table kubectl prints ("10.0.0.1:80,10.0.0.2:80 + 1 more...").
+package endpoints
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
+)
+
+// Resource is endpoints.
+var Resource = &store.Resource{
+	Name: "endpoints", Singular: "endpoints", Namespaced: true, ShortNames: []string{"ep"},
+	New:     func() runtime.Object { return &corev1.Endpoints{} },
+	NewList: func() runtime.Object { return &corev1.EndpointsList{} },
+	Defaults: func(obj runtime.Object) {
+		ep := obj.(*corev1.Endpoints)
+		for i := range ep.Subsets {
+			for j := range ep.Subsets[i].Ports {
+				if ep.Subsets[i].Ports[j].Protocol == "" {
+					ep.Subsets[i].Ports[j].Protocol = corev1.ProtocolTCP
+				}
+			}
+		}
+	},
+	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
+		return Validate(obj.(*corev1.Endpoints))
+	},
+	Columns: []metav1.TableColumnDefinition{store.NameColumn,
+		{Name: "Endpoints", Type: "string", Description: corev1.Endpoints{}.SwaggerDoc()["subsets"]},
+		store.AgeColumn},
+	Row: func(obj runtime.Object) []any {
+		ep := obj.(*corev1.Endpoints)
+		return []any{ep.Name, Format(ep), store.Age(ep.CreationTimestamp)}
+	},
+}
+
+var protocols = sets.New(string(corev1.ProtocolTCP), string(corev1.ProtocolUDP), string(corev1.ProtocolSCTP))
+
+// Validate checks subsets as upstream does.
+func Validate(ep *corev1.Endpoints) field.ErrorList {
+	var errs field.ErrorList
+	for i, ss := range ep.Subsets {
+		p := field.NewPath("subsets").Index(i)
+		if len(ss.Addresses) == 0 && len(ss.NotReadyAddresses) == 0 {
+			errs = append(errs, field.Required(p, "must specify `addresses` or `notReadyAddresses`"))
+		}
+		for j, a := range ss.Addresses {
+			errs = append(errs, validateAddress(a, p.Child("addresses").Index(j))...)
+		}
+		for j, a := range ss.NotReadyAddresses {
+			errs = append(errs, validateAddress(a, p.Child("notReadyAddresses").Index(j))...)
+		}
+		names := map[string]bool{}
+		for j, port := range ss.Ports {
+			pp := p.Child("ports").Index(j)
+			if len(ss.Ports) > 1 && port.Name == "" {
+				errs = append(errs, field.Required(pp.Child("name"), ""))
+			} else if port.Name != "" {
+				for _, msg := range validation.IsDNS1123Label(port.Name) {
+					errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
+				}
+				if names[port.Name] {
+					errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
+				}
+				names[port.Name] = true
+			}
+			for _, msg := range validation.IsValidPortNum(int(port.Port)) {
+				errs = append(errs, field.Invalid(pp.Child("port"), port.Port, msg))
+			}
+			if port.Protocol == "" {
+				errs = append(errs, field.Required(pp.Child("protocol"), ""))
+			} else if !protocols.Has(string(port.Protocol)) {
+				errs = append(errs, field.NotSupported(pp.Child("protocol"), port.Protocol, sets.List(protocols)))
+			}
+		}
+	}
+	return errs
+}
+
+func validateAddress(a corev1.EndpointAddress, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	ip := net.ParseIP(a.IP)
+	switch {
+	case ip == nil:
+		errs = append(errs, field.Invalid(p.Child("ip"), a.IP, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+	case ip.IsUnspecified():
+		errs = append(errs, field.Invalid(p.Child("ip"), a.IP, "may not be unspecified (0.0.0.0)"))
+	case ip.IsLoopback():
+		errs = append(errs, field.Invalid(p.Child("ip"), a.IP, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
+	case ip.IsLinkLocalUnicast():
+		errs = append(errs, field.Invalid(p.Child("ip"), a.IP, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
+	case ip.IsLinkLocalMulticast():
+		errs = append(errs, field.Invalid(p.Child("ip"), a.IP, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
+	}
+	if a.Hostname != "" {
+		for _, msg := range validation.IsDNS1123Label(a.Hostname) {
+			errs = append(errs, field.Invalid(p.Child("hostname"), a.Hostname, msg))
+		}
+	}
+	if a.NodeName != nil {
+		for _, msg := range validation.IsDNS1123Subdomain(*a.NodeName) {
+			errs = append(errs, field.Invalid(p.Child("nodeName"), *a.NodeName, msg))
+		}
+	}
+	return errs
+}
+
+// Format prints up to three ip:port pairs and how many more there are, as kubectl does.
+func Format(ep *corev1.Endpoints) string {
+	if len(ep.Subsets) == 0 {
+		return "<none>"
+	}
+	const max = 3
+	var list []string
+	count := 0
+	for _, ss := range ep.Subsets {
+		for _, port := range ss.Ports {
+			for _, a := range ss.Addresses {
+				if len(list) < max {
+					list = append(list, net.JoinHostPort(a.IP, strconv.Itoa(int(port.Port))))
+				}
+				count++
+			}
+		}
+	}
+	s := strings.Join(list, ",")
+	if count > max {
+		return fmt.Sprintf("%s + %d more...", s, count-max)
+	}
+	return s
+}
