@@ -6,6 +6,7 @@ import (
 	"context"
 
 	resourcev1 "k8s.io/api/resource/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -19,6 +20,11 @@ var Resource = &store.Resource{
 	Name: "deviceclasses", Singular: "deviceclass", Generation: true,
 	New:     func() runtime.Object { return &resourcev1.DeviceClass{} },
 	NewList: func() runtime.Object { return &resourcev1.DeviceClassList{} },
+	Columns: []metav1.TableColumnDefinition{store.NameColumn, store.AgeColumn},
+	Row: func(obj runtime.Object) []any {
+		o := obj.(*resourcev1.DeviceClass)
+		return []any{o.Name, store.Age(o.CreationTimestamp)}
+	},
 	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 		return Validate(obj.(*resourcev1.DeviceClass))
 	},

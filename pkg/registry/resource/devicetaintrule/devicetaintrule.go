@@ -20,6 +20,11 @@ var Resource = &store.Resource{
 	Name: "devicetaintrules", Singular: "devicetaintrule", Generation: true, Status: true,
 	New:     func() runtime.Object { return &resourcev1.DeviceTaintRule{} },
 	NewList: func() runtime.Object { return &resourcev1.DeviceTaintRuleList{} },
+	Columns: []metav1.TableColumnDefinition{store.NameColumn, store.AgeColumn},
+	Row: func(obj runtime.Object) []any {
+		o := obj.(*resourcev1.DeviceTaintRule)
+		return []any{o.Name, store.Age(o.CreationTimestamp)}
+	},
 	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 		return Validate(obj.(*resourcev1.DeviceTaintRule))
 	},

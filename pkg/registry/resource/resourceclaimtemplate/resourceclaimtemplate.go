@@ -7,6 +7,7 @@ import (
 
 	resourcev1 "k8s.io/api/resource/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -22,6 +23,11 @@ var Resource = &store.Resource{
 	NewList: func() runtime.Object { return &resourcev1.ResourceClaimTemplateList{} },
 	Defaults: func(obj runtime.Object) {
 		resourceclaim.DefaultSpec(&obj.(*resourcev1.ResourceClaimTemplate).Spec.Spec)
+	},
+	Columns: []metav1.TableColumnDefinition{store.NameColumn, store.AgeColumn},
+	Row: func(obj runtime.Object) []any {
+		o := obj.(*resourcev1.ResourceClaimTemplate)
+		return []any{o.Name, store.Age(o.CreationTimestamp)}
 	},
 	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 		return Validate(obj.(*resourcev1.ResourceClaimTemplate))
