@@ -316,10 +316,10 @@ func (subresourceStrategy) ObjectKinds(obj runtime.Object) ([]schema.GroupVersio
 func (subresourceStrategy) Recognizes(gvk schema.GroupVersionKind) bool {
 	return scheme.Scheme.Recognizes(gvk)
 }
-func (subresourceStrategy) NamespaceScoped() bool                      { return true }
-func (subresourceStrategy) AllowCreateOnUpdate(context.Context) bool                  { return false }
-func (subresourceStrategy) AllowUnconditionalUpdate(context.Context) bool             { return true }
-func (subresourceStrategy) Canonicalize(obj runtime.Object)            {}
+func (subresourceStrategy) NamespaceScoped() bool                         { return true }
+func (subresourceStrategy) AllowCreateOnUpdate(context.Context) bool      { return false }
+func (subresourceStrategy) AllowUnconditionalUpdate(context.Context) bool { return true }
+func (subresourceStrategy) Canonicalize(obj runtime.Object)               {}
 func (subresourceStrategy) WarningsOnUpdate(context.Context, runtime.Object, runtime.Object) []string {
 	return nil
 }

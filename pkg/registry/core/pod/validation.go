@@ -154,11 +154,12 @@ func validateDNSPolicy(p corev1.DNSPolicy, fldPath *field.Path) field.ErrorList 
 	return field.ErrorList{field.NotSupported(fldPath, p, []corev1.DNSPolicy{corev1.DNSClusterFirstWithHostNet, corev1.DNSClusterFirst, corev1.DNSDefault, corev1.DNSNone})}
 }
 
-// volumeSourceNames are the JSON names of VolumeSource's fields, in declaration order.
-var volumeSourceNames = []string{"hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
-	"nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI",
-	"fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
-	"portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image"}
+// volumeSourceOrder is the order upstream checks volume sources in: the second source
+// found is the one reported.
+var volumeSourceOrder = []string{"emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret",
+	"nfs", "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "quobyte", "cinder", "cephfs", "downwardAPI",
+	"fc", "flexVolume", "configMap", "azureFile", "vsphereVolume", "photonPersistentDisk", "portworxVolume", "azureDisk",
+	"storageos", "projected", "scaleIO", "csi", "ephemeral", "image"}
 
 func validateVolumes(vols []corev1.Volume, fldPath *field.Path) (map[string]corev1.VolumeSource, field.ErrorList) {
 	var errs field.ErrorList
@@ -269,11 +270,18 @@ func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path) field.Err
 }
 
 func setSources(s *corev1.VolumeSource) []string {
-	var out []string
+	set := map[string]bool{}
 	v := reflectValue(s)
-	for i := 0; i < v.NumField() && i < len(volumeSourceNames); i++ {
+	for i := 0; i < v.NumField(); i++ {
 		if !v.Field(i).IsNil() {
-			out = append(out, volumeSourceNames[i])
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			set[name] = true
+		}
+	}
+	var out []string
+	for _, name := range volumeSourceOrder {
+		if set[name] {
+			out = append(out, name)
 		}
 	}
 	return out
