@@ -17,6 +17,7 @@ func buildGroups(opts genericregistry.RESTOptionsGetter, cfg Config, a auth) ([]
 		TokenAuth:     a.token,
 		Authorizer:    a.authorizer,
 		RuleResolver:  a.rules,
+		TokenIssuer:   a.issuer,
 		KubeletClient: store.KubeletClientFiles{CertFile: cfg.PKI.KubeletClientCert, KeyFile: cfg.PKI.KubeletClientKey, CAFile: cfg.PKI.ServerCA},
 		ServiceCIDR:   cfg.ServiceCIDR,
 		NodePortBase:  cfg.NodePortRange.Base,
@@ -31,4 +32,5 @@ type auth struct {
 	token      authenticator.Token
 	authorizer authorizer.Authorizer
 	rules      authorizer.RuleResolver
+	issuer     store.TokenIssuer
 }

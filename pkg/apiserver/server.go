@@ -8,12 +8,14 @@ package apiserver
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"net"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic"
@@ -34,6 +36,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
 	openapigen "github.com/skiff-k8s/skiff/pkg/generated/openapi"
 	"github.com/skiff-k8s/skiff/pkg/pki"
+	"github.com/skiff-k8s/skiff/pkg/serviceaccount"
 )
 
 // Config is what the server needs to know; pkg/cli fills it from flags.
@@ -102,7 +105,20 @@ func New(cfg Config) (*Server, error) {
 	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
-	authn, err := newAuthenticator(cfg, clientCA, nil)
+	// The loopback client exists once secure serving is applied; the token
+	// authenticator looks bound objects up through it.
+	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := serviceaccount.NewIssuer(cfg.ServiceAccount.KeyFile, cfg.ServiceAccount.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	tokens := tokencache.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
+		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)),
+		false, 10*time.Second, 0)
+	authn, err := newAuthenticator(cfg, clientCA, tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +141,6 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	// Clients of ourselves, for admission and priority-and-fairness informers.
-	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
-	if err != nil {
-		return nil, err
-	}
 	dyn, err := dynamic.NewForConfig(gc.LoopbackClientConfig)
 	if err != nil {
 		return nil, err
@@ -165,7 +177,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create server: %w", err)
 	}
-	a := auth{request: authn, authorizer: gc.Authorization.Authorizer, rules: gc.RuleResolver}
+	a := auth{request: authn, token: tokens, authorizer: gc.Authorization.Authorizer, rules: gc.RuleResolver, issuer: issuer}
 	if err := installAPIs(gs, gc.RESTOptionsGetter, cfg, a); err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func Run(ctx context.Context, o Options) error {
 		NodePortRange: apiserver.PortRange{Base: o.NodePortBase, Size: o.NodePortSize},
 		ClusterDomain: o.ClusterDomain,
 		AdvertiseIP:   advertise,
-		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain, "k3s"},
+		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain},
 		ServiceAccount: apiserver.ServiceAccountConfig{
 			Issuer:  "https://kubernetes.default.svc." + o.ClusterDomain,
 			KeyFile: bundle.ServiceAccountKey,
