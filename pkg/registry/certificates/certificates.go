@@ -4,10 +4,17 @@ package certificates
 import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/certificates/certificatesigningrequest"
+	"github.com/skiff-k8s/skiff/pkg/registry/certificates/clustertrustbundle"
+	"github.com/skiff-k8s/skiff/pkg/registry/certificates/podcertificaterequest"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds certificates/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(certificatesv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(certificatesv1.SchemeGroupVersion, opts,
+		certificatesigningrequest.Resource,
+		clustertrustbundle.Resource,
+		podcertificaterequest.Resource,
+	)
 }
