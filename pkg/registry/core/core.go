@@ -31,8 +31,12 @@ func Group(opts *store.Options) (*store.Group, error) {
 		return nil, err
 	}
 	kubelets := pod.NewKubeletConnector(opts.KubeletClient)
+	pdbs, err := pod.NewPDBChecker(opts.RESTOptions)
+	if err != nil {
+		return nil, err
+	}
 	g, err := store.BuildGroup(corev1.SchemeGroupVersion, opts,
-		pod.NewResource(kubelets),
+		pod.NewResource(kubelets, pdbs),
 		podtemplate.Resource,
 		replicationcontroller.Resource,
 		node.Resource,

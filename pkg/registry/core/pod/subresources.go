@@ -30,14 +30,14 @@ var podsResource = schema.GroupResource{Resource: "pods"}
 var optionsOnce sync.Once
 
 // NewResource returns the pods resource with all its subresources; kc reaches kubelets
-// for log, exec, attach and portforward.
-func NewResource(kc *KubeletConnector) *store.Resource {
+// for log, exec, attach and portforward, pdbs (optional) guards evictions.
+func NewResource(kc *KubeletConnector, pdbs PDBChecker) *store.Resource {
 	optionsOnce.Do(func() { utilruntime.Must(registerOptionConversions(scheme.Scheme)) })
 	r := *Resource
 	r.Subresources = func(s *genericregistry.Store) (map[string]rest.Storage, error) {
 		return map[string]rest.Storage{
 			"binding":             &BindingREST{store: s},
-			"eviction":            &EvictionREST{store: s},
+			"eviction":            &EvictionREST{store: s, pdbs: pdbs},
 			"ephemeralcontainers": &updateREST{store: withUpdateStrategy(s, &ephemeralStrategy{})},
 			"resize":              &updateREST{store: withUpdateStrategy(s, &resizeStrategy{})},
 			"log":                 &LogREST{store: s, kc: kc},
@@ -188,12 +188,11 @@ type PDBChecker interface {
 	CheckEviction(ctx context.Context, pod *corev1.Pod, dryRun bool) error
 }
 
-// EvictionPDBs, when set, makes evictions honour PodDisruptionBudgets. The policy
-// registry sets it; without it every eviction of a running pod is allowed.
-var EvictionPDBs PDBChecker
-
 // EvictionREST serves pods/{name}/eviction (policy/v1 Eviction).
-type EvictionREST struct{ store *genericregistry.Store }
+type EvictionREST struct {
+	store *genericregistry.Store
+	pdbs  PDBChecker
+}
 
 var (
 	_ rest.NamedCreater             = &EvictionREST{}
@@ -246,8 +245,8 @@ func (r *EvictionREST) Create(ctx context.Context, name string, obj runtime.Obje
 		return &metav1.Status{Status: metav1.StatusSuccess}, nil
 	}
 	ignorePDB := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodPending
-	if !ignorePDB && EvictionPDBs != nil {
-		if err := EvictionPDBs.CheckEviction(ctx, p, dryRun); err != nil {
+	if !ignorePDB && r.pdbs != nil {
+		if err := r.pdbs.CheckEviction(ctx, p, dryRun); err != nil && err != errDryRunDone {
 			return nil, err
 		}
 	}
