@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/k3s-io/kine v0.17.5
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/sirupsen/logrus v1.10.2
 	github.com/spf13/cobra v1.10.2
 	google.golang.org/grpc v1.85.0

@@ -4,10 +4,21 @@ package apps
 import (
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/apps/controllerrevision"
+	"github.com/skiff-k8s/skiff/pkg/registry/apps/daemonset"
+	"github.com/skiff-k8s/skiff/pkg/registry/apps/deployment"
+	"github.com/skiff-k8s/skiff/pkg/registry/apps/replicaset"
+	"github.com/skiff-k8s/skiff/pkg/registry/apps/statefulset"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds apps/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(appsv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(appsv1.SchemeGroupVersion, opts,
+		controllerrevision.Resource,
+		daemonset.Resource,
+		deployment.Resource,
+		replicaset.Resource,
+		statefulset.Resource,
+	)
 }

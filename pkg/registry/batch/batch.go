@@ -4,10 +4,12 @@ package batch
 import (
 	batchv1 "k8s.io/api/batch/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/batch/cronjob"
+	"github.com/skiff-k8s/skiff/pkg/registry/batch/job"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Group builds batch/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(batchv1.SchemeGroupVersion, opts)
+	return store.BuildGroup(batchv1.SchemeGroupVersion, opts, cronjob.Resource, job.Resource)
 }

@@ -1,13 +1,17 @@
-// Package events assembles the storages of the events/v1 group version.
+// Package events assembles the storages of the events.k8s.io/v1 group version, over the
+// storage of core/v1 events.
 package events
 
 import (
 	eventsv1 "k8s.io/api/events/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/registry/events/event"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
-// Group builds events/v1.
+// Group builds events.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(eventsv1.SchemeGroupVersion, opts)
+	shared := *opts
+	shared.RESTOptions = event.SharedStorage(opts.RESTOptions)
+	return store.BuildGroup(eventsv1.SchemeGroupVersion, &shared, event.Resource)
 }

@@ -73,11 +73,9 @@ func ValidateSelector(sel *metav1.LabelSelector, kind string, path *field.Path) 
 }
 
 // ValidateSelectorMatchesLabels reports a selector that does not select the template's
-// labels, at path (the template's metadata.labels).
+// labels, at path (the template's metadata.labels). A missing selector selects nothing,
+// so it does not match either; an empty one matches everything.
 func ValidateSelectorMatchesLabels(sel *metav1.LabelSelector, tmplLabels map[string]string, path *field.Path) field.ErrorList {
-	if sel == nil {
-		return nil
-	}
 	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil || s.Empty() {
 		return nil
