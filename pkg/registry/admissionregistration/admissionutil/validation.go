@@ -220,7 +220,11 @@ func ValidateWebhook(w *WebhookCommon, names sets.Set[string], fp *field.Path) f
 	errs = append(errs, ValidateSelector(w.ObjectSelector, fp.Child("objectSelector"))...)
 	errs = append(errs, validateReviewVersions(w.AdmissionReviewVersions, fp.Child("admissionReviewVersions"))...)
 	errs = append(errs, ValidateClientConfig(w.ClientConfig, fp.Child("clientConfig"))...)
-	errs = append(errs, ValidateMatchConditions(w.MatchConditions, nil, fp.Child("matchConditions"))...)
+	var cel *Expressions
+	if len(w.MatchConditions) > 0 {
+		cel = NewExpressions(false, false)
+	}
+	errs = append(errs, ValidateMatchConditions(w.MatchConditions, cel, fp.Child("matchConditions"))...)
 	return errs
 }
 

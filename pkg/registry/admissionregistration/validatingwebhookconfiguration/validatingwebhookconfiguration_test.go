@@ -57,6 +57,9 @@ func TestValidate(t *testing.T) {
 		{"bad match condition", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
 			c.Webhooks[0].MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c"}}
 		}, "webhooks[0].matchConditions[0].expression"},
+		{"match condition not bool", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
+			c.Webhooks[0].MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c", Expression: "'x'"}}
+		}, "webhooks[0].matchConditions[0].expression"},
 	}
 	for _, c := range cases {
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{Webhooks: []admissionregistrationv1.ValidatingWebhook{hook("a.example.com")}}
