@@ -48,10 +48,14 @@ func (r *REST) GetSingularName() string { return "localsubjectaccessreview" }
 func Validate(lsar *authorizationv1.LocalSubjectAccessReview) field.ErrorList {
 	errs := subjectaccessreview.ValidateSpec(lsar.Spec.ResourceAttributes, lsar.Spec.NonResourceAttributes, field.NewPath("spec"))
 	errs = append(errs, subjectaccessreview.ValidateSubject(lsar.Spec)...)
-	meta := lsar.ObjectMeta.DeepCopy()
+	meta := lsar.ObjectMeta
 	meta.Namespace = ""
-	if !equality.Semantic.DeepEqual(metav1.ObjectMeta{}, *meta) {
+	meta.ManagedFields = nil
+	if !equality.Semantic.DeepEqual(metav1.ObjectMeta{}, meta) {
 		errs = append(errs, field.Invalid(field.NewPath("metadata"), lsar.ObjectMeta, `must be empty except for namespace`))
+	}
+	if ra := lsar.Spec.ResourceAttributes; ra != nil && ra.Namespace != lsar.Namespace {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "resourceAttributes", "namespace"), ra.Namespace, `must match metadata.namespace`))
 	}
 	if lsar.Spec.NonResourceAttributes != nil {
 		errs = append(errs, field.Invalid(field.NewPath("spec", "nonResourceAttributes"), lsar.Spec.NonResourceAttributes, `disallowed on this kind of request`))
@@ -72,8 +76,7 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	if namespace == "" {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("namespace is required on this type: %v", namespace))
 	}
-	// The review may only ask about its own namespace.
-	if namespace != lsar.Namespace || (lsar.Spec.ResourceAttributes != nil && lsar.Spec.ResourceAttributes.Namespace != namespace) {
+	if namespace != lsar.Namespace {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("spec.resourceAttributes.namespace must match namespace: %v", namespace))
 	}
 	if createValidation != nil {

@@ -48,7 +48,8 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	if !ok {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a SelfSubjectAccessReview: %#v", obj))
 	}
-	if errs := subjectaccessreview.ValidateSpec(ssar.Spec.ResourceAttributes, ssar.Spec.NonResourceAttributes, field.NewPath("spec")); len(errs) > 0 {
+	errs := subjectaccessreview.ValidateSpec(ssar.Spec.ResourceAttributes, ssar.Spec.NonResourceAttributes, field.NewPath("spec"))
+	if errs = append(errs, subjectaccessreview.ValidateEmptyMeta(ssar.ObjectMeta)...); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(authorizationv1.SchemeGroupVersion.WithKind("SelfSubjectAccessReview").GroupKind(), "", errs)
 	}
 	u, ok := genericapirequest.UserFrom(ctx)

@@ -52,9 +52,7 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	}
 	errs := ValidateSpec(sar.Spec.ResourceAttributes, sar.Spec.NonResourceAttributes, field.NewPath("spec"))
 	errs = append(errs, ValidateSubject(sar.Spec)...)
-	if !equality.Semantic.DeepEqual(metav1.ObjectMeta{}, sar.ObjectMeta) {
-		errs = append(errs, field.Invalid(field.NewPath("metadata"), sar.ObjectMeta, `must be empty`))
-	}
+	errs = append(errs, ValidateEmptyMeta(sar.ObjectMeta)...)
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(kind, "", errs)
 	}
@@ -77,6 +75,17 @@ func ValidateSpec(ra *authorizationv1.ResourceAttributes, nra *authorizationv1.N
 		errs = append(errs, field.Invalid(fldPath.Child("resourceAttributes"), nra, `exactly one of nonResourceAttributes or resourceAttributes must be specified`))
 	}
 	return errs
+}
+
+// ValidateEmptyMeta checks that a review carries no metadata; the managed fields the
+// API server itself adds on create do not count.
+func ValidateEmptyMeta(m metav1.ObjectMeta) field.ErrorList {
+	c := m
+	c.ManagedFields = nil
+	if !equality.Semantic.DeepEqual(metav1.ObjectMeta{}, c) {
+		return field.ErrorList{field.Invalid(field.NewPath("metadata"), m, `must be empty`)}
+	}
+	return nil
 }
 
 // ValidateSubject checks that the spec names a user or a group.

@@ -61,3 +61,14 @@ func TestSubjectAccessReview(t *testing.T) {
 		}
 	}
 }
+
+func TestManagedFieldsAreNotMetadata(t *testing.T) {
+	m := metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl-create"}}}
+	if errs := ValidateEmptyMeta(m); len(errs) > 0 {
+		t.Error(errs)
+	}
+	m.Labels = map[string]string{"a": "b"}
+	if errs := ValidateEmptyMeta(m); len(errs) != 1 {
+		t.Error(errs)
+	}
+}

@@ -163,6 +163,9 @@ func get[T runtime.Object](ctx context.Context, storage map[string]rest.Storage,
 	if !ok {
 		return zero, apierrors.NewServiceUnavailable(fmt.Sprintf("%s are not served", resource))
 	}
+	// The request is for serviceaccounts/token; errors must name the object looked up.
+	ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{IsResourceRequest: true, Verb: "get",
+		APIVersion: "v1", Resource: resource, Namespace: genericapirequest.NamespaceValue(ctx), Name: name})
 	obj, err := getter.Get(ctx, name, &metav1.GetOptions{})
 	if err != nil {
 		return zero, err
