@@ -30,6 +30,8 @@ type allocators struct {
 	// exists reports whether the Service is already stored, so that re-creating one
 	// fails as AlreadyExists rather than on the IP or port it already holds.
 	exists func(ctx context.Context, name string) bool
+	// repair, when set, reconciles claims with Services in the background.
+	repair *repair
 }
 
 // txn records what one create or update claimed, to give it back on failure, and

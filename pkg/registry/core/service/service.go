@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -26,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/storage"
@@ -79,6 +81,24 @@ func newResource(a *allocators) *store.Resource {
 					_, err := s.Get(ctx, name, &metav1.GetOptions{})
 					return err == nil
 				}
+				if r := a.repair; r != nil {
+					r.services = func(ctx context.Context) ([]corev1.Service, error) {
+						obj, err := s.List(genericapirequest.WithNamespace(ctx, metav1.NamespaceAll), &metainternalversion.ListOptions{})
+						if err != nil {
+							return nil, err
+						}
+						return obj.(*corev1.ServiceList).Items, nil
+					}
+					ctx, cancel := context.WithCancel(context.Background())
+					go r.run(ctx, repairInterval)
+					destroy := s.DestroyFunc
+					s.DestroyFunc = func() {
+						cancel()
+						if destroy != nil {
+							destroy()
+						}
+					}
+				}
 				s.BeginCreate = a.beginCreate
 				s.BeginUpdate = a.beginUpdate
 				s.AfterDelete = a.afterDelete
@@ -110,9 +130,12 @@ func New(opts *store.Options) (*store.Resource, error) {
 		return nil, err
 	}
 	go ensureServiceCIDR(cidrStore, cidrPrefix+"/"+DefaultServiceCIDRName, opts.ServiceCIDR)
+	ipClaims := ipallocator.NewStorage(ipStore, ipPrefix, opts.ServiceCIDR)
+	portClaims := portallocator.NewStorage(portStore, opts.NodePortBase, opts.NodePortSize)
 	a := &allocators{
-		ips:   ipallocator.New(opts.ServiceCIDR, ipallocator.NewStorage(ipStore, ipPrefix, opts.ServiceCIDR)),
-		ports: portallocator.New(opts.NodePortBase, opts.NodePortSize, portallocator.NewStorage(portStore, opts.NodePortBase, opts.NodePortSize)),
+		ips:    ipallocator.New(opts.ServiceCIDR, ipClaims),
+		ports:  portallocator.New(opts.NodePortBase, opts.NodePortSize, portClaims),
+		repair: &repair{ips: ipClaims, ports: portClaims, grace: repairGrace},
 	}
 	return newResource(a), nil
 }
@@ -136,6 +159,13 @@ func rawStorage(opts *store.Options, gr schema.GroupResource, newFunc, newList f
 	}
 	return s, prefix, nil
 }
+
+// Repairs run at start and every repairInterval; a claim no Service holds is
+// released once older than repairGrace.
+const (
+	repairInterval = 3 * time.Minute
+	repairGrace    = time.Minute
+)
 
 // DefaultServiceCIDRName is the ServiceCIDR that records the cluster's service CIDR.
 const DefaultServiceCIDRName = "kubernetes"

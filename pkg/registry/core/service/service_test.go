@@ -68,7 +68,10 @@ func TestValidate(t *testing.T) {
 			"spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"},
 		{"bad clusterIP", func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "x", []string{"x"} },
 			`spec.clusterIPs[0]: Invalid value: "x": must be a valid IP address`},
-		{"ExternalName without name", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.InternalTrafficPolicy = nil },
+		{"ExternalName without name", func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeExternalName
+			s.Spec.InternalTrafficPolicy = nil
+		},
 			"spec.externalName: Required value"},
 		{"dual stack", func(s *corev1.Service) { p := corev1.IPFamilyPolicyRequireDualStack; s.Spec.IPFamilyPolicy = &p },
 			"this cluster is not configured for dual-stack services"},

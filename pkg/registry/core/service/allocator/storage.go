@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -86,6 +87,33 @@ func (s *Storage) Claimed(ctx context.Context) ([]int, error) {
 		}
 		if off, ok := s.Offset(m.GetName()); ok {
 			out = append(out, off)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Claim is one stored claim: its offset, owner and when it was made.
+type Claim struct {
+	Offset  int
+	Owner   Owner
+	Created time.Time
+}
+
+// Claims lists the stored claims of the range.
+func (s *Storage) Claims(ctx context.Context) ([]Claim, error) {
+	list := s.NewList()
+	if err := s.Store.GetList(ctx, s.Prefix, storage.ListOptions{Recursive: true, Predicate: storage.Everything}, list); err != nil {
+		return nil, fmt.Errorf("list claims: %w", err)
+	}
+	var out []Claim
+	err := meta.EachListItem(list, func(obj runtime.Object) error {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return err
+		}
+		if off, ok := s.Offset(m.GetName()); ok {
+			out = append(out, Claim{Offset: off, Owner: s.OwnerOf(obj), Created: m.GetCreationTimestamp().Time})
 		}
 		return nil
 	})
