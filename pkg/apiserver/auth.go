@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/union"
@@ -15,6 +16,9 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/client-go/informers"
+
+	skiffrbac "github.com/skiff-k8s/skiff/pkg/rbac"
 )
 
 // newAuthenticator accepts, in order: client certificates signed by the client CA,
@@ -31,35 +35,25 @@ func newAuthenticator(cfg Config, clientCA dynamiccertificates.CAContentProvider
 	if tokens != nil {
 		chain = append(chain, bearertoken.New(tokens), websocket.NewProtocolAuthenticator(tokens))
 	}
-	// A bad credential is an error (401), not a fall back to anonymous.
-	return union.NewFailOnError(union.New(chain...), anonymous.NewAuthenticator(nil)), nil
+	// Authenticated users are in system:authenticated; a bad credential is an error
+	// (401), not a fall back to anonymous.
+	return union.NewFailOnError(group.NewAuthenticatedGroupAdder(union.New(chain...)), anonymous.NewAuthenticator(nil)), nil
 }
 
-// publicPaths are what anonymous users may read, as upstream's system:public-info-viewer.
+// publicPaths are what anyone, anonymous users included, may read: upstream grants
+// them through the system:public-info-viewer role; here they never depend on the RBAC
+// policy having been written yet.
 var publicPaths = []string{"/healthz", "/livez", "/readyz", "/version"}
 
-// authz is skiff's authorizer seam. Today it admits every authenticated user and confines
-// anonymous users to publicPaths; RBAC enforcement replaces the first rule.
-type authz struct{}
+// authz is skiff's authorizer: the public paths, then RBAC (system:masters always passes).
+type authz struct{ rbac *skiffrbac.Authorizer }
 
-func newAuthorizer() (authorizer.Authorizer, authorizer.RuleResolver) { return authz{}, authz{} }
-
-func isAnonymous(u user.Info) bool {
-	if u == nil || u.GetName() == user.Anonymous {
-		return true
-	}
-	for _, g := range u.GetGroups() {
-		if g == user.AllUnauthenticated {
-			return true
-		}
-	}
-	return false
+func newAuthorizer(inf informers.SharedInformerFactory) (authorizer.Authorizer, authorizer.RuleResolver) {
+	a := authz{rbac: skiffrbac.NewAuthorizerFromInformers(inf)}
+	return a, a
 }
 
-func (authz) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-	if !isAnonymous(a.GetUser()) {
-		return authorizer.DecisionAllow, "", nil
-	}
+func (z authz) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
 	if !a.IsResourceRequest() && a.GetVerb() == "get" {
 		p := a.GetPath()
 		for _, pp := range publicPaths {
@@ -68,15 +62,11 @@ func (authz) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer
 			}
 		}
 	}
-	return authorizer.DecisionNoOpinion, "anonymous access is limited to /healthz, /livez, /readyz and /version", nil
+	return z.rbac.Authorize(ctx, a)
 }
 
-func (authz) RulesFor(ctx context.Context, u user.Info, namespace string) ([]authorizer.ResourceRuleInfo, []authorizer.NonResourceRuleInfo, bool, error) {
-	if isAnonymous(u) {
-		return nil, []authorizer.NonResourceRuleInfo{&authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz", "/livez", "/readyz", "/version", "/version/"}}}, false, nil
-	}
-	return []authorizer.ResourceRuleInfo{&authorizer.DefaultResourceRuleInfo{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}},
-		[]authorizer.NonResourceRuleInfo{&authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}}, false, nil
+func (z authz) RulesFor(ctx context.Context, u user.Info, namespace string) ([]authorizer.ResourceRuleInfo, []authorizer.NonResourceRuleInfo, bool, error) {
+	return z.rbac.RulesFor(ctx, u, namespace)
 }
 
 func (z authz) ConditionsAwareAuthorize(ctx context.Context, a authorizer.Attributes) authorizer.ConditionsAwareDecision {

@@ -14,6 +14,10 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/flowcontrol"
+	registryrbac "github.com/skiff-k8s/skiff/pkg/registry/rbac"
+	"github.com/skiff-k8s/skiff/pkg/registry/scheduling"
 )
 
 // systemNamespaces exist in every cluster from the start.
@@ -32,7 +36,11 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 		{"system-namespaces", ensureNamespaces},
 		{"kubernetes-service", func(ctx context.Context, c kubernetes.Interface) error { return ensureKubernetesService(ctx, c, cfg) }},
 	}
-	steps = append(steps, extraBootstrap...)
+	steps = append(steps,
+		bootstrapStep{"rbac-policy", registryrbac.EnsureBootstrapPolicy},
+		bootstrapStep{"priority-classes", scheduling.EnsureBuiltin},
+		bootstrapStep{"flowcontrol", flowcontrol.EnsureBootstrap},
+	)
 	return s.AddPostStartHook("skiff-bootstrap", func(hc genericapiserver.PostStartHookContext) error {
 		client, err := kubernetes.NewForConfig(hc.LoopbackClientConfig)
 		if err != nil {
@@ -60,9 +68,6 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 		return nil
 	})
 }
-
-// extraBootstrap are the steps other packages contribute (RBAC policy, priority classes, …).
-var extraBootstrap []bootstrapStep
 
 func ensureNamespaces(ctx context.Context, c kubernetes.Interface) error {
 	for _, ns := range systemNamespaces {

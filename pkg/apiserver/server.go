@@ -124,7 +124,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	gc.Authentication.Authenticator = authn
 	gc.Authentication.APIAudiences = authenticator.Audiences(cfg.APIAudiences)
-	gc.Authorization.Authorizer, gc.RuleResolver = newAuthorizer()
+	inf := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	gc.Authorization.Authorizer, gc.RuleResolver = newAuthorizer(inf)
 	genericapiserver.AuthorizeClientBearerToken(gc.LoopbackClientConfig, &gc.Authentication, &gc.Authorization)
 
 	// Storage: the etcd3 backend over kine, protobuf on disk, the watch cache on.
@@ -145,7 +146,6 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	inf := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	gc.SharedInformerFactory = inf
 	gc.ClientConfig = gc.LoopbackClientConfig
 	admission := genericoptions.NewAdmissionOptions()

@@ -61,8 +61,8 @@ type Datastore struct {
 // DBFile returns the SQLite path for a server data dir.
 func DBFile(serverDir string) string { return filepath.Join(serverDir, "db", "state.db") }
 
-// Start opens the datastore and serves kine's etcd API on a unix socket.
-func Start(ctx context.Context, cfg Config) (*Datastore, error) {
+// Start opens the datastore and serves kine's etcd API on a unix socket until Stop.
+func Start(cfg Config) (*Datastore, error) {
 	if cfg.CompactInterval == 0 {
 		cfg.CompactInterval = 5 * time.Minute
 	}
@@ -138,10 +138,8 @@ func Start(ctx context.Context, cfg Config) (*Datastore, error) {
 		}
 	}()
 	ds.Endpoints = []string{"unix://" + sock}
-	go func() {
-		<-ctx.Done()
-		ds.Stop()
-	}()
+	// The caller stops the datastore (Stop) after the apiserver has shut down: stopping
+	// it on ctx would pull the store from under requests that are still draining.
 	return ds, nil
 }
 

@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("certificates: %w", err)
 	}
 
-	ds, err := datastore.Start(ctx, datastore.Config{DataDir: serverDir, Endpoint: o.DatastoreEndpoint})
+	ds, err := datastore.Start(datastore.Config{DataDir: serverDir, Endpoint: o.DatastoreEndpoint})
 	if err != nil {
 		return err
 	}

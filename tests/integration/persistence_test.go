@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,10 @@ import (
 func TestCrashLosesNoAcknowledgedWrite(t *testing.T) {
 	s := framework.Start(t)
 	ctx := ctxT(t)
+	eventually(t, 30*time.Second, func() error { // the default namespace is made at start
+		_, err := s.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "first"}}, metav1.CreateOptions{})
+		return err
+	})
 	var acked sync.Map
 	var n atomic.Int32
 	var wg sync.WaitGroup

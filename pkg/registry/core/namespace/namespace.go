@@ -71,8 +71,12 @@ func init() {
 }
 
 // namespaceREST deletes a namespace that still has spec.finalizers by moving it to
-// Terminating; the object goes when the namespace controller has emptied it.
+// Terminating; the object goes when the namespace controller has emptied it. It
+// forwards verbs explicitly so that, as upstream, namespaces have no deletecollection.
 type namespaceREST struct{ *store.REST }
+
+// DeleteCollection hides the store's: namespaces are deleted one by one.
+func (r *namespaceREST) DeleteCollection() {}
 
 func (r *namespaceREST) Delete(ctx context.Context, name string, deleteValidation rest.ValidateObjectFunc, options *metav1.DeleteOptions) (runtime.Object, bool, error) {
 	obj, err := r.Get(ctx, name, &metav1.GetOptions{})
