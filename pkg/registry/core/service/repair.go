@@ -16,7 +16,7 @@ import (
 // repair reconciles the stored claims with the Services, as upstream's repair
 // controllers do. A claim that no Service holds (left by a crash between claiming and
 // writing the Service) is released once older than grace, which no create or update
-// in flight takes; a ClusterIP or NodePort a Service holds without a claim (a claim
+// in flight takes (claims users made are left alone); a ClusterIP or NodePort a Service holds without a claim (a claim
 // deleted through the API) is claimed again.
 type repair struct {
 	ips, ports *allocator.Storage
@@ -71,7 +71,7 @@ func (r *repair) reconcile(ctx context.Context, st *allocator.Storage, held map[
 		switch {
 		case ok && owner != c.Owner:
 			klog.InfoS("allocation claimed by another owner than the Service that holds it", "value", name, "claim", c.Owner, "service", owner)
-		case !ok && time.Since(c.Created) > r.grace && c.Owner.Namespace != "<other>":
+		case !ok && c.Managed && time.Since(c.Created) > r.grace:
 			klog.InfoS("releasing leaked allocation", "value", name, "owner", c.Owner)
 			errs = append(errs, st.Release(ctx, c.Offset, c.Owner))
 		}

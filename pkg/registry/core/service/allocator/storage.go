@@ -22,6 +22,8 @@ type Storage struct {
 	// NewClaim builds the object that records owner's claim on name; OwnerOf reads it.
 	NewClaim func(name string, owner Owner) runtime.Object
 	OwnerOf  func(obj runtime.Object) Owner
+	// Managed tells claims this allocator made from objects users created; nil: all are.
+	Managed func(obj runtime.Object) bool
 	New      func() runtime.Object
 	NewList  func() runtime.Object
 }
@@ -98,6 +100,8 @@ type Claim struct {
 	Offset  int
 	Owner   Owner
 	Created time.Time
+	// Managed is false for objects a user created, which repairs leave alone.
+	Managed bool
 }
 
 // Claims lists the stored claims of the range.
@@ -113,7 +117,8 @@ func (s *Storage) Claims(ctx context.Context) ([]Claim, error) {
 			return err
 		}
 		if off, ok := s.Offset(m.GetName()); ok {
-			out = append(out, Claim{Offset: off, Owner: s.OwnerOf(obj), Created: m.GetCreationTimestamp().Time})
+			out = append(out, Claim{Offset: off, Owner: s.OwnerOf(obj), Created: m.GetCreationTimestamp().Time,
+				Managed: s.Managed == nil || s.Managed(obj)})
 		}
 		return nil
 	})

@@ -196,6 +196,9 @@ func NewStorage(store storage.Interface, prefix string, cidr *net.IPNet) *alloca
 			}
 			return allocator.Owner{Namespace: "<other>", Name: ip.Name}
 		},
+		Managed: func(obj runtime.Object) bool {
+			return obj.(*networkingv1.IPAddress).Labels[LabelManagedBy] == ManagedBy
+		},
 		New:     func() runtime.Object { return &networkingv1.IPAddress{} },
 		NewList: func() runtime.Object { return &networkingv1.IPAddressList{} },
 	}
