@@ -24,8 +24,8 @@ type Storage struct {
 	OwnerOf  func(obj runtime.Object) Owner
 	// Managed tells claims this allocator made from objects users created; nil: all are.
 	Managed func(obj runtime.Object) bool
-	New      func() runtime.Object
-	NewList  func() runtime.Object
+	New     func() runtime.Object
+	NewList func() runtime.Object
 }
 
 var _ Backend = &Storage{}
