@@ -10,7 +10,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -32,10 +31,8 @@ var Resource = &store.Resource{
 		errs = append(errs, apimachineryvalidation.ValidateImmutableField(c.Spec.CIDRs, oldC.Spec.CIDRs, field.NewPath("spec", "cidrs"))...)
 		return errs
 	},
-	ValidateStatus: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-		c := obj.(*networkingv1.ServiceCIDR)
-		return metav1validation.ValidateConditions(c.Status.Conditions, field.NewPath("status", "conditions"))
-	},
+	// Status is not validated beyond metadata, as upstream: its controller writes a
+	// Ready condition without a reason.
 	Columns: []metav1.TableColumnDefinition{store.NameColumn,
 		{Name: "CIDRs", Type: "string", Description: networkingv1.ServiceCIDRSpec{}.SwaggerDoc()["cidrs"]},
 		store.AgeColumn},
