@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -41,6 +44,18 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 		bootstrapStep{"priority-classes", scheduling.EnsureBuiltin},
 		bootstrapStep{"flowcontrol", flowcontrol.EnsureBootstrap},
 	)
+	// /readyz stays false until every step has succeeded, as upstream's readiness waits
+	// for rbac/bootstrap-roles: a client that sees ready sees the default policy.
+	var pending atomic.Int32
+	pending.Store(int32(len(steps)))
+	if err := s.AddReadyzChecks(healthz.NamedCheck("skiff-bootstrap", func(*http.Request) error {
+		if n := pending.Load(); n > 0 {
+			return fmt.Errorf("%d bootstrap steps pending", n)
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
 	return s.AddPostStartHook("skiff-bootstrap", func(hc genericapiserver.PostStartHookContext) error {
 		client, err := kubernetes.NewForConfig(hc.LoopbackClientConfig)
 		if err != nil {
@@ -52,6 +67,7 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 				for attempt := 0; ; attempt++ {
 					err := st.run(ctx, client)
 					if err == nil {
+						pending.Add(-1)
 						return
 					}
 					if attempt%10 == 9 {
@@ -60,7 +76,7 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 					select {
 					case <-ctx.Done():
 						return
-					case <-time.After(200 * time.Millisecond):
+					case <-time.After(100 * time.Millisecond):
 					}
 				}
 			}(st)
