@@ -253,6 +253,11 @@ func (t *txn) create(ctx context.Context, svc *corev1.Service) error {
 // what it no longer holds.
 func (a *allocators) beginUpdate(ctx context.Context, obj, oldObj runtime.Object, options *metav1.UpdateOptions) (genericregistry.FinishFunc, error) {
 	svc, old := obj.(*corev1.Service), oldObj.(*corev1.Service)
+	// The status subresource shares these hooks (it is a copy of the store) but keeps
+	// the stored spec, so it neither allocates nor releases anything.
+	if info, ok := genericapirequest.RequestInfoFrom(ctx); ok && info.Subresource != "" {
+		return func(context.Context, bool) {}, nil
+	}
 	t := &txn{a: a, owner: ownerOf(ctx, old), dryRun: dryrun.IsDryRun(options.DryRun)}
 	patchAllocatedValues(svc, old)
 	dropTypeDependentFields(svc, old)

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/core/service/allocator"
 	"github.com/skiff-k8s/skiff/pkg/registry/core/service/ipallocator"
@@ -253,5 +254,24 @@ func TestTypeChangesAndDelete(t *testing.T) {
 	a.afterDelete(lb, &metav1.DeleteOptions{})
 	if held(t, a.ips) != 0 || held(t, a.ports) != 0 {
 		t.Fatal("delete did not release")
+	}
+}
+
+func TestStatusUpdateAllocatesNothing(t *testing.T) {
+	a := newAllocs()
+	ctx := context.Background()
+	old := svc("web", corev1.ServiceTypeNodePort, corev1.ServicePort{Port: 80})
+	f, _ := a.beginCreate(ctx, old, &metav1.CreateOptions{})
+	f(ctx, true)
+	stale := old.DeepCopy()
+	stale.Spec.Type = corev1.ServiceTypeClusterIP // a status writer with a stale spec
+	statusCtx := genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{Resource: "services", Subresource: "status"})
+	f, err := a.beginUpdate(statusCtx, stale, old, &metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(statusCtx, true)
+	if held(t, a.ports) != 1 || held(t, a.ips) != 1 {
+		t.Fatal("a status update released allocations")
 	}
 }
