@@ -89,7 +89,7 @@ func New(b Backend, r Range) *Allocator { return &Allocator{b: b, r: r, tries: 8
 // Size is the number of values in the range.
 func (a *Allocator) Size() int { return a.r.Size }
 
-// Allocate claims a given offset; it returns ErrAllocated-like ErrExists when taken.
+// Allocate claims a given offset; it returns ErrExists when the offset is taken.
 // The caller checks the offset is within the range.
 func (a *Allocator) Allocate(ctx context.Context, offset int, owner Owner) error {
 	if offset < 0 || offset >= a.r.Size {
