@@ -47,6 +47,9 @@ type KubeletClientFiles struct {
 type Group struct {
 	Version schema.GroupVersion
 	Storage map[string]rest.Storage
+	// AlsoServedAt lists further versions of the group that serve these same storages,
+	// the scheme converting between them (autoscaling/v1 beside autoscaling/v2).
+	AlsoServedAt []string
 }
 
 // BuildGroup builds every resource of one group version.
