@@ -56,7 +56,7 @@ type Server struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	logw *lockedWriter
+	logw *SyncWriter
 	done chan struct{}
 }
 
@@ -165,7 +165,7 @@ func (s *Server) run() error {
 		"--disable-agent",
 	}, s.Args...)
 	s.Log = &bytes.Buffer{}
-	s.logw = &lockedWriter{w: s.Log}
+	s.logw = &SyncWriter{W: s.Log}
 	cmd := exec.Command(s.Bin, args...)
 	cmd.Stdout = s.logw
 	cmd.Stderr = cmd.Stdout
@@ -357,22 +357,9 @@ func (k *Kubectl) Stdin(stdin string, args ...string) string {
 	return out
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // LogText returns what the server printed so far.
 func (s *Server) LogText() string {
-	s.logw.mu.Lock()
-	defer s.logw.mu.Unlock()
-	return s.Log.String()
+	return s.logw.String()
 }
 
 func tail(s string, n int) string {
@@ -382,3 +369,27 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// SyncWriter serializes writes to W, for output read while a process runs.
+type SyncWriter struct {
+	mu sync.Mutex
+	W  *bytes.Buffer
+}
+
+func (s *SyncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.W.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.W.String()
+}
+
+// OutputError reports output that lacked what a test waited for.
+type OutputError struct{ Out string }
+
+func (e *OutputError) Error() string { return "output so far:\n" + e.Out }
