@@ -9,10 +9,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
@@ -60,6 +63,15 @@ var Resource = &store.Resource{
 	ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
 		return ValidateUpdate(obj.(*schedulingv1.PriorityClass), old.(*schedulingv1.PriorityClass))
 	},
+	Customize: func(s *genericregistry.Store) error {
+		s.BeginCreate = func(ctx context.Context, obj runtime.Object, _ *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
+			return noop, checkSingleDefault(ctx, s, obj.(*schedulingv1.PriorityClass))
+		}
+		s.BeginUpdate = func(ctx context.Context, obj, _ runtime.Object, _ *metav1.UpdateOptions) (genericregistry.FinishFunc, error) {
+			return noop, checkSingleDefault(ctx, s, obj.(*schedulingv1.PriorityClass))
+		}
+		return nil
+	},
 	Columns: []metav1.TableColumnDefinition{store.NameColumn,
 		{Name: "Value", Type: "integer", Description: schedulingv1.PriorityClass{}.SwaggerDoc()["value"]},
 		{Name: "Global-Default", Type: "boolean", Description: schedulingv1.PriorityClass{}.SwaggerDoc()["globalDefault"]},
@@ -74,6 +86,27 @@ var Resource = &store.Resource{
 		}
 		return []any{pc.Name, int64(pc.Value), pc.GlobalDefault, store.Age(pc.CreationTimestamp), policy}
 	},
+}
+
+func noop(context.Context, bool) {}
+
+// checkSingleDefault refuses a second globalDefault class, as upstream's Priority
+// admission plugin does.
+func checkSingleDefault(ctx context.Context, s *genericregistry.Store, pc *schedulingv1.PriorityClass) error {
+	if !pc.GlobalDefault {
+		return nil
+	}
+	list, err := s.List(ctx, &metainternalversion.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, other := range list.(*schedulingv1.PriorityClassList).Items {
+		if other.GlobalDefault && other.Name != pc.Name {
+			return apierrors.NewForbidden(schedulingv1.Resource("priorityclasses"), pc.Name,
+				fmt.Errorf("PriorityClass %v is already marked as default. Only one default can exist", other.Name))
+		}
+	}
+	return nil
 }
 
 // Default sets preemptionPolicy to PreemptLowerPriority.
