@@ -218,6 +218,9 @@ func installAPIs(gs *genericapiserver.GenericAPIServer, opts genericregistry.RES
 	for _, g := range groups {
 		info := genericapiserver.NewDefaultAPIGroupInfo(g.Version.Group, scheme.Scheme, scheme.ParameterCodec, scheme.Codecs)
 		info.VersionedResourcesStorageMap[g.Version.Version] = g.Storage
+		for _, v := range g.AlsoServedAt { // older versions still served, e.g. autoscaling/v1
+			info.VersionedResourcesStorageMap[v] = g.Storage
+		}
 		if g.Version.Group == "" {
 			if err := gs.InstallLegacyAPIGroup("/api", &info); err != nil {
 				return fmt.Errorf("install core/v1: %w", err)
