@@ -34,7 +34,6 @@ import (
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
 	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
-	openapigen "github.com/skiff-k8s/skiff/pkg/generated/openapi"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/serviceaccount"
 )
@@ -156,10 +155,11 @@ func New(cfg Config) (*Server, error) {
 
 	// OpenAPI v2 and v3 from the generated definitions.
 	namer := openapi.NewDefinitionNamer(scheme.External)
-	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapigen.GetOpenAPIDefinitions, namer)
+	definitions := servedDefinitions()
+	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(definitions, namer)
 	gc.OpenAPIConfig.Info.Title = "Kubernetes"
 	gc.OpenAPIConfig.Info.Version = version.Get().GitVersion
-	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapigen.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(definitions, namer)
 	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
 	gc.OpenAPIV3Config.Info.Version = version.Get().GitVersion
 
