@@ -177,57 +177,6 @@ func ValidateClientConfig(c *admissionregistrationv1.WebhookClientConfig, fp *fi
 	return webhook.ValidateWebhookService(fp.Child("service"), c.Service.Namespace, c.Service.Name, c.Service.Path, port)
 }
 
-// WebhookCommon are the fields validating and mutating webhooks share.
-type WebhookCommon struct {
-	Name                    string
-	ClientConfig            *admissionregistrationv1.WebhookClientConfig
-	Rules                   []admissionregistrationv1.RuleWithOperations
-	FailurePolicy           *admissionregistrationv1.FailurePolicyType
-	MatchPolicy             *admissionregistrationv1.MatchPolicyType
-	NamespaceSelector       *metav1.LabelSelector
-	ObjectSelector          *metav1.LabelSelector
-	SideEffects             *admissionregistrationv1.SideEffectClass
-	TimeoutSeconds          *int32
-	AdmissionReviewVersions []string
-	MatchConditions         []admissionregistrationv1.MatchCondition
-}
-
-// ValidateWebhook checks one webhook at fp; names tracks the names seen in the configuration.
-func ValidateWebhook(w *WebhookCommon, names sets.Set[string], fp *field.Path) field.ErrorList {
-	np := fp.Child("name")
-	errs := validation.IsFullyQualifiedName(np, w.Name)
-	if names.Has(w.Name) {
-		errs = append(errs, field.Duplicate(np, w.Name))
-	}
-	names.Insert(w.Name)
-	for i := range w.Rules {
-		errs = append(errs, ValidateRuleWithOperations(&w.Rules[i], fp.Child("rules").Index(i))...)
-	}
-	if w.FailurePolicy != nil {
-		errs = append(errs, ValidateFailurePolicy(w.FailurePolicy, fp.Child("failurePolicy"))...)
-	}
-	errs = append(errs, ValidateMatchPolicy(w.MatchPolicy, fp.Child("matchPolicy"))...)
-	sp := fp.Child("sideEffects")
-	if w.SideEffects == nil {
-		errs = append(errs, field.Required(sp, fmt.Sprintf("must specify one of %v", strings.Join(sideEffectClasses, ", "))))
-	} else if !sets.New(sideEffectClasses...).Has(string(*w.SideEffects)) {
-		errs = append(errs, field.NotSupported(sp, *w.SideEffects, sideEffectClasses))
-	}
-	if t := w.TimeoutSeconds; t != nil && (*t > 30 || *t < 1) {
-		errs = append(errs, field.Invalid(fp.Child("timeoutSeconds"), *t, "the timeout value must be between 1 and 30 seconds"))
-	}
-	errs = append(errs, ValidateSelector(w.NamespaceSelector, fp.Child("namespaceSelector"))...)
-	errs = append(errs, ValidateSelector(w.ObjectSelector, fp.Child("objectSelector"))...)
-	errs = append(errs, validateReviewVersions(w.AdmissionReviewVersions, fp.Child("admissionReviewVersions"))...)
-	errs = append(errs, ValidateClientConfig(w.ClientConfig, fp.Child("clientConfig"))...)
-	var cel *Expressions
-	if len(w.MatchConditions) > 0 {
-		cel = NewExpressions(false, false)
-	}
-	errs = append(errs, ValidateMatchConditions(w.MatchConditions, cel, fp.Child("matchConditions"))...)
-	return errs
-}
-
 func validateReviewVersions(versions []string, fp *field.Path) field.ErrorList {
 	if len(versions) == 0 {
 		return field.ErrorList{field.Required(fp, fmt.Sprintf("must specify one of %v", strings.Join(reviewVersions, ", ")))}

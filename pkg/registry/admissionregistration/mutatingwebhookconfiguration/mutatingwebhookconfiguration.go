@@ -7,9 +7,7 @@ import (
 	"context"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/admissionutil"
@@ -26,50 +24,39 @@ var Resource = &store.Resource{
 	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 		return Validate(obj.(*admissionregistrationv1.MutatingWebhookConfiguration))
 	},
-	Columns: []metav1.TableColumnDefinition{
-		store.NameColumn,
-		{Name: "Webhooks", Type: "integer", Description: "Webhooks indicates the number of webhooks registered in this configuration"},
-		store.AgeColumn,
-	},
+	Columns: admissionutil.WebhookColumns,
 	Row: func(obj runtime.Object) []any {
 		c := obj.(*admissionregistrationv1.MutatingWebhookConfiguration)
 		return []any{c.Name, int64(len(c.Webhooks)), store.Age(c.CreationTimestamp)}
 	},
 }
 
+// webhooks is the shared view of each of c's webhooks.
+func webhooks(c *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionutil.Webhook {
+	hooks := make([]*admissionutil.Webhook, len(c.Webhooks))
+	for i := range c.Webhooks {
+		hooks[i] = admissionutil.MutatingWebhook(&c.Webhooks[i])
+	}
+	return hooks
+}
+
 // Default fills each webhook as upstream v1 does.
 func Default(c *admissionregistrationv1.MutatingWebhookConfiguration) {
+	admissionutil.DefaultWebhooks(webhooks(c))
 	for i := range c.Webhooks {
-		w := &c.Webhooks[i]
-		w.FailurePolicy = admissionutil.DefaultFailurePolicy(w.FailurePolicy)
-		w.MatchPolicy = admissionutil.DefaultMatchPolicy(w.MatchPolicy)
-		w.NamespaceSelector = admissionutil.DefaultSelector(w.NamespaceSelector)
-		w.ObjectSelector = admissionutil.DefaultSelector(w.ObjectSelector)
-		w.TimeoutSeconds = admissionutil.DefaultTimeout(w.TimeoutSeconds)
-		admissionutil.DefaultRules(w.Rules)
-		admissionutil.DefaultClientConfig(&w.ClientConfig)
-		if w.ReinvocationPolicy == nil {
+		if c.Webhooks[i].ReinvocationPolicy == nil {
 			never := admissionregistrationv1.NeverReinvocationPolicy
-			w.ReinvocationPolicy = &never
+			c.Webhooks[i].ReinvocationPolicy = &never
 		}
 	}
 }
 
 // Validate checks every webhook; names must be fully qualified and unique.
 func Validate(c *admissionregistrationv1.MutatingWebhookConfiguration) field.ErrorList {
-	var errs field.ErrorList
-	names := sets.New[string]()
-	for i := range c.Webhooks {
-		w := &c.Webhooks[i]
-		errs = append(errs, admissionutil.ValidateWebhook(&admissionutil.WebhookCommon{
-			Name: w.Name, ClientConfig: &w.ClientConfig, Rules: w.Rules, FailurePolicy: w.FailurePolicy,
-			MatchPolicy: w.MatchPolicy, NamespaceSelector: w.NamespaceSelector, ObjectSelector: w.ObjectSelector,
-			SideEffects: w.SideEffects, TimeoutSeconds: w.TimeoutSeconds, AdmissionReviewVersions: w.AdmissionReviewVersions,
-			MatchConditions: w.MatchConditions,
-		}, names, field.NewPath("webhooks").Index(i))...)
-		if w.ReinvocationPolicy != nil {
-			errs = append(errs, admissionutil.ValidateReinvocationPolicy(*w.ReinvocationPolicy, field.NewPath("webhooks").Index(i).Child("reinvocationPolicy"))...)
+	return admissionutil.ValidateWebhooks(webhooks(c), func(i int, fp *field.Path) field.ErrorList {
+		if p := c.Webhooks[i].ReinvocationPolicy; p != nil {
+			return admissionutil.ValidateReinvocationPolicy(*p, fp.Child("reinvocationPolicy"))
 		}
-	}
-	return errs
+		return nil
+	})
 }

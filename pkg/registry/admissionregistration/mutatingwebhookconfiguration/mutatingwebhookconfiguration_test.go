@@ -17,6 +17,10 @@ func TestDefaultAndValidate(t *testing.T) {
 	if *c.Webhooks[0].ReinvocationPolicy != admissionregistrationv1.NeverReinvocationPolicy {
 		t.Errorf("reinvocationPolicy %v", *c.Webhooks[0].ReinvocationPolicy)
 	}
+	if w := c.Webhooks[0]; *w.FailurePolicy != admissionregistrationv1.Fail || *w.MatchPolicy != admissionregistrationv1.Equivalent ||
+		*w.TimeoutSeconds != 10 || w.NamespaceSelector == nil || w.ObjectSelector == nil {
+		t.Errorf("defaults: %+v", w)
+	}
 	if errs := Validate(c); len(errs) != 0 {
 		t.Errorf("valid configuration refused: %v", errs)
 	}

@@ -7,9 +7,7 @@ import (
 	"context"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/admissionregistration/admissionutil"
@@ -26,43 +24,28 @@ var Resource = &store.Resource{
 	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 		return Validate(obj.(*admissionregistrationv1.ValidatingWebhookConfiguration))
 	},
-	Columns: []metav1.TableColumnDefinition{
-		store.NameColumn,
-		{Name: "Webhooks", Type: "integer", Description: "Webhooks indicates the number of webhooks registered in this configuration"},
-		store.AgeColumn,
-	},
+	Columns: admissionutil.WebhookColumns,
 	Row: func(obj runtime.Object) []any {
 		c := obj.(*admissionregistrationv1.ValidatingWebhookConfiguration)
 		return []any{c.Name, int64(len(c.Webhooks)), store.Age(c.CreationTimestamp)}
 	},
 }
 
+// webhooks is the shared view of each of c's webhooks.
+func webhooks(c *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionutil.Webhook {
+	hooks := make([]*admissionutil.Webhook, len(c.Webhooks))
+	for i := range c.Webhooks {
+		hooks[i] = admissionutil.ValidatingWebhook(&c.Webhooks[i])
+	}
+	return hooks
+}
+
 // Default fills each webhook as upstream v1 does.
 func Default(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
-	for i := range c.Webhooks {
-		w := &c.Webhooks[i]
-		w.FailurePolicy = admissionutil.DefaultFailurePolicy(w.FailurePolicy)
-		w.MatchPolicy = admissionutil.DefaultMatchPolicy(w.MatchPolicy)
-		w.NamespaceSelector = admissionutil.DefaultSelector(w.NamespaceSelector)
-		w.ObjectSelector = admissionutil.DefaultSelector(w.ObjectSelector)
-		w.TimeoutSeconds = admissionutil.DefaultTimeout(w.TimeoutSeconds)
-		admissionutil.DefaultRules(w.Rules)
-		admissionutil.DefaultClientConfig(&w.ClientConfig)
-	}
+	admissionutil.DefaultWebhooks(webhooks(c))
 }
 
 // Validate checks every webhook; names must be fully qualified and unique.
 func Validate(c *admissionregistrationv1.ValidatingWebhookConfiguration) field.ErrorList {
-	var errs field.ErrorList
-	names := sets.New[string]()
-	for i := range c.Webhooks {
-		w := &c.Webhooks[i]
-		errs = append(errs, admissionutil.ValidateWebhook(&admissionutil.WebhookCommon{
-			Name: w.Name, ClientConfig: &w.ClientConfig, Rules: w.Rules, FailurePolicy: w.FailurePolicy,
-			MatchPolicy: w.MatchPolicy, NamespaceSelector: w.NamespaceSelector, ObjectSelector: w.ObjectSelector,
-			SideEffects: w.SideEffects, TimeoutSeconds: w.TimeoutSeconds, AdmissionReviewVersions: w.AdmissionReviewVersions,
-			MatchConditions: w.MatchConditions,
-		}, names, field.NewPath("webhooks").Index(i))...)
-	}
-	return errs
+	return admissionutil.ValidateWebhooks(webhooks(c), nil)
 }
