@@ -2,42 +2,20 @@
 package clusterrolebinding
 
 import (
-	"context"
-
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/rbac/validation"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // Resource is clusterrolebindings.
-var Resource = &store.Resource{
+var Resource = validation.Binding(store.Resource{
 	Name: "clusterrolebindings", Singular: "clusterrolebinding",
-	New:          func() runtime.Object { return &rbacv1.ClusterRoleBinding{} },
-	NewList:      func() runtime.Object { return &rbacv1.ClusterRoleBindingList{} },
-	ValidateName: validation.Name,
-	Defaults: func(obj runtime.Object) {
-		b := obj.(*rbacv1.ClusterRoleBinding)
-		validation.DefaultBinding(&b.RoleRef, b.Subjects)
-	},
-	Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-		return validate(obj.(*rbacv1.ClusterRoleBinding))
-	},
-	ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-		b := obj.(*rbacv1.ClusterRoleBinding)
-		return append(validate(b), validation.RoleRefUnchanged(b.RoleRef, old.(*rbacv1.ClusterRoleBinding).RoleRef)...)
-	},
-	Columns: validation.BindingColumns("roleBinding"),
-	Row: func(obj runtime.Object) []any {
-		b := obj.(*rbacv1.ClusterRoleBinding)
-		u, g, s := validation.SubjectCells(b.Subjects)
-		return []any{b.Name, b.RoleRef.Kind + "/" + b.RoleRef.Name, store.Age(b.CreationTimestamp), u, g, s}
-	},
-}
-
-func validate(b *rbacv1.ClusterRoleBinding) field.ErrorList {
-	errs := validation.RoleRef(b.RoleRef, []string{"ClusterRole"})
-	return append(errs, validation.Subjects(b.Subjects, false)...)
-}
+	New:     func() runtime.Object { return &rbacv1.ClusterRoleBinding{} },
+	NewList: func() runtime.Object { return &rbacv1.ClusterRoleBindingList{} },
+}, []string{"ClusterRole"}, func(obj runtime.Object) (*metav1.ObjectMeta, *rbacv1.RoleRef, []rbacv1.Subject) {
+	b := obj.(*rbacv1.ClusterRoleBinding)
+	return &b.ObjectMeta, &b.RoleRef, b.Subjects
+})
