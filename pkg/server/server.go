@@ -110,6 +110,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := writeKubeconfigs(bundle, server, adminKubeconfigPath(dataDir), o.WriteKubeconfig, o.WriteKubeconfigMode); err != nil {
 		return err
 	}
+	go trimMemory(ctx, 5*time.Second, time.Minute)
 	return srv.Run(ctx)
 }
 
