@@ -17,6 +17,6 @@ func Group(opts *store.Options) (*store.Group, error) {
 		return nil, err
 	}
 	g.Storage["tokenreviews"] = tokenreview.New(opts.TokenAuth, opts.APIAudiences)
-	g.Storage["selfsubjectreviews"] = &selfsubjectreview.REST{}
+	g.Storage["selfsubjectreviews"] = selfsubjectreview.New()
 	return g, nil
 }

@@ -11,40 +11,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
-// REST creates SelfSubjectReviews.
-type REST struct{}
-
-var (
-	_ rest.Creater              = &REST{}
-	_ rest.Scoper               = &REST{}
-	_ rest.SingularNameProvider = &REST{}
-)
-
-// New implements rest.Storage.
-func (r *REST) New() runtime.Object { return &authenticationv1.SelfSubjectReview{} }
-
-// Destroy implements rest.Storage.
-func (r *REST) Destroy() {}
-
-// NamespaceScoped implements rest.Scoper.
-func (r *REST) NamespaceScoped() bool { return false }
-
-// GetSingularName implements rest.SingularNameProvider.
-func (r *REST) GetSingularName() string { return "selfsubjectreview" }
-
-// Create implements rest.Creater.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
-	if _, ok := obj.(*authenticationv1.SelfSubjectReview); !ok {
-		return nil, apierrors.NewBadRequest("not a SelfSubjectReview")
+// New returns the caller's own user information.
+func New() *store.Review[*authenticationv1.SelfSubjectReview] {
+	return &store.Review[*authenticationv1.SelfSubjectReview]{
+		Singular: "selfsubjectreview",
+		Empty:    func() *authenticationv1.SelfSubjectReview { return &authenticationv1.SelfSubjectReview{} },
+		Answer:   answer,
 	}
-	if createValidation != nil {
-		if err := createValidation(ctx, obj.DeepCopyObject()); err != nil {
-			return nil, err
-		}
-	}
+}
+
+// answer is the caller's user information.
+func answer(ctx context.Context, _ *authenticationv1.SelfSubjectReview) (runtime.Object, error) {
 	u, ok := genericapirequest.UserFrom(ctx)
 	if !ok {
 		return nil, apierrors.NewBadRequest("no user present on request")

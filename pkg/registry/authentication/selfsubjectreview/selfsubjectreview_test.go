@@ -11,7 +11,7 @@ import (
 
 func TestWhoAmI(t *testing.T) {
 	ctx := genericapirequest.WithUser(context.Background(), &user.DefaultInfo{Name: "system:admin", Groups: []string{"system:masters", "system:authenticated"}})
-	out, err := (&REST{}).Create(ctx, &authenticationv1.SelfSubjectReview{}, nil, nil)
+	out, err := New().Create(ctx, &authenticationv1.SelfSubjectReview{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestWhoAmI(t *testing.T) {
 	if u.Username != "system:admin" || len(u.Groups) != 2 {
 		t.Errorf("%+v", u)
 	}
-	if _, err := (&REST{}).Create(context.Background(), &authenticationv1.SelfSubjectReview{}, nil, nil); err == nil {
+	if _, err := New().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, nil, nil); err == nil {
 		t.Error("no user accepted")
 	}
 }

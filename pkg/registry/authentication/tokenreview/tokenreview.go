@@ -11,65 +11,44 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/rest"
-)
 
-// REST creates TokenReviews.
-type REST struct {
-	auth         authenticator.Request
-	apiAudiences []string
-}
-
-var (
-	_ rest.Creater              = &REST{}
-	_ rest.Scoper               = &REST{}
-	_ rest.SingularNameProvider = &REST{}
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // New reviews tokens with tokens (nil: every review is unauthenticated).
-func New(tokens authenticator.Token, apiAudiences []string) *REST {
-	r := &REST{apiAudiences: apiAudiences}
+func New(tokens authenticator.Token, apiAudiences []string) *store.Review[*authenticationv1.TokenReview] {
+	var auth authenticator.Request
 	if tokens != nil {
-		r.auth = bearertoken.New(tokens)
+		auth = bearertoken.New(tokens)
 	}
-	return r
+	return &store.Review[*authenticationv1.TokenReview]{
+		Singular: "tokenreview",
+		Empty:    func() *authenticationv1.TokenReview { return &authenticationv1.TokenReview{} },
+		Check:    check,
+		Answer: func(ctx context.Context, review *authenticationv1.TokenReview) (runtime.Object, error) {
+			return answer(ctx, auth, apiAudiences, review)
+		},
+	}
 }
 
-// New implements rest.Storage.
-func (r *REST) New() runtime.Object { return &authenticationv1.TokenReview{} }
-
-// Destroy implements rest.Storage.
-func (r *REST) Destroy() {}
-
-// NamespaceScoped implements rest.Scoper.
-func (r *REST) NamespaceScoped() bool { return false }
-
-// GetSingularName implements rest.SingularNameProvider.
-func (r *REST) GetSingularName() string { return "tokenreview" }
-
-// Create implements rest.Creater.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
-	review, ok := obj.(*authenticationv1.TokenReview)
-	if !ok {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a TokenReview: %#v", obj))
-	}
+// check refuses a namespaced request or a review without a token.
+func check(ctx context.Context, review *authenticationv1.TokenReview) error {
 	if ns := genericapirequest.NamespaceValue(ctx); ns != "" {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("namespace is not allowed on this type: %v", ns))
+		return apierrors.NewBadRequest(fmt.Sprintf("namespace is not allowed on this type: %v", ns))
 	}
 	if review.Spec.Token == "" {
-		return nil, apierrors.NewBadRequest("token is required for TokenReview in authentication")
+		return apierrors.NewBadRequest("token is required for TokenReview in authentication")
 	}
-	if createValidation != nil {
-		if err := createValidation(ctx, obj.DeepCopyObject()); err != nil {
-			return nil, err
-		}
-	}
-	if r.auth == nil {
+	return nil
+}
+
+// answer authenticates the review's token with auth (nil: unauthenticated).
+func answer(ctx context.Context, auth authenticator.Request, apiAudiences []string, review *authenticationv1.TokenReview) (runtime.Object, error) {
+	if auth == nil {
 		return review, nil
 	}
 	// A request with nothing but the token, so no other credential can answer.
@@ -77,12 +56,12 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	req.Header.Set("Authorization", "Bearer "+review.Spec.Token)
 	auds := review.Spec.Audiences
 	if len(auds) == 0 {
-		auds = r.apiAudiences
+		auds = apiAudiences
 	}
 	if len(auds) > 0 {
 		req = req.WithContext(authenticator.WithAudiences(req.Context(), auds))
 	}
-	resp, ok, err := r.auth.AuthenticateRequest(req)
+	resp, ok, err := auth.AuthenticateRequest(req)
 	review.Status.Authenticated = ok
 	if err != nil {
 		review.Status.Error = err.Error()

@@ -15,34 +15,24 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/skiff-k8s/skiff/pkg/registry/authorization/subjectaccessreview"
-)
-
-// REST creates LocalSubjectAccessReviews.
-type REST struct{ authz authorizer.Authorizer }
-
-var (
-	_ rest.Creater              = &REST{}
-	_ rest.Scoper               = &REST{}
-	_ rest.SingularNameProvider = &REST{}
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // New reviews access with authz.
-func New(authz authorizer.Authorizer) *REST { return &REST{authz: authz} }
-
-// New implements rest.Storage.
-func (r *REST) New() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }
-
-// Destroy implements rest.Storage.
-func (r *REST) Destroy() {}
-
-// NamespaceScoped implements rest.Scoper.
-func (r *REST) NamespaceScoped() bool { return true }
-
-// GetSingularName implements rest.SingularNameProvider.
-func (r *REST) GetSingularName() string { return "localsubjectaccessreview" }
+func New(authz authorizer.Authorizer) *store.Review[*authorizationv1.LocalSubjectAccessReview] {
+	return &store.Review[*authorizationv1.LocalSubjectAccessReview]{
+		Singular: "localsubjectaccessreview", Namespaced: true,
+		Empty: func() *authorizationv1.LocalSubjectAccessReview { return &authorizationv1.LocalSubjectAccessReview{} },
+		Check: check,
+		Answer: func(ctx context.Context, lsar *authorizationv1.LocalSubjectAccessReview) (runtime.Object, error) {
+			lsar.Status = subjectaccessreview.Decide(ctx, authz, subjectaccessreview.Attributes(
+				subjectaccessreview.SubjectOf(lsar.Spec), lsar.Spec.ResourceAttributes, lsar.Spec.NonResourceAttributes))
+			return lsar, nil
+		},
+	}
+}
 
 // Validate checks a LocalSubjectAccessReview as upstream does.
 func Validate(lsar *authorizationv1.LocalSubjectAccessReview) field.ErrorList {
@@ -63,28 +53,17 @@ func Validate(lsar *authorizationv1.LocalSubjectAccessReview) field.ErrorList {
 	return errs
 }
 
-// Create implements rest.Creater.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
-	lsar, ok := obj.(*authorizationv1.LocalSubjectAccessReview)
-	if !ok {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a LocalSubjectAccessReview: %#v", obj))
-	}
+// check refuses an invalid review, or one whose namespace is not the request's.
+func check(ctx context.Context, lsar *authorizationv1.LocalSubjectAccessReview) error {
 	if errs := Validate(lsar); len(errs) > 0 {
-		return nil, apierrors.NewInvalid(authorizationv1.SchemeGroupVersion.WithKind("LocalSubjectAccessReview").GroupKind(), "", errs)
+		return apierrors.NewInvalid(authorizationv1.SchemeGroupVersion.WithKind("LocalSubjectAccessReview").GroupKind(), "", errs)
 	}
 	namespace := genericapirequest.NamespaceValue(ctx)
 	if namespace == "" {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("namespace is required on this type: %v", namespace))
+		return apierrors.NewBadRequest(fmt.Sprintf("namespace is required on this type: %v", namespace))
 	}
 	if namespace != lsar.Namespace {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("spec.resourceAttributes.namespace must match namespace: %v", namespace))
+		return apierrors.NewBadRequest(fmt.Sprintf("spec.resourceAttributes.namespace must match namespace: %v", namespace))
 	}
-	if createValidation != nil {
-		if err := createValidation(ctx, obj.DeepCopyObject()); err != nil {
-			return nil, err
-		}
-	}
-	lsar.Status = subjectaccessreview.Decide(ctx, r.authz, subjectaccessreview.Attributes(
-		subjectaccessreview.SubjectOf(lsar.Spec), lsar.Spec.ResourceAttributes, lsar.Spec.NonResourceAttributes))
-	return lsar, nil
+	return nil
 }

@@ -4,68 +4,50 @@ package selfsubjectrulesreview
 
 import (
 	"context"
-	"fmt"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
-	"k8s.io/apiserver/pkg/registry/rest"
-)
 
-// REST creates SelfSubjectRulesReviews.
-type REST struct{ rules authorizer.RuleResolver }
-
-var (
-	_ rest.Creater              = &REST{}
-	_ rest.Scoper               = &REST{}
-	_ rest.SingularNameProvider = &REST{}
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // New resolves rules with rules.
-func New(rules authorizer.RuleResolver) *REST { return &REST{rules: rules} }
-
-// New implements rest.Storage.
-func (r *REST) New() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }
-
-// Destroy implements rest.Storage.
-func (r *REST) Destroy() {}
-
-// NamespaceScoped implements rest.Scoper.
-func (r *REST) NamespaceScoped() bool { return false }
-
-// GetSingularName implements rest.SingularNameProvider.
-func (r *REST) GetSingularName() string { return "selfsubjectrulesreview" }
-
-// Create implements rest.Creater.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
-	review, ok := obj.(*authorizationv1.SelfSubjectRulesReview)
-	if !ok {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a SelfSubjectRulesReview: %#v", obj))
+func New(rules authorizer.RuleResolver) *store.Review[*authorizationv1.SelfSubjectRulesReview] {
+	return &store.Review[*authorizationv1.SelfSubjectRulesReview]{
+		Singular: "selfsubjectrulesreview",
+		Empty:    func() *authorizationv1.SelfSubjectRulesReview { return &authorizationv1.SelfSubjectRulesReview{} },
+		Check:    check,
+		Answer: func(ctx context.Context, review *authorizationv1.SelfSubjectRulesReview) (runtime.Object, error) {
+			return answer(ctx, rules, review), nil
+		},
 	}
-	u, ok := genericapirequest.UserFrom(ctx)
-	if !ok {
-		return nil, apierrors.NewBadRequest("no user present on request")
+}
+
+// check refuses a request with no user or a review with no namespace.
+func check(ctx context.Context, review *authorizationv1.SelfSubjectRulesReview) error {
+	if _, ok := genericapirequest.UserFrom(ctx); !ok {
+		return apierrors.NewBadRequest("no user present on request")
 	}
-	namespace := review.Spec.Namespace
-	if namespace == "" {
-		return nil, apierrors.NewBadRequest("no namespace on request")
+	if review.Spec.Namespace == "" {
+		return apierrors.NewBadRequest("no namespace on request")
 	}
-	if createValidation != nil {
-		if err := createValidation(ctx, obj.DeepCopyObject()); err != nil {
-			return nil, err
-		}
-	}
+	return nil
+}
+
+// answer lists the rules the caller has in the review's namespace.
+func answer(ctx context.Context, rules authorizer.RuleResolver, review *authorizationv1.SelfSubjectRulesReview) *authorizationv1.SelfSubjectRulesReview {
+	u, _ := genericapirequest.UserFrom(ctx)
 	out := &authorizationv1.SelfSubjectRulesReview{Spec: review.Spec,
 		Status: authorizationv1.SubjectRulesReviewStatus{ResourceRules: []authorizationv1.ResourceRule{}, NonResourceRules: []authorizationv1.NonResourceRule{}}}
-	if r.rules == nil {
+	if rules == nil {
 		out.Status.Incomplete = true
 		out.Status.EvaluationError = "no rule resolver is configured"
-		return out, nil
+		return out
 	}
-	resourceRules, nonResourceRules, incomplete, err := r.rules.RulesFor(ctx, u, namespace)
+	resourceRules, nonResourceRules, incomplete, err := rules.RulesFor(ctx, u, review.Spec.Namespace)
 	for _, rr := range resourceRules {
 		out.Status.ResourceRules = append(out.Status.ResourceRules, authorizationv1.ResourceRule{
 			Verbs: rr.GetVerbs(), APIGroups: rr.GetAPIGroups(), Resources: rr.GetResources(), ResourceNames: rr.GetResourceNames()})
@@ -78,5 +60,5 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 	if err != nil {
 		out.Status.EvaluationError = err.Error()
 	}
-	return out, nil
+	return out
 }

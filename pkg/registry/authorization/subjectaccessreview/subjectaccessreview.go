@@ -5,7 +5,6 @@ package subjectaccessreview
 
 import (
 	"context"
-	"fmt"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -15,55 +14,32 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/registry/rest"
-)
 
-// REST creates SubjectAccessReviews.
-type REST struct{ authz authorizer.Authorizer }
-
-var (
-	_ rest.Creater              = &REST{}
-	_ rest.Scoper               = &REST{}
-	_ rest.SingularNameProvider = &REST{}
+	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
 // New reviews access with authz.
-func New(authz authorizer.Authorizer) *REST { return &REST{authz: authz} }
-
-// New implements rest.Storage.
-func (r *REST) New() runtime.Object { return &authorizationv1.SubjectAccessReview{} }
-
-// Destroy implements rest.Storage.
-func (r *REST) Destroy() {}
-
-// NamespaceScoped implements rest.Scoper.
-func (r *REST) NamespaceScoped() bool { return false }
-
-// GetSingularName implements rest.SingularNameProvider.
-func (r *REST) GetSingularName() string { return "subjectaccessreview" }
+func New(authz authorizer.Authorizer) *store.Review[*authorizationv1.SubjectAccessReview] {
+	return &store.Review[*authorizationv1.SubjectAccessReview]{
+		Singular: "subjectaccessreview",
+		Empty:    func() *authorizationv1.SubjectAccessReview { return &authorizationv1.SubjectAccessReview{} },
+		Check: func(_ context.Context, sar *authorizationv1.SubjectAccessReview) error {
+			errs := ValidateSpec(sar.Spec.ResourceAttributes, sar.Spec.NonResourceAttributes, field.NewPath("spec"))
+			errs = append(errs, ValidateSubject(sar.Spec)...)
+			errs = append(errs, ValidateEmptyMeta(sar.ObjectMeta)...)
+			if len(errs) > 0 {
+				return apierrors.NewInvalid(kind, "", errs)
+			}
+			return nil
+		},
+		Answer: func(ctx context.Context, sar *authorizationv1.SubjectAccessReview) (runtime.Object, error) {
+			sar.Status = Decide(ctx, authz, Attributes(SubjectOf(sar.Spec), sar.Spec.ResourceAttributes, sar.Spec.NonResourceAttributes))
+			return sar, nil
+		},
+	}
+}
 
 var kind = authorizationv1.SchemeGroupVersion.WithKind("SubjectAccessReview").GroupKind()
-
-// Create implements rest.Creater.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
-	sar, ok := obj.(*authorizationv1.SubjectAccessReview)
-	if !ok {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a SubjectAccessReview: %#v", obj))
-	}
-	errs := ValidateSpec(sar.Spec.ResourceAttributes, sar.Spec.NonResourceAttributes, field.NewPath("spec"))
-	errs = append(errs, ValidateSubject(sar.Spec)...)
-	errs = append(errs, ValidateEmptyMeta(sar.ObjectMeta)...)
-	if len(errs) > 0 {
-		return nil, apierrors.NewInvalid(kind, "", errs)
-	}
-	if createValidation != nil {
-		if err := createValidation(ctx, obj.DeepCopyObject()); err != nil {
-			return nil, err
-		}
-	}
-	sar.Status = Decide(ctx, r.authz, Attributes(SubjectOf(sar.Spec), sar.Spec.ResourceAttributes, sar.Spec.NonResourceAttributes))
-	return sar, nil
-}
 
 // ValidateSpec checks that exactly one of the resource and non-resource attributes is set.
 func ValidateSpec(ra *authorizationv1.ResourceAttributes, nra *authorizationv1.NonResourceAttributes, fldPath *field.Path) field.ErrorList {
