@@ -48,13 +48,10 @@ var Resource = &store.Resource{
 	ValidateStatus: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
 		return ValidateStatus(&obj.(*appsv1.Deployment).Status, field.NewPath("status"))
 	},
-	Scale: &store.Scale{
-		Get: func(obj runtime.Object) (int32, int32, string) {
-			d := obj.(*appsv1.Deployment)
-			return workload.Int32(d.Spec.Replicas, 1), d.Status.Replicas, workload.SelectorString(d.Spec.Selector)
-		},
-		Set: func(obj runtime.Object, n int32) { obj.(*appsv1.Deployment).Spec.Replicas = &n },
-	},
+	Scale: workload.ReplicasScale(func(obj runtime.Object) (**int32, int32, *metav1.LabelSelector) {
+		d := obj.(*appsv1.Deployment)
+		return &d.Spec.Replicas, d.Status.Replicas, d.Spec.Selector
+	}),
 	Columns: []metav1.TableColumnDefinition{store.NameColumn,
 		{Name: "Ready", Type: "string", Description: "Number of the pod with ready state"},
 		{Name: "Up-to-date", Type: "string", Description: appsv1.DeploymentStatus{}.SwaggerDoc()["updatedReplicas"]},
@@ -110,10 +107,7 @@ func Default(d *appsv1.Deployment) {
 // strategy and the timing fields.
 func ValidateSpec(spec *appsv1.DeploymentSpec, p *field.Path) field.ErrorList {
 	errs := workload.Nonnegative(spec.Replicas, p.Child("replicas"))
-	errs = append(errs, workload.ValidateSelector(spec.Selector, "deployment", p.Child("selector"))...)
-	errs = append(errs, workload.ValidateSelectorMatchesLabels(spec.Selector, spec.Template.Labels, p.Child("template", "metadata", "labels"))...)
-	errs = append(errs, pod.ValidatePodTemplateSpec(&spec.Template, p.Child("template"))...)
-	errs = append(errs, workload.ValidateTemplateForController(&spec.Template, "ReplicaSet", p.Child("template"))...)
+	errs = append(errs, workload.ValidateSelectedTemplate(spec.Selector, &spec.Template, "deployment", "ReplicaSet", p)...)
 	errs = append(errs, validateStrategy(&spec.Strategy, p.Child("strategy"))...)
 	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(spec.MinReadySeconds), p.Child("minReadySeconds"))...)
 	errs = append(errs, workload.Nonnegative(spec.RevisionHistoryLimit, p.Child("revisionHistoryLimit"))...)

@@ -42,13 +42,10 @@ var Resource = &store.Resource{
 		return fields.Set{"status.replicas": strconv.Itoa(int(obj.(*appsv1.ReplicaSet).Status.Replicas))}
 	},
 	FieldLabels: []string{"status.replicas"},
-	Scale: &store.Scale{
-		Get: func(obj runtime.Object) (int32, int32, string) {
-			rs := obj.(*appsv1.ReplicaSet)
-			return workload.Int32(rs.Spec.Replicas, 1), rs.Status.Replicas, workload.SelectorString(rs.Spec.Selector)
-		},
-		Set: func(obj runtime.Object, n int32) { obj.(*appsv1.ReplicaSet).Spec.Replicas = &n },
-	},
+	Scale: workload.ReplicasScale(func(obj runtime.Object) (**int32, int32, *metav1.LabelSelector) {
+		rs := obj.(*appsv1.ReplicaSet)
+		return &rs.Spec.Replicas, rs.Status.Replicas, rs.Spec.Selector
+	}),
 	Columns: []metav1.TableColumnDefinition{store.NameColumn,
 		{Name: "Desired", Type: "integer", Description: appsv1.ReplicaSetSpec{}.SwaggerDoc()["replicas"]},
 		{Name: "Current", Type: "integer", Description: appsv1.ReplicaSetStatus{}.SwaggerDoc()["replicas"]},
@@ -79,10 +76,7 @@ func ValidateSpec(spec *appsv1.ReplicaSetSpec, p *field.Path) field.ErrorList {
 	errs := workload.Nonnegative(spec.Replicas, p.Child("replicas"))
 	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(spec.MinReadySeconds), p.Child("minReadySeconds"))...)
 	// Upstream names deployments in this message for replica sets too.
-	errs = append(errs, workload.ValidateSelector(spec.Selector, "deployment", p.Child("selector"))...)
-	errs = append(errs, workload.ValidateSelectorMatchesLabels(spec.Selector, spec.Template.Labels, p.Child("template", "metadata", "labels"))...)
-	errs = append(errs, pod.ValidatePodTemplateSpec(&spec.Template, p.Child("template"))...)
-	errs = append(errs, workload.ValidateTemplateForController(&spec.Template, "ReplicaSet", p.Child("template"))...)
+	errs = append(errs, workload.ValidateSelectedTemplate(spec.Selector, &spec.Template, "deployment", "ReplicaSet", p)...)
 	return errs
 }
 

@@ -37,13 +37,10 @@ var Resource = &store.Resource{
 	ValidateStatus: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
 		return ValidateStatus(&obj.(*appsv1.StatefulSet).Status, field.NewPath("status"))
 	},
-	Scale: &store.Scale{
-		Get: func(obj runtime.Object) (int32, int32, string) {
-			s := obj.(*appsv1.StatefulSet)
-			return workload.Int32(s.Spec.Replicas, 1), s.Status.Replicas, workload.SelectorString(s.Spec.Selector)
-		},
-		Set: func(obj runtime.Object, n int32) { obj.(*appsv1.StatefulSet).Spec.Replicas = &n },
-	},
+	Scale: workload.ReplicasScale(func(obj runtime.Object) (**int32, int32, *metav1.LabelSelector) {
+		s := obj.(*appsv1.StatefulSet)
+		return &s.Spec.Replicas, s.Status.Replicas, s.Spec.Selector
+	}),
 	Columns: []metav1.TableColumnDefinition{store.NameColumn,
 		{Name: "Ready", Type: "string", Description: "Number of the pod with ready state"},
 		store.AgeColumn,
@@ -156,10 +153,7 @@ func ValidateSpec(spec *appsv1.StatefulSetSpec, p *field.Path) field.ErrorList {
 	if spec.Ordinals != nil {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(spec.Ordinals.Start), p.Child("ordinals", "start"))...)
 	}
-	errs = append(errs, workload.ValidateSelector(spec.Selector, "statefulset", p.Child("selector"))...)
-	errs = append(errs, workload.ValidateSelectorMatchesLabels(spec.Selector, spec.Template.Labels, p.Child("template", "metadata", "labels"))...)
-	errs = append(errs, pod.ValidatePodTemplateSpec(&spec.Template, p.Child("template"))...)
-	errs = append(errs, workload.ValidateTemplateForController(&spec.Template, "StatefulSet", p.Child("template"))...)
+	errs = append(errs, workload.ValidateSelectedTemplate(spec.Selector, &spec.Template, "statefulset", "StatefulSet", p)...)
 	for i, c := range spec.VolumeClaimTemplates {
 		for _, msg := range apivalidation.NameIsDNSSubdomain(c.Name, false) {
 			errs = append(errs, field.Invalid(p.Child("volumeClaimTemplates").Index(i).Child("metadata", "name"), c.Name, msg))
