@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/k3s-io/kine/pkg/drivers"
+	"github.com/k3s-io/kine/pkg/drivers/generic"
 	_ "github.com/k3s-io/kine/pkg/drivers/mysql"  // mysql://
 	_ "github.com/k3s-io/kine/pkg/drivers/pgsql"  // postgres://
 	_ "github.com/k3s-io/kine/pkg/drivers/remote" // http(s):// etcd, passed through
@@ -34,6 +35,9 @@ import (
 // EmulatedETCDVersion is what kine reports as its etcd version; the apiserver reads it
 // to decide whether consistent lists can be served from the watch cache.
 const EmulatedETCDVersion = "3.6.0"
+
+// sqlitePoolSize bounds kine's connections to SQLite (see Start).
+const sqlitePoolSize = 4
 
 // Config says where the data lives.
 type Config struct {
@@ -68,7 +72,12 @@ func Start(cfg Config) (*Datastore, error) {
 	}
 	ds := &Datastore{}
 	endpoint := cfg.Endpoint
+	var pool generic.ConnectionPoolConfig
 	if endpoint == "" {
+		// SQLite takes one writer at a time: with an unbounded pool, concurrent writes
+		// queue in SQLite's busy handler, which sleeps in 50-100 ms steps and so sets
+		// the tail latency. A few connections queue writers in Go instead.
+		pool = generic.ConnectionPoolConfig{MaxOpen: sqlitePoolSize, MaxIdle: sqlitePoolSize}
 		ds.DBPath = DBFile(cfg.DataDir)
 		// kine retries forever on a missing directory: make it first.
 		if err := os.MkdirAll(filepath.Dir(ds.DBPath), 0o700); err != nil {
@@ -83,13 +92,14 @@ func Start(cfg Config) (*Datastore, error) {
 	ds.cancel = cancel
 	configureLogging()
 	_, backend, err := drivers.New(bctx, &ds.wg, &drivers.Config{
-		Endpoint:         endpoint,
-		CompactInterval:  cfg.CompactInterval,
-		CompactTimeout:   5 * time.Second,
-		CompactMinRetain: 1000,
-		CompactBatchSize: 1000,
-		PollBatchSize:    500,
-		PollInterval:     time.Second,
+		Endpoint:             endpoint,
+		CompactInterval:      cfg.CompactInterval,
+		CompactTimeout:       5 * time.Second,
+		CompactMinRetain:     1000,
+		CompactBatchSize:     1000,
+		PollBatchSize:        500,
+		PollInterval:         time.Second,
+		ConnectionPoolConfig: pool,
 	})
 	if err != nil {
 		cancel()
