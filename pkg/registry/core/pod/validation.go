@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,8 +41,8 @@ func ValidatePodSpec(spec *corev1.PodSpec, meta *metav1.ObjectMeta, fldPath *fie
 	errs = append(errs, validateInitContainers(spec.InitContainers, spec.Containers, vols, fldPath.Child("initContainers"))...)
 	errs = append(errs, validateEphemeralContainers(spec.EphemeralContainers, spec.Containers, spec.InitContainers, vols, fldPath.Child("ephemeralContainers"))...)
 	errs = append(errs, checkHostPortConflicts(spec, fldPath)...)
-	errs = append(errs, validateRestartPolicy(spec.RestartPolicy, fldPath.Child("restartPolicy"))...)
-	errs = append(errs, validateDNSPolicy(spec.DNSPolicy, fldPath.Child("dnsPolicy"))...)
+	errs = append(errs, requiredOneOf(spec.RestartPolicy, restartPolicies, fldPath.Child("restartPolicy"))...)
+	errs = append(errs, requiredOneOf(spec.DNSPolicy, dnsPolicies, fldPath.Child("dnsPolicy"))...)
 	if spec.DNSPolicy == corev1.DNSNone && spec.DNSConfig == nil {
 		errs = append(errs, field.Required(fldPath.Child("dnsConfig"), fmt.Sprintf("must provide `dnsConfig` when `dnsPolicy` is %s", corev1.DNSNone)))
 	}
@@ -84,12 +85,7 @@ func ValidatePodSpec(spec *corev1.PodSpec, meta *metav1.ObjectMeta, fldPath *fie
 		}
 	}
 	if spec.PreemptionPolicy != nil {
-		switch *spec.PreemptionPolicy {
-		case corev1.PreemptLowerPriority, corev1.PreemptNever:
-		default:
-			errs = append(errs, field.NotSupported(fldPath.Child("preemptionPolicy"), *spec.PreemptionPolicy,
-				[]corev1.PreemptionPolicy{corev1.PreemptLowerPriority, corev1.PreemptNever}))
-		}
+		errs = append(errs, oneOf(*spec.PreemptionPolicy, []corev1.PreemptionPolicy{corev1.PreemptLowerPriority, corev1.PreemptNever}, fldPath.Child("preemptionPolicy"))...)
 	}
 	if sc := spec.SecurityContext; sc != nil {
 		errs = append(errs, validatePodSecurityContext(sc, spec, fldPath.Child("securityContext"))...)
@@ -134,24 +130,45 @@ func dnsSubdomain(v string, p *field.Path) field.ErrorList {
 	return errs
 }
 
-func validateRestartPolicy(p corev1.RestartPolicy, fldPath *field.Path) field.ErrorList {
-	switch p {
-	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
-		return nil
-	case "":
-		return field.ErrorList{field.Required(fldPath, "")}
+var (
+	restartPolicies            = []corev1.RestartPolicy{corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}
+	dnsPolicies                = []corev1.DNSPolicy{corev1.DNSClusterFirstWithHostNet, corev1.DNSClusterFirst, corev1.DNSDefault, corev1.DNSNone}
+	containerRestartPolicies   = []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways, corev1.ContainerRestartPolicyOnFailure, corev1.ContainerRestartPolicyNever}
+	terminationMessagePolicies = []corev1.TerminationMessagePolicy{corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError}
+	pullPolicies               = []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
+)
+
+// requiredOneOf checks a required enum field: set, and one of supported.
+func requiredOneOf[T ~string](v T, supported []T, p *field.Path) field.ErrorList {
+	if v == "" {
+		return field.ErrorList{field.Required(p, "")}
 	}
-	return field.ErrorList{field.NotSupported(fldPath, p, []corev1.RestartPolicy{corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever})}
+	return oneOf(v, supported, p)
 }
 
-func validateDNSPolicy(p corev1.DNSPolicy, fldPath *field.Path) field.ErrorList {
-	switch p {
-	case corev1.DNSClusterFirstWithHostNet, corev1.DNSClusterFirst, corev1.DNSDefault, corev1.DNSNone:
-		return nil
-	case "":
-		return field.ErrorList{field.Required(fldPath, "")}
+// oneOf checks an enum field is one of supported.
+func oneOf[T ~string](v T, supported []T, p *field.Path) field.ErrorList {
+	if !slices.Contains(supported, v) {
+		return field.ErrorList{field.NotSupported(p, v, supported)}
 	}
-	return field.ErrorList{field.NotSupported(fldPath, p, []corev1.DNSPolicy{corev1.DNSClusterFirstWithHostNet, corev1.DNSClusterFirst, corev1.DNSDefault, corev1.DNSNone})}
+	return nil
+}
+
+// setField is a field of a container and whether it is set.
+type setField struct {
+	name string
+	set  bool
+}
+
+// forbidSet forbids, in order, each of fields that is set, with msg.
+func forbidSet(p *field.Path, msg string, fields ...setField) field.ErrorList {
+	var errs field.ErrorList
+	for _, f := range fields {
+		if f.set {
+			errs = append(errs, field.Forbidden(p.Child(f.name), msg))
+		}
+	}
+	return errs
 }
 
 // volumeSourceOrder is the order upstream checks volume sources in: the second source
@@ -203,11 +220,8 @@ func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path) field.Err
 			errs = append(errs, field.Required(p.Child("path"), ""))
 		}
 		if t := s.HostPath.Type; t != nil {
-			valid := []corev1.HostPathType{corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory,
-				corev1.HostPathFileOrCreate, corev1.HostPathFile, corev1.HostPathSocket, corev1.HostPathCharDev, corev1.HostPathBlockDev}
-			if !sets.New(valid...).Has(*t) {
-				errs = append(errs, field.NotSupported(p.Child("type"), *t, valid))
-			}
+			errs = append(errs, oneOf(*t, []corev1.HostPathType{corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory,
+				corev1.HostPathFileOrCreate, corev1.HostPathFile, corev1.HostPathSocket, corev1.HostPathCharDev, corev1.HostPathBlockDev}, p.Child("type"))...)
 		}
 	case s.EmptyDir != nil:
 		if s.EmptyDir.SizeLimit != nil && s.EmptyDir.SizeLimit.Sign() < 0 {
@@ -353,18 +367,10 @@ func validateContainers(cs []corev1.Container, vols map[string]corev1.VolumeSour
 		}
 		errs = append(errs, validateLifecycle(c.Lifecycle, p.Child("lifecycle"))...)
 		if c.RestartPolicy != nil {
-			errs = append(errs, validateContainerRestartPolicy(*c.RestartPolicy, p.Child("restartPolicy"))...)
+			errs = append(errs, oneOf(*c.RestartPolicy, containerRestartPolicies, p.Child("restartPolicy"))...)
 		}
 	}
 	return errs
-}
-
-func validateContainerRestartPolicy(rp corev1.ContainerRestartPolicy, p *field.Path) field.ErrorList {
-	switch rp {
-	case corev1.ContainerRestartPolicyAlways, corev1.ContainerRestartPolicyOnFailure, corev1.ContainerRestartPolicyNever:
-		return nil
-	}
-	return field.ErrorList{field.NotSupported(p, rp, []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways, corev1.ContainerRestartPolicyOnFailure, corev1.ContainerRestartPolicyNever})}
 }
 
 func validateInitContainers(cs, regular []corev1.Container, vols map[string]corev1.VolumeSource, fldPath *field.Path) field.ErrorList {
@@ -383,8 +389,8 @@ func validateInitContainers(cs, regular []corev1.Container, vols map[string]core
 			names.Insert(c.Name)
 		}
 		sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-		if c.RestartPolicy != nil && !sidecar {
-			errs = append(errs, field.NotSupported(p.Child("restartPolicy"), *c.RestartPolicy, []string{string(corev1.ContainerRestartPolicyAlways)}))
+		if c.RestartPolicy != nil {
+			errs = append(errs, oneOf(*c.RestartPolicy, []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways}, p.Child("restartPolicy"))...)
 		}
 		if sidecar {
 			errs = append(errs, validateProbe(c.LivenessProbe, p.Child("livenessProbe"))...)
@@ -393,19 +399,9 @@ func validateInitContainers(cs, regular []corev1.Container, vols map[string]core
 			errs = append(errs, validateLifecycle(c.Lifecycle, p.Child("lifecycle"))...)
 			continue
 		}
-		const msg = "may not be set for init containers without restartPolicy=Always"
-		if c.Lifecycle != nil {
-			errs = append(errs, field.Forbidden(p.Child("lifecycle"), msg))
-		}
-		if c.LivenessProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("livenessProbe"), msg))
-		}
-		if c.ReadinessProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("readinessProbe"), msg))
-		}
-		if c.StartupProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("startupProbe"), msg))
-		}
+		errs = append(errs, forbidSet(p, "may not be set for init containers without restartPolicy=Always",
+			setField{"lifecycle", c.Lifecycle != nil}, setField{"livenessProbe", c.LivenessProbe != nil},
+			setField{"readinessProbe", c.ReadinessProbe != nil}, setField{"startupProbe", c.StartupProbe != nil})...)
 	}
 	return errs
 }
@@ -436,24 +432,10 @@ func validateEphemeralContainers(ecs []corev1.EphemeralContainer, regular, init 
 			errs = append(errs, field.NotFound(p.Child("targetContainerName"), ec.TargetContainerName))
 		}
 		const msg = "cannot be set for an Ephemeral Container"
-		if len(ec.Ports) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("ports"), msg))
-		}
-		if ec.LivenessProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("livenessProbe"), msg))
-		}
-		if ec.ReadinessProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("readinessProbe"), msg))
-		}
-		if ec.StartupProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("startupProbe"), msg))
-		}
-		if ec.Lifecycle != nil {
-			errs = append(errs, field.Forbidden(p.Child("lifecycle"), msg))
-		}
-		if len(ec.Resources.Limits) > 0 || len(ec.Resources.Requests) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("resources"), msg))
-		}
+		errs = append(errs, forbidSet(p, msg,
+			setField{"ports", len(ec.Ports) > 0}, setField{"livenessProbe", ec.LivenessProbe != nil},
+			setField{"readinessProbe", ec.ReadinessProbe != nil}, setField{"startupProbe", ec.StartupProbe != nil},
+			setField{"lifecycle", ec.Lifecycle != nil}, setField{"resources", len(ec.Resources.Limits) > 0 || len(ec.Resources.Requests) > 0})...)
 		for j, m := range ec.VolumeMounts {
 			if m.SubPath != "" {
 				errs = append(errs, field.Forbidden(p.Child("volumeMounts").Index(j).Child("subPath"), msg))
@@ -475,35 +457,17 @@ func validateContainerCommon(c *corev1.Container, vols map[string]corev1.VolumeS
 	} else if strings.TrimSpace(c.Image) != c.Image {
 		errs = append(errs, field.Invalid(p.Child("image"), c.Image, "must not have leading or trailing whitespace"))
 	}
-	switch c.TerminationMessagePolicy {
-	case corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError:
-	case "":
-		errs = append(errs, field.Required(p.Child("terminationMessagePolicy"), ""))
-	default:
-		errs = append(errs, field.NotSupported(p.Child("terminationMessagePolicy"), c.TerminationMessagePolicy,
-			[]corev1.TerminationMessagePolicy{corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError}))
-	}
+	errs = append(errs, requiredOneOf(c.TerminationMessagePolicy, terminationMessagePolicies, p.Child("terminationMessagePolicy"))...)
 	errs = append(errs, validateContainerPorts(c.Ports, p.Child("ports"))...)
 	errs = append(errs, validateEnv(c.Env, p.Child("env"))...)
 	errs = append(errs, validateEnvFrom(c.EnvFrom, p.Child("envFrom"))...)
 	errs = append(errs, validateVolumeMounts(c.VolumeMounts, vols, p.Child("volumeMounts"))...)
-	switch c.ImagePullPolicy {
-	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
-	case "":
-		errs = append(errs, field.Required(p.Child("imagePullPolicy"), ""))
-	default:
-		errs = append(errs, field.NotSupported(p.Child("imagePullPolicy"), c.ImagePullPolicy,
-			[]corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}))
-	}
+	errs = append(errs, requiredOneOf(c.ImagePullPolicy, pullPolicies, p.Child("imagePullPolicy"))...)
 	errs = append(errs, validateResources(&c.Resources, p.Child("resources"))...)
 	for i, rp := range c.ResizePolicy {
 		ip := p.Child("resizePolicy").Index(i)
-		if rp.ResourceName != corev1.ResourceCPU && rp.ResourceName != corev1.ResourceMemory {
-			errs = append(errs, field.NotSupported(ip.Child("resourceName"), rp.ResourceName, []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}))
-		}
-		if rp.RestartPolicy != corev1.NotRequired && rp.RestartPolicy != corev1.RestartContainer {
-			errs = append(errs, field.NotSupported(ip.Child("restartPolicy"), rp.RestartPolicy, []corev1.ResourceResizeRestartPolicy{corev1.NotRequired, corev1.RestartContainer}))
-		}
+		errs = append(errs, oneOf(rp.ResourceName, []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}, ip.Child("resourceName"))...)
+		errs = append(errs, oneOf(rp.RestartPolicy, []corev1.ResourceResizeRestartPolicy{corev1.NotRequired, corev1.RestartContainer}, ip.Child("restartPolicy"))...)
 	}
 	if c.WorkingDir != "" && strings.TrimSpace(c.WorkingDir) == "" {
 		errs = append(errs, field.Invalid(p.Child("workingDir"), c.WorkingDir, "must not be empty"))
@@ -541,11 +505,7 @@ func validateContainerPorts(ports []corev1.ContainerPort, fldPath *field.Path) f
 				errs = append(errs, field.Invalid(p.Child("hostPort"), port.HostPort, msg))
 			}
 		}
-		if port.Protocol == "" {
-			errs = append(errs, field.Required(p.Child("protocol"), ""))
-		} else if !sets.New(supportedProtocols...).Has(port.Protocol) {
-			errs = append(errs, field.NotSupported(p.Child("protocol"), port.Protocol, supportedProtocols))
-		}
+		errs = append(errs, requiredOneOf(port.Protocol, supportedProtocols, p.Child("protocol"))...)
 	}
 	return errs
 }
@@ -663,10 +623,7 @@ func validateFieldRef(ref *corev1.ObjectFieldSelector, fldPath *field.Path) fiel
 		}
 		return errs
 	}
-	if !sets.New(validEnvFieldPaths...).Has(fp) {
-		errs = append(errs, field.NotSupported(fldPath.Child("fieldPath"), fp, validEnvFieldPaths))
-	}
-	return errs
+	return append(errs, oneOf(fp, validEnvFieldPaths, fldPath.Child("fieldPath"))...)
 }
 
 func validateEnvFrom(vars []corev1.EnvFromSource, fldPath *field.Path) field.ErrorList {
@@ -725,10 +682,8 @@ func validateVolumeMounts(mounts []corev1.VolumeMount, vols map[string]corev1.Vo
 			errs = append(errs, field.Invalid(p.Child("subPathExpr"), m.SubPathExpr, "subPathExpr and subPath are mutually exclusive"))
 		}
 		if m.MountPropagation != nil {
-			valid := []corev1.MountPropagationMode{corev1.MountPropagationBidirectional, corev1.MountPropagationHostToContainer, corev1.MountPropagationNone}
-			if !sets.New(valid...).Has(*m.MountPropagation) {
-				errs = append(errs, field.NotSupported(p.Child("mountPropagation"), *m.MountPropagation, valid))
-			}
+			errs = append(errs, oneOf(*m.MountPropagation, []corev1.MountPropagationMode{corev1.MountPropagationBidirectional,
+				corev1.MountPropagationHostToContainer, corev1.MountPropagationNone}, p.Child("mountPropagation"))...)
 		}
 	}
 	return errs
@@ -752,9 +707,7 @@ func validateProbe(pr *corev1.Probe, fldPath *field.Path) field.ErrorList {
 		if pr.HTTPGet.Path == "" {
 			errs = append(errs, field.Required(fldPath.Child("httpGet", "path"), ""))
 		}
-		if s := pr.HTTPGet.Scheme; s != corev1.URISchemeHTTP && s != corev1.URISchemeHTTPS {
-			errs = append(errs, field.NotSupported(fldPath.Child("httpGet", "scheme"), s, []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}))
-		}
+		errs = append(errs, oneOf(pr.HTTPGet.Scheme, []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}, fldPath.Child("httpGet", "scheme"))...)
 	}
 	if pr.TCPSocket != nil {
 		n++
@@ -929,10 +882,8 @@ func ValidateTolerations(ts []corev1.Toleration, fldPath *field.Path) field.Erro
 			errs = append(errs, field.NotSupported(p.Child("operator"), t.Operator, []corev1.TolerationOperator{corev1.TolerationOpEqual, corev1.TolerationOpExists}))
 		}
 		if t.Effect != "" {
-			valid := []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute}
-			if !sets.New(valid...).Has(t.Effect) {
-				errs = append(errs, field.NotSupported(p.Child("effect"), t.Effect, valid))
-			}
+			errs = append(errs, oneOf(t.Effect, []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule,
+				corev1.TaintEffectNoExecute}, p.Child("effect"))...)
 		}
 	}
 	return errs
@@ -986,11 +937,7 @@ func validateTopologySpread(cs []corev1.TopologySpreadConstraint, fldPath *field
 		} else {
 			errs = append(errs, metavalidation.ValidateLabelName(c.TopologyKey, p.Child("topologyKey"))...)
 		}
-		switch c.WhenUnsatisfiable {
-		case corev1.DoNotSchedule, corev1.ScheduleAnyway:
-		default:
-			errs = append(errs, field.NotSupported(p.Child("whenUnsatisfiable"), c.WhenUnsatisfiable, []corev1.UnsatisfiableConstraintAction{corev1.DoNotSchedule, corev1.ScheduleAnyway}))
-		}
+		errs = append(errs, oneOf(c.WhenUnsatisfiable, []corev1.UnsatisfiableConstraintAction{corev1.DoNotSchedule, corev1.ScheduleAnyway}, p.Child("whenUnsatisfiable"))...)
 	}
 	return errs
 }

@@ -1,0 +1,78 @@
+package pod
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// TestEnumsAndForbiddenFields pins the exact errors, in order, of the enum checks and the
+// fields forbidden on init and ephemeral containers.
+func TestEnumsAndForbiddenFields(t *testing.T) {
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}, SuccessThreshold: 1}
+	never := corev1.ContainerRestartPolicyNever
+	bogus := corev1.ContainerRestartPolicy("Sometimes")
+	type want struct {
+		typ    field.ErrorType
+		field  string
+		detail string
+	}
+	cases := map[string]struct {
+		mutate func(s *corev1.PodSpec)
+		want   []want
+	}{
+		"no restartPolicy": {func(s *corev1.PodSpec) { s.RestartPolicy = "" },
+			[]want{{field.ErrorTypeRequired, "spec.restartPolicy", ""}}},
+		"bad dnsPolicy": {func(s *corev1.PodSpec) { s.DNSPolicy = "Google" },
+			[]want{{field.ErrorTypeNotSupported, "spec.dnsPolicy", `supported values: "ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"`}}},
+		"bad pull policy": {func(s *corev1.PodSpec) { s.Containers[0].ImagePullPolicy = "Sometimes" },
+			[]want{{field.ErrorTypeNotSupported, "spec.containers[0].imagePullPolicy", `supported values: "Always", "IfNotPresent", "Never"`}}},
+		"no termination message policy": {func(s *corev1.PodSpec) { s.Containers[0].TerminationMessagePolicy = "" },
+			[]want{{field.ErrorTypeRequired, "spec.containers[0].terminationMessagePolicy", ""}}},
+		"bad protocol": {func(s *corev1.PodSpec) {
+			s.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, Protocol: "QUIC"}}
+		},
+			[]want{{field.ErrorTypeNotSupported, "spec.containers[0].ports[0].protocol", `supported values: "SCTP", "TCP", "UDP"`}}},
+		"bad container restartPolicy": {func(s *corev1.PodSpec) { s.Containers[0].RestartPolicy = &bogus },
+			[]want{{field.ErrorTypeNotSupported, "spec.containers[0].restartPolicy", `supported values: "Always", "OnFailure", "Never"`}}},
+		"init container restartPolicy Never": {func(s *corev1.PodSpec) {
+			s.InitContainers = []corev1.Container{{Name: "i", Image: "busybox", ImagePullPolicy: corev1.PullAlways,
+				TerminationMessagePolicy: corev1.TerminationMessageReadFile, RestartPolicy: &never}}
+		}, []want{{field.ErrorTypeNotSupported, "spec.initContainers[0].restartPolicy", `supported values: "Always"`}}},
+		"init container probes": {func(s *corev1.PodSpec) {
+			s.InitContainers = []corev1.Container{{Name: "i", Image: "busybox", ImagePullPolicy: corev1.PullAlways,
+				TerminationMessagePolicy: corev1.TerminationMessageReadFile, StartupProbe: probe, LivenessProbe: probe, Lifecycle: &corev1.Lifecycle{}}}
+		}, []want{
+			{field.ErrorTypeForbidden, "spec.initContainers[0].lifecycle", "may not be set for init containers without restartPolicy=Always"},
+			{field.ErrorTypeForbidden, "spec.initContainers[0].livenessProbe", "may not be set for init containers without restartPolicy=Always"},
+			{field.ErrorTypeForbidden, "spec.initContainers[0].startupProbe", "may not be set for init containers without restartPolicy=Always"},
+		}},
+		"ephemeral container fields": {func(s *corev1.PodSpec) {
+			s.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: "e", Image: "busybox", ImagePullPolicy: corev1.PullAlways, TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+				Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}, ReadinessProbe: probe, Lifecycle: &corev1.Lifecycle{}}}}
+		}, []want{
+			{field.ErrorTypeForbidden, "spec.ephemeralContainers[0].ports", "cannot be set for an Ephemeral Container"},
+			{field.ErrorTypeForbidden, "spec.ephemeralContainers[0].readinessProbe", "cannot be set for an Ephemeral Container"},
+			{field.ErrorTypeForbidden, "spec.ephemeralContainers[0].lifecycle", "cannot be set for an Ephemeral Container"},
+		}},
+		"bad toleration effect": {func(s *corev1.PodSpec) {
+			s.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: "Sometimes"}}
+		}, []want{{field.ErrorTypeNotSupported, "spec.tolerations[0].effect", `supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`}}},
+	}
+	for name, c := range cases {
+		p := minimalPod()
+		c.mutate(&p.Spec)
+		errs := ValidatePodSpec(&p.Spec, &p.ObjectMeta, field.NewPath("spec"))
+		if len(errs) != len(c.want) {
+			t.Errorf("%s: got %v", name, errs)
+			continue
+		}
+		for i, w := range c.want {
+			if e := errs[i]; e.Type != w.typ || e.Field != w.field || e.Detail != w.detail {
+				t.Errorf("%s: error %d is %q %s %q, want %q %s %q", name, i, e.Type, e.Field, e.Detail, w.typ, w.field, w.detail)
+			}
+		}
+	}
+}
