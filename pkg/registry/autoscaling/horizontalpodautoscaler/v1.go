@@ -58,28 +58,27 @@ func RegisterV1Conversions(s *runtime.Scheme) error {
 			func(a, b any, _ conversion.Scope) error {
 				in, out := a.(*autoscalingv1.HorizontalPodAutoscalerList), b.(*autoscalingv2.HorizontalPodAutoscalerList)
 				out.ListMeta = in.ListMeta
-				out.Items = make([]autoscalingv2.HorizontalPodAutoscaler, len(in.Items))
-				for i := range in.Items {
-					if err := V1ToV2(&in.Items[i], &out.Items[i]); err != nil {
-						return err
-					}
-				}
-				return nil
+				return convertItems(in.Items, &out.Items, V1ToV2)
 			}),
 		s.AddConversionFunc((*autoscalingv2.HorizontalPodAutoscalerList)(nil), (*autoscalingv1.HorizontalPodAutoscalerList)(nil),
 			func(a, b any, _ conversion.Scope) error {
 				in, out := a.(*autoscalingv2.HorizontalPodAutoscalerList), b.(*autoscalingv1.HorizontalPodAutoscalerList)
 				out.ListMeta = in.ListMeta
-				out.Items = make([]autoscalingv1.HorizontalPodAutoscaler, len(in.Items))
-				for i := range in.Items {
-					if err := V2ToV1(&in.Items[i], &out.Items[i]); err != nil {
-						return err
-					}
-				}
-				return nil
+				return convertItems(in.Items, &out.Items, V2ToV1)
 			}),
 	} {
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convertItems converts each item of a list with convert.
+func convertItems[In, Out any](in []In, out *[]Out, convert func(*In, *Out) error) error {
+	*out = make([]Out, len(in))
+	for i := range in {
+		if err := convert(&in[i], &(*out)[i]); err != nil {
 			return err
 		}
 	}

@@ -82,3 +82,31 @@ func TestV1ServedThroughScheme(t *testing.T) {
 		t.Errorf("v1 minReplicas default missing")
 	}
 }
+
+func TestV1ListConversion(t *testing.T) {
+	cpu := int32(50)
+	v1list := &autoscalingv1.HorizontalPodAutoscalerList{ListMeta: metav1.ListMeta{ResourceVersion: "7"},
+		Items: []autoscalingv1.HorizontalPodAutoscaler{
+			{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 3, TargetCPUUtilizationPercentage: &cpu}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "b"}, Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 4}},
+		}}
+	var v2list autoscalingv2.HorizontalPodAutoscalerList
+	if err := scheme.Scheme.Convert(v1list, &v2list, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v2list.ResourceVersion != "7" || len(v2list.Items) != 2 || v2list.Items[1].Name != "b" ||
+		*v2list.Items[0].Spec.Metrics[0].Resource.Target.AverageUtilization != 50 {
+		t.Fatalf("v2 list = %+v", v2list)
+	}
+	var back autoscalingv1.HorizontalPodAutoscalerList
+	if err := scheme.Scheme.Convert(&v2list, &back, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(v1list, &back) {
+		t.Errorf("round trip:\n%+v\n%+v", v1list, &back)
+	}
+	back.Items[1].Annotations = map[string]string{MetricSpecsAnnotation: "not json"}
+	if err := scheme.Scheme.Convert(&back, &v2list, nil); err == nil {
+		t.Error("a bad annotation on an item converts")
+	}
+}
