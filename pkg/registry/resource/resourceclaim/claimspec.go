@@ -53,7 +53,7 @@ func ValidateSpec(s *resourcev1.ResourceClaimSpec, p *field.Path) field.ErrorLis
 	for i := range s.Devices.Requests {
 		r := &s.Devices.Requests[i]
 		rp := dp.Child("requests").Index(i)
-		errs = append(errs, dnsLabel(r.Name, rp.Child("name"))...)
+		errs = append(errs, requiredName(r.Name, validation.IsDNS1123Label, rp.Child("name"))...)
 		if names.Has(r.Name) {
 			errs = append(errs, field.Duplicate(rp.Child("name"), r.Name))
 		}
@@ -65,23 +65,18 @@ func ValidateSpec(s *resourcev1.ResourceClaimSpec, p *field.Path) field.ErrorLis
 			errs = append(errs, field.Invalid(rp, nil, "exactly one of `exactly` or `firstAvailable` is required, but multiple fields are set"))
 		case r.Exactly != nil:
 			e := r.Exactly
-			ep := rp.Child("exactly")
-			errs = append(errs, validateClassName(e.DeviceClassName, ep.Child("deviceClassName"))...)
-			errs = append(errs, validateMode(e.AllocationMode, e.Count, ep)...)
-			errs = append(errs, validateSelectors(e.Selectors, ep.Child("selectors"))...)
+			errs = append(errs, validateDevices(e.DeviceClassName, e.AllocationMode, e.Count, e.Selectors, rp.Child("exactly"))...)
 		default:
 			subNames := sets.New[string]()
 			for j := range r.FirstAvailable {
 				sub := &r.FirstAvailable[j]
 				sp := rp.Child("firstAvailable").Index(j)
-				errs = append(errs, dnsLabel(sub.Name, sp.Child("name"))...)
+				errs = append(errs, requiredName(sub.Name, validation.IsDNS1123Label, sp.Child("name"))...)
 				if subNames.Has(sub.Name) {
 					errs = append(errs, field.Duplicate(sp.Child("name"), sub.Name))
 				}
 				subNames.Insert(sub.Name)
-				errs = append(errs, validateClassName(sub.DeviceClassName, sp.Child("deviceClassName"))...)
-				errs = append(errs, validateMode(sub.AllocationMode, sub.Count, sp)...)
-				errs = append(errs, validateSelectors(sub.Selectors, sp.Child("selectors"))...)
+				errs = append(errs, validateDevices(sub.DeviceClassName, sub.AllocationMode, sub.Count, sub.Selectors, sp)...)
 			}
 		}
 	}
@@ -114,36 +109,27 @@ func ValidateOpaque(o *resourcev1.OpaqueDeviceConfiguration, p *field.Path) fiel
 
 // ValidateDriverName checks a DRA driver name: required, a DNS subdomain.
 func ValidateDriverName(name string, p *field.Path) field.ErrorList {
+	return requiredName(name, validation.IsDNS1123Subdomain, p)
+}
+
+// requiredName checks a required name with check (a DNS label or subdomain rule).
+func requiredName(name string, check func(string) []string, p *field.Path) field.ErrorList {
 	if name == "" {
 		return field.ErrorList{field.Required(p, "")}
 	}
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(name) {
+	for _, msg := range check(name) {
 		errs = append(errs, field.Invalid(p, name, msg))
 	}
 	return errs
 }
 
-func dnsLabel(name string, p *field.Path) field.ErrorList {
-	if name == "" {
-		return field.ErrorList{field.Required(p, "")}
-	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(name) {
-		errs = append(errs, field.Invalid(p, name, msg))
-	}
-	return errs
-}
-
-func validateClassName(name string, p *field.Path) field.ErrorList {
-	if name == "" {
-		return field.ErrorList{field.Required(p, "")}
-	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(name) {
-		errs = append(errs, field.Invalid(p, name, msg))
-	}
-	return errs
+// validateDevices checks what an exact request and a subrequest both ask for at p: a
+// device class, an allocation mode with its count, and selectors.
+func validateDevices(class string, mode resourcev1.DeviceAllocationMode, count int64, sels []resourcev1.DeviceSelector, p *field.Path) field.ErrorList {
+	errs := requiredName(class, validation.IsDNS1123Subdomain, p.Child("deviceClassName"))
+	errs = append(errs, validateMode(mode, count, p)...)
+	return append(errs, ValidateSelectors(sels, p.Child("selectors"))...)
 }
 
 func validateMode(mode resourcev1.DeviceAllocationMode, count int64, p *field.Path) field.ErrorList {
@@ -164,10 +150,6 @@ func validateMode(mode resourcev1.DeviceAllocationMode, count int64, p *field.Pa
 
 // ValidateSelectors checks device selectors: each needs a CEL expression.
 func ValidateSelectors(sels []resourcev1.DeviceSelector, p *field.Path) field.ErrorList {
-	return validateSelectors(sels, p)
-}
-
-func validateSelectors(sels []resourcev1.DeviceSelector, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, s := range sels {
 		sp := p.Index(i)

@@ -30,7 +30,9 @@ func TestDefaultSpec(t *testing.T) {
 }
 
 func TestValidateSpec(t *testing.T) {
-	ex := func(class string) *resourcev1.ExactDeviceRequest { return &resourcev1.ExactDeviceRequest{DeviceClassName: class} }
+	ex := func(class string) *resourcev1.ExactDeviceRequest {
+		return &resourcev1.ExactDeviceRequest{DeviceClassName: class}
+	}
 	cases := []struct {
 		name  string
 		c     *resourcev1.ResourceClaim
@@ -74,5 +76,30 @@ func TestStateAndStatus(t *testing.T) {
 	bad.Status.ReservedFor = []resourcev1.ResourceClaimConsumerReference{{Resource: "pods", Name: "p", UID: "1"}}
 	if errs := ValidateStatus(bad, claim()); len(errs) != 1 || errs[0].Field != "status.reservedFor" {
 		t.Errorf("reservedFor without allocation: %v", errs)
+	}
+}
+
+func TestValidateSubRequests(t *testing.T) {
+	c := claim(resourcev1.DeviceRequest{Name: "r", FirstAvailable: []resourcev1.DeviceSubRequest{
+		{Name: "a", DeviceClassName: "Bad_Class", Selectors: []resourcev1.DeviceSelector{{}}},
+		{Name: "a", DeviceClassName: "x", AllocationMode: "Some"},
+		{Name: "", DeviceClassName: ""},
+	}})
+	want := []string{
+		"spec.devices.requests[0].firstAvailable[0].deviceClassName",
+		"spec.devices.requests[0].firstAvailable[0].selectors[0].cel",
+		"spec.devices.requests[0].firstAvailable[1].name",
+		"spec.devices.requests[0].firstAvailable[1].allocationMode",
+		"spec.devices.requests[0].firstAvailable[2].name",
+		"spec.devices.requests[0].firstAvailable[2].deviceClassName",
+	}
+	errs := ValidateSpec(&c.Spec, field.NewPath("spec"))
+	if len(errs) != len(want) {
+		t.Fatalf("got %v", errs)
+	}
+	for i, f := range want {
+		if errs[i].Field != f {
+			t.Errorf("error %d on %s, want %s: %v", i, errs[i].Field, f, errs[i])
+		}
 	}
 }
