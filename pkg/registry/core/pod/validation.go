@@ -693,37 +693,14 @@ func validateProbe(pr *corev1.Probe, fldPath *field.Path) field.ErrorList {
 	if pr == nil {
 		return nil
 	}
-	var errs field.ErrorList
-	n := 0
-	if pr.Exec != nil {
-		n++
-		if len(pr.Exec.Command) == 0 {
-			errs = append(errs, field.Required(fldPath.Child("exec", "command"), ""))
-		}
-	}
-	if pr.HTTPGet != nil {
-		n++
-		errs = append(errs, validatePortRef(pr.HTTPGet.Port, fldPath.Child("httpGet", "port"))...)
-		if pr.HTTPGet.Path == "" {
-			errs = append(errs, field.Required(fldPath.Child("httpGet", "path"), ""))
-		}
-		errs = append(errs, oneOf(pr.HTTPGet.Scheme, []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}, fldPath.Child("httpGet", "scheme"))...)
-	}
-	if pr.TCPSocket != nil {
-		n++
-		errs = append(errs, validatePortRef(pr.TCPSocket.Port, fldPath.Child("tcpSocket", "port"))...)
-	}
+	n, errs := validateHandlers(pr.Exec, pr.HTTPGet, pr.TCPSocket, true, fldPath)
 	if pr.GRPC != nil {
 		n++
 		for _, msg := range validation.IsValidPortNum(int(pr.GRPC.Port)) {
 			errs = append(errs, field.Invalid(fldPath.Child("grpc", "port"), pr.GRPC.Port, msg))
 		}
 	}
-	if n == 0 {
-		errs = append(errs, field.Required(fldPath, "must specify a handler type"))
-	} else if n > 1 {
-		errs = append(errs, field.Forbidden(fldPath, "may not specify more than 1 handler type"))
-	}
+	errs = append(errs, oneHandler(n, fldPath)...)
 	nonNeg := func(name string, v int32) {
 		if v < 0 {
 			errs = append(errs, field.Invalid(fldPath.Child(name), v, "must be greater than or equal to 0"))
@@ -738,6 +715,46 @@ func validateProbe(pr *corev1.Probe, fldPath *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(fldPath.Child("terminationGracePeriodSeconds"), *pr.TerminationGracePeriodSeconds, "must be greater than 0"))
 	}
 	return errs
+}
+
+// validateHandlers checks the exec, httpGet and tcpSocket handlers that probes and
+// lifecycle hooks share, at p, and counts those set. Only probes (httpPathAndScheme)
+// check an httpGet's path and scheme.
+func validateHandlers(exec *corev1.ExecAction, httpGet *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, httpPathAndScheme bool, p *field.Path) (int, field.ErrorList) {
+	var errs field.ErrorList
+	n := 0
+	if exec != nil {
+		n++
+		if len(exec.Command) == 0 {
+			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
+		}
+	}
+	if httpGet != nil {
+		n++
+		errs = append(errs, validatePortRef(httpGet.Port, p.Child("httpGet", "port"))...)
+		if httpPathAndScheme {
+			if httpGet.Path == "" {
+				errs = append(errs, field.Required(p.Child("httpGet", "path"), ""))
+			}
+			errs = append(errs, oneOf(httpGet.Scheme, []corev1.URIScheme{corev1.URISchemeHTTP, corev1.URISchemeHTTPS}, p.Child("httpGet", "scheme"))...)
+		}
+	}
+	if tcp != nil {
+		n++
+		errs = append(errs, validatePortRef(tcp.Port, p.Child("tcpSocket", "port"))...)
+	}
+	return n, errs
+}
+
+// oneHandler requires exactly one of the n handlers set at p.
+func oneHandler(n int, p *field.Path) field.ErrorList {
+	switch {
+	case n == 0:
+		return field.ErrorList{field.Required(p, "must specify a handler type")}
+	case n > 1:
+		return field.ErrorList{field.Forbidden(p, "may not specify more than 1 handler type")}
+	}
+	return nil
 }
 
 func validatePortRef(port intstrLike, fldPath *field.Path) field.ErrorList {
@@ -764,32 +781,15 @@ func validateLifecycle(l *corev1.Lifecycle, fldPath *field.Path) field.ErrorList
 			continue
 		}
 		p := fldPath.Child(name)
-		n := 0
-		if h.Exec != nil {
-			n++
-			if len(h.Exec.Command) == 0 {
-				errs = append(errs, field.Required(p.Child("exec", "command"), ""))
-			}
-		}
-		if h.HTTPGet != nil {
-			n++
-			errs = append(errs, validatePortRef(h.HTTPGet.Port, p.Child("httpGet", "port"))...)
-		}
-		if h.TCPSocket != nil {
-			n++
-			errs = append(errs, validatePortRef(h.TCPSocket.Port, p.Child("tcpSocket", "port"))...)
-		}
+		n, herrs := validateHandlers(h.Exec, h.HTTPGet, h.TCPSocket, false, p)
+		errs = append(errs, herrs...)
 		if h.Sleep != nil {
 			n++
 			if h.Sleep.Seconds < 0 {
 				errs = append(errs, field.Invalid(p.Child("sleep", "seconds"), h.Sleep.Seconds, "must be non-negative"))
 			}
 		}
-		if n == 0 {
-			errs = append(errs, field.Required(p, "must specify a handler type"))
-		} else if n > 1 {
-			errs = append(errs, field.Forbidden(p, "may not specify more than 1 handler type"))
-		}
+		errs = append(errs, oneHandler(n, p)...)
 	}
 	return errs
 }

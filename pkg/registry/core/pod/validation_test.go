@@ -1,9 +1,11 @@
 package pod
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -73,6 +75,37 @@ func TestEnumsAndForbiddenFields(t *testing.T) {
 			if e := errs[i]; e.Type != w.typ || e.Field != w.field || e.Detail != w.detail {
 				t.Errorf("%s: error %d is %q %s %q, want %q %s %q", name, i, e.Type, e.Field, e.Detail, w.typ, w.field, w.detail)
 			}
+		}
+	}
+}
+
+// TestHandlers pins the errors of probe and lifecycle handlers, in order.
+func TestHandlers(t *testing.T) {
+	p := field.NewPath("p")
+	badPort := intstr.FromInt32(0)
+	cases := map[string]struct {
+		errs field.ErrorList
+		want []string
+	}{
+		"probe without handler": {validateProbe(&corev1.Probe{}, p), []string{"Required value p"}},
+		"probe with two handlers": {validateProbe(&corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+			Exec: &corev1.ExecAction{}, HTTPGet: &corev1.HTTPGetAction{Port: badPort, Scheme: "FTP"},
+			TCPSocket: &corev1.TCPSocketAction{Port: badPort}, GRPC: &corev1.GRPCAction{Port: 70000}}}, p),
+			[]string{"Required value p.exec.command", "Invalid value p.httpGet.port", "Required value p.httpGet.path",
+				"Unsupported value p.httpGet.scheme", "Invalid value p.tcpSocket.port", "Invalid value p.grpc.port", "Forbidden p"}},
+		"postStart httpGet checks only the port": {validateLifecycle(&corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{
+			HTTPGet: &corev1.HTTPGetAction{Port: badPort, Scheme: "FTP"}, Sleep: &corev1.SleepAction{Seconds: -1}}}, p),
+			[]string{"Invalid value p.postStart.httpGet.port", "Invalid value p.postStart.sleep.seconds", "Forbidden p.postStart"}},
+		"preStop without handler": {validateLifecycle(&corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{}}, p),
+			[]string{"Required value p.preStop"}},
+	}
+	for name, c := range cases {
+		var got []string
+		for _, e := range c.errs {
+			got = append(got, e.Type.String()+" "+e.Field)
+		}
+		if strings.Join(got, "; ") != strings.Join(c.want, "; ") {
+			t.Errorf("%s:\ngot  %v\nwant %v", name, got, c.want)
 		}
 	}
 }
