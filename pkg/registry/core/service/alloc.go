@@ -70,6 +70,54 @@ func (t *txn) finish(ctx context.Context, success bool) {
 	t.ips, t.ports, t.freeIPs, t.freePorts = nil, nil, nil, nil
 }
 
+// claimIP claims ip (a dry run only checks it is free) and records it to give back on failure.
+func (t *txn) claimIP(ctx context.Context, ip net.IP) error {
+	if t.dryRun {
+		return t.a.ips.CheckFree(ctx, ip)
+	}
+	if err := t.a.ips.Allocate(ctx, ip, t.owner); err != nil {
+		return err
+	}
+	t.ips = append(t.ips, ip)
+	return nil
+}
+
+// claimNextIP claims the next free IP (a dry run only looks at it) and records it.
+func (t *txn) claimNextIP(ctx context.Context) (net.IP, error) {
+	if t.dryRun {
+		return t.a.ips.PeekNext(ctx)
+	}
+	ip, err := t.a.ips.AllocateNext(ctx, t.owner)
+	if err == nil {
+		t.ips = append(t.ips, ip)
+	}
+	return ip, err
+}
+
+// claimPort claims node port p (a dry run only checks it is free) and records it.
+func (t *txn) claimPort(ctx context.Context, p int) error {
+	if t.dryRun {
+		return t.a.ports.CheckFree(ctx, p)
+	}
+	if err := t.a.ports.Allocate(ctx, p, t.owner); err != nil {
+		return err
+	}
+	t.ports = append(t.ports, p)
+	return nil
+}
+
+// claimNextPort claims the next free node port (a dry run only looks at it) and records it.
+func (t *txn) claimNextPort(ctx context.Context) (int, error) {
+	if t.dryRun {
+		return t.a.ports.PeekNext(ctx)
+	}
+	np, err := t.a.ports.AllocateNext(ctx, t.owner)
+	if err == nil {
+		t.ports = append(t.ports, np)
+	}
+	return np, err
+}
+
 func ownerOf(ctx context.Context, svc *corev1.Service) allocator.Owner {
 	ns := svc.Namespace
 	if ns == "" {
@@ -89,18 +137,9 @@ func (t *txn) allocClusterIP(ctx context.Context, svc *corev1.Service) error {
 		return nil
 	}
 	if s.ClusterIP == "" {
-		var ip net.IP
-		var err error
-		if t.dryRun {
-			ip, err = t.a.ips.PeekNext(ctx)
-		} else {
-			ip, err = t.a.ips.AllocateNext(ctx, t.owner)
-		}
+		ip, err := t.claimNextIP(ctx)
 		if err != nil {
 			return apierrors.NewInternalError(fmt.Errorf("failed to allocate a serviceIP: %v", err))
-		}
-		if !t.dryRun {
-			t.ips = append(t.ips, ip)
 		}
 		s.ClusterIP, s.ClusterIPs = ip.String(), []string{ip.String()}
 		return nil
@@ -109,18 +148,9 @@ func (t *txn) allocClusterIP(ctx context.Context, svc *corev1.Service) error {
 	if ip == nil || (len(s.ClusterIPs) > 0 && s.ClusterIPs[0] != s.ClusterIP) {
 		return nil // validation reports it
 	}
-	var err error
-	if t.dryRun {
-		err = t.a.ips.CheckFree(ctx, ip)
-	} else {
-		err = t.a.ips.Allocate(ctx, ip, t.owner)
-	}
-	if err != nil {
+	if err := t.claimIP(ctx, ip); err != nil {
 		return invalid(svc, field.Invalid(field.NewPath("spec", "clusterIPs"), s.ClusterIPs,
 			fmt.Sprintf("failed to allocate IP %v: %v", s.ClusterIP, err)))
-	}
-	if !t.dryRun {
-		t.ips = append(t.ips, ip)
 	}
 	return nil
 }
@@ -133,19 +163,10 @@ func (t *txn) allocNodePort(ctx context.Context, svc *corev1.Service, i int, kee
 		if keep[p.NodePort] {
 			return nil
 		}
-		var err error
-		if t.dryRun {
-			err = t.a.ports.CheckFree(ctx, int(p.NodePort))
-		} else {
-			err = t.a.ports.Allocate(ctx, int(p.NodePort), t.owner)
-		}
-		if err != nil {
+		if err := t.claimPort(ctx, int(p.NodePort)); err != nil {
 			return invalid(svc, field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), p.NodePort, err.Error()))
 		}
 		keep[p.NodePort] = true
-		if !t.dryRun {
-			t.ports = append(t.ports, int(p.NodePort))
-		}
 		return nil
 	}
 	// The same port number over two protocols shares one node port, as upstream.
@@ -153,13 +174,7 @@ func (t *txn) allocNodePort(ctx context.Context, svc *corev1.Service, i int, kee
 		p.NodePort = np
 		return nil
 	}
-	var np int
-	var err error
-	if t.dryRun {
-		np, err = t.a.ports.PeekNext(ctx)
-	} else {
-		np, err = t.a.ports.AllocateNext(ctx, t.owner)
-	}
+	np, err := t.claimNextPort(ctx)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("failed to allocate a nodePort: %v", err))
 	}
@@ -169,9 +184,6 @@ func (t *txn) allocNodePort(ctx context.Context, svc *corev1.Service, i int, kee
 		t.portsByPort = map[int32]int32{}
 	}
 	t.portsByPort[p.Port] = p.NodePort
-	if !t.dryRun {
-		t.ports = append(t.ports, np)
-	}
 	return nil
 }
 
@@ -181,35 +193,17 @@ func (t *txn) allocHCNodePort(ctx context.Context, svc *corev1.Service, keep map
 		if keep[s.HealthCheckNodePort] {
 			return nil
 		}
-		var err error
-		if t.dryRun {
-			err = t.a.ports.CheckFree(ctx, int(s.HealthCheckNodePort))
-		} else {
-			err = t.a.ports.Allocate(ctx, int(s.HealthCheckNodePort), t.owner)
-		}
-		if err != nil {
+		if err := t.claimPort(ctx, int(s.HealthCheckNodePort)); err != nil {
 			return invalid(svc, field.Invalid(field.NewPath("spec", "healthCheckNodePort"), s.HealthCheckNodePort,
 				fmt.Sprintf("failed to allocate requested HealthCheck NodePort %v: %v", s.HealthCheckNodePort, err)))
 		}
-		if !t.dryRun {
-			t.ports = append(t.ports, int(s.HealthCheckNodePort))
-		}
 		return nil
 	}
-	var np int
-	var err error
-	if t.dryRun {
-		np, err = t.a.ports.PeekNext(ctx)
-	} else {
-		np, err = t.a.ports.AllocateNext(ctx, t.owner)
-	}
+	np, err := t.claimNextPort(ctx)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("failed to allocate a HealthCheck NodePort %v: %v", np, err))
 	}
 	s.HealthCheckNodePort = int32(np)
-	if !t.dryRun {
-		t.ports = append(t.ports, np)
-	}
 	return nil
 }
 
