@@ -68,40 +68,18 @@ func withAutoUpdate(m metav1.Object) {
 func ensurePriorityLevel(ctx context.Context, fc flowcontrolclient.FlowcontrolV1Interface, bootstrapPL *flowcontrolv1.PriorityLevelConfiguration, mandatory bool) error {
 	want := bootstrapPL.DeepCopy()
 	prioritylevelconfiguration.Default(want)
-	client := fc.PriorityLevelConfigurations()
-	have, err := client.Get(ctx, want.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		_, err = client.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("create priority level %s: %w", want.Name, err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get priority level %s: %w", want.Name, err)
-	}
-	if !mandatory && !shouldUpdate(have) {
-		return nil
-	}
-	spec := want.Spec
-	if mandatory && spec.Exempt != nil && have.Spec.Exempt != nil {
-		// Operators may tune the exempt level's shares; upstream keeps them.
-		spec.Exempt.NominalConcurrencyShares = have.Spec.Exempt.NominalConcurrencyShares
-		spec.Exempt.LendablePercent = have.Spec.Exempt.LendablePercent
-	}
-	if equality.Semantic.DeepEqual(have.Spec, spec) && have.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] == "true" {
-		return nil
-	}
-	updated := have.DeepCopy()
-	updated.Spec = spec
-	withAutoUpdate(updated)
-	if _, err := client.Update(ctx, updated, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsConflict(err) {
-		return fmt.Errorf("update priority level %s: %w", want.Name, err)
-	}
-	return nil
+	return ensure(ctx, fc.PriorityLevelConfigurations(), want, "priority level", mandatory,
+		func(have *flowcontrolv1.PriorityLevelConfiguration) (*flowcontrolv1.PriorityLevelConfiguration, bool) {
+			spec := want.Spec
+			if mandatory && spec.Exempt != nil && have.Spec.Exempt != nil {
+				// Operators may tune the exempt level's shares; upstream keeps them.
+				spec.Exempt.NominalConcurrencyShares = have.Spec.Exempt.NominalConcurrencyShares
+				spec.Exempt.LendablePercent = have.Spec.Exempt.LendablePercent
+			}
+			updated := have.DeepCopy()
+			updated.Spec = spec
+			return updated, !equality.Semantic.DeepEqual(have.Spec, spec)
+		})
 }
 
 func ensureFlowSchema(ctx context.Context, fc flowcontrolclient.FlowcontrolV1Interface, bootstrapFS *flowcontrolv1.FlowSchema, mandatory bool) error {
@@ -109,32 +87,50 @@ func ensureFlowSchema(ctx context.Context, fc flowcontrolclient.FlowcontrolV1Int
 	if want.Spec.MatchingPrecedence == 0 {
 		want.Spec.MatchingPrecedence = flowschema.DefaultMatchingPrecedence
 	}
-	client := fc.FlowSchemas()
-	have, err := client.Get(ctx, want.Name, metav1.GetOptions{})
+	return ensure(ctx, fc.FlowSchemas(), want, "flow schema", mandatory,
+		func(have *flowcontrolv1.FlowSchema) (*flowcontrolv1.FlowSchema, bool) {
+			updated := have.DeepCopy()
+			updated.Spec = want.Spec
+			return updated, !equality.Semantic.DeepEqual(have.Spec, want.Spec)
+		})
+}
+
+// bootstrapClient is the typed client of FlowSchemas or PriorityLevelConfigurations.
+type bootstrapClient[T metav1.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// ensure creates want (a what) when it is missing. Otherwise, when mandatory or the
+// stored object may be overwritten, sync returns have with the wanted spec and whether
+// the spec changed; that is written, marked auto-updated, unless nothing would change.
+// Losing a race to create or update is fine: another server wrote it.
+func ensure[T metav1.Object](ctx context.Context, client bootstrapClient[T], want T, what string, mandatory bool, sync func(have T) (T, bool)) error {
+	have, err := client.Get(ctx, want.GetName(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = client.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("create flow schema %s: %w", want.Name, err)
+			return fmt.Errorf("create %s %s: %w", what, want.GetName(), err)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get flow schema %s: %w", want.Name, err)
+		return fmt.Errorf("get %s %s: %w", what, want.GetName(), err)
 	}
 	if !mandatory && !shouldUpdate(have) {
 		return nil
 	}
-	if equality.Semantic.DeepEqual(have.Spec, want.Spec) && have.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] == "true" {
+	updated, changed := sync(have)
+	if !changed && have.GetAnnotations()[flowcontrolv1.AutoUpdateAnnotationKey] == "true" {
 		return nil
 	}
-	updated := have.DeepCopy()
-	updated.Spec = want.Spec
 	withAutoUpdate(updated)
 	if _, err := client.Update(ctx, updated, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsConflict(err) {
-		return fmt.Errorf("update flow schema %s: %w", want.Name, err)
+		return fmt.Errorf("update %s %s: %w", what, want.GetName(), err)
 	}
 	return nil
 }

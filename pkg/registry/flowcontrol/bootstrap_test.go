@@ -59,3 +59,32 @@ func TestEnsureBootstrap(t *testing.T) {
 		}
 	}
 }
+
+func TestEnsureFlowSchemas(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset()
+	if err := EnsureBootstrap(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	fs := c.FlowcontrolV1().FlowSchemas()
+	mandatory, suggested := bootstrap.MandatoryFlowSchemas[0].Name, bootstrap.SuggestedFlowSchemas[0].Name
+	set := func(name, annotation string) {
+		o, _ := fs.Get(ctx, name, metav1.GetOptions{})
+		o.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = annotation
+		o.Spec.MatchingPrecedence = 9999
+		if _, err := fs.Update(ctx, o, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(mandatory, "false")
+	set(suggested, "false")
+	if err := EnsureBootstrap(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := fs.Get(ctx, mandatory, metav1.GetOptions{}); o.Spec.MatchingPrecedence == 9999 || o.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] != "true" {
+		t.Errorf("mandatory %s not restored: %d %v", mandatory, o.Spec.MatchingPrecedence, o.Annotations)
+	}
+	if o, _ := fs.Get(ctx, suggested, metav1.GetOptions{}); o.Spec.MatchingPrecedence != 9999 {
+		t.Errorf("suggested %s opted out but overwritten: %d", suggested, o.Spec.MatchingPrecedence)
+	}
+}
