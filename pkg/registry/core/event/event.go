@@ -43,23 +43,30 @@ var Resource = &store.Resource{
 	},
 	Fields:      func(obj runtime.Object) fields.Set { return Fields(obj.(*corev1.Event)) },
 	FieldLabels: fieldLabels,
-	Columns: []metav1.TableColumnDefinition{
-		{Name: "Last Seen", Type: "string", Description: corev1.Event{}.SwaggerDoc()["lastTimestamp"]},
-		{Name: "Type", Type: "string", Description: corev1.Event{}.SwaggerDoc()["type"]},
-		{Name: "Reason", Type: "string", Description: corev1.Event{}.SwaggerDoc()["reason"]},
-		{Name: "Object", Type: "string", Description: corev1.Event{}.SwaggerDoc()["involvedObject"]},
-		store.Wide(metav1.TableColumnDefinition{Name: "Subobject", Type: "string", Description: corev1.ObjectReference{}.SwaggerDoc()["fieldPath"]}),
-		store.Wide(metav1.TableColumnDefinition{Name: "Source", Type: "string", Description: corev1.Event{}.SwaggerDoc()["source"]}),
-		{Name: "Message", Type: "string", Description: corev1.Event{}.SwaggerDoc()["message"]},
-		store.Wide(metav1.TableColumnDefinition{Name: "First Seen", Type: "string", Description: corev1.Event{}.SwaggerDoc()["firstTimestamp"]}),
-		store.Wide(metav1.TableColumnDefinition{Name: "Count", Type: "string", Description: corev1.Event{}.SwaggerDoc()["count"]}),
-		store.Wide(metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: metav1.ObjectMeta{}.SwaggerDoc()["name"]}),
-	},
-	Row: func(obj runtime.Object) []any { return Row(obj.(*corev1.Event)) },
-	Customize: func(s *genericregistry.Store) error {
-		s.TTLFunc = func(runtime.Object, uint64, bool) (uint64, error) { return uint64(TTL.Seconds()), nil }
-		return nil
-	},
+	Columns:     Columns,
+	Row:         func(obj runtime.Object) []any { return Row(obj.(*corev1.Event)) },
+	Customize:   ExpireAfterTTL,
+}
+
+// ExpireAfterTTL makes stored events expire TTL after their last write; Events of both
+// APIs share it.
+func ExpireAfterTTL(s *genericregistry.Store) error {
+	s.TTLFunc = func(runtime.Object, uint64, bool) (uint64, error) { return uint64(TTL.Seconds()), nil }
+	return nil
+}
+
+// Columns are kubectl's event table, for Events of both APIs (they share storage).
+var Columns = []metav1.TableColumnDefinition{
+	{Name: "Last Seen", Type: "string", Description: corev1.Event{}.SwaggerDoc()["lastTimestamp"]},
+	{Name: "Type", Type: "string", Description: corev1.Event{}.SwaggerDoc()["type"]},
+	{Name: "Reason", Type: "string", Description: corev1.Event{}.SwaggerDoc()["reason"]},
+	{Name: "Object", Type: "string", Description: corev1.Event{}.SwaggerDoc()["involvedObject"]},
+	store.Wide(metav1.TableColumnDefinition{Name: "Subobject", Type: "string", Description: corev1.ObjectReference{}.SwaggerDoc()["fieldPath"]}),
+	store.Wide(metav1.TableColumnDefinition{Name: "Source", Type: "string", Description: corev1.Event{}.SwaggerDoc()["source"]}),
+	{Name: "Message", Type: "string", Description: corev1.Event{}.SwaggerDoc()["message"]},
+	store.Wide(metav1.TableColumnDefinition{Name: "First Seen", Type: "string", Description: corev1.Event{}.SwaggerDoc()["firstTimestamp"]}),
+	store.Wide(metav1.TableColumnDefinition{Name: "Count", Type: "string", Description: corev1.Event{}.SwaggerDoc()["count"]}),
+	store.Wide(store.NameColumn),
 }
 
 // Fields are the selectable fields of an Event, as upstream.

@@ -18,13 +18,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 
+	coreevent "github.com/skiff-k8s/skiff/pkg/registry/core/event"
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
-// TTL is how long an event is kept after its last write, as kube-apiserver's --event-ttl.
-const TTL = time.Hour
+// TTL is how long an event is kept after its last write, as kube-apiserver's --event-ttl:
+// the same as core/v1 Events, whose storage these share.
+const TTL = coreevent.TTL
 
 // Length limits of the free-text fields, as upstream.
 const (
@@ -62,23 +63,9 @@ var Resource = &store.Resource{
 	},
 	FieldLabels: []string{"regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
 		"regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath", "reason", "reportingController", "type"},
-	Customize: func(s *genericregistry.Store) error {
-		s.TTLFunc = func(runtime.Object, uint64, bool) (uint64, error) { return uint64(TTL.Seconds()), nil }
-		return nil
-	},
-	Columns: []metav1.TableColumnDefinition{
-		{Name: "Last Seen", Type: "string", Description: corev1.Event{}.SwaggerDoc()["lastTimestamp"]},
-		{Name: "Type", Type: "string", Description: corev1.Event{}.SwaggerDoc()["type"]},
-		{Name: "Reason", Type: "string", Description: corev1.Event{}.SwaggerDoc()["reason"]},
-		{Name: "Object", Type: "string", Description: corev1.Event{}.SwaggerDoc()["involvedObject"]},
-		store.Wide(metav1.TableColumnDefinition{Name: "Subobject", Type: "string", Description: corev1.ObjectReference{}.SwaggerDoc()["fieldPath"]}),
-		store.Wide(metav1.TableColumnDefinition{Name: "Source", Type: "string", Description: corev1.Event{}.SwaggerDoc()["source"]}),
-		{Name: "Message", Type: "string", Description: corev1.Event{}.SwaggerDoc()["message"]},
-		store.Wide(metav1.TableColumnDefinition{Name: "First Seen", Type: "string", Description: corev1.Event{}.SwaggerDoc()["firstTimestamp"]}),
-		store.Wide(metav1.TableColumnDefinition{Name: "Count", Type: "string", Description: corev1.Event{}.SwaggerDoc()["count"]}),
-		store.Wide(store.NameColumn),
-	},
-	Row: func(obj runtime.Object) []any { return Row(obj.(*eventsv1.Event)) },
+	Customize: coreevent.ExpireAfterTTL,
+	Columns:   coreevent.Columns,
+	Row:       func(obj runtime.Object) []any { return Row(obj.(*eventsv1.Event)) },
 }
 
 // Row prints an event as kubectl's event table does.
