@@ -48,6 +48,33 @@ var Resource = &store.Resource{
 
 var protocols = sets.New(string(corev1.ProtocolTCP), string(corev1.ProtocolUDP), string(corev1.ProtocolSCTP))
 
+// ValidatePort checks what Endpoints and Service ports share, at p: the name (required
+// when there are several ports, a DNS label, unique among names), the port number and
+// the protocol.
+func ValidatePort(name string, port int32, protocol corev1.Protocol, several bool, names map[string]bool, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if several && name == "" {
+		errs = append(errs, field.Required(p.Child("name"), ""))
+	} else if name != "" {
+		for _, msg := range validation.IsDNS1123Label(name) {
+			errs = append(errs, field.Invalid(p.Child("name"), name, msg))
+		}
+		if names[name] {
+			errs = append(errs, field.Duplicate(p.Child("name"), name))
+		}
+		names[name] = true
+	}
+	for _, msg := range validation.IsValidPortNum(int(port)) {
+		errs = append(errs, field.Invalid(p.Child("port"), port, msg))
+	}
+	if protocol == "" {
+		errs = append(errs, field.Required(p.Child("protocol"), ""))
+	} else if !protocols.Has(string(protocol)) {
+		errs = append(errs, field.NotSupported(p.Child("protocol"), protocol, sets.List(protocols)))
+	}
+	return errs
+}
+
 // Validate checks subsets as upstream does.
 func Validate(ep *corev1.Endpoints) field.ErrorList {
 	var errs field.ErrorList
@@ -64,26 +91,7 @@ func Validate(ep *corev1.Endpoints) field.ErrorList {
 		}
 		names := map[string]bool{}
 		for j, port := range ss.Ports {
-			pp := p.Child("ports").Index(j)
-			if len(ss.Ports) > 1 && port.Name == "" {
-				errs = append(errs, field.Required(pp.Child("name"), ""))
-			} else if port.Name != "" {
-				for _, msg := range validation.IsDNS1123Label(port.Name) {
-					errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
-				}
-				if names[port.Name] {
-					errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
-				}
-				names[port.Name] = true
-			}
-			for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-				errs = append(errs, field.Invalid(pp.Child("port"), port.Port, msg))
-			}
-			if port.Protocol == "" {
-				errs = append(errs, field.Required(pp.Child("protocol"), ""))
-			} else if !protocols.Has(string(port.Protocol)) {
-				errs = append(errs, field.NotSupported(pp.Child("protocol"), port.Protocol, sets.List(protocols)))
-			}
+			errs = append(errs, ValidatePort(port.Name, port.Port, port.Protocol, len(ss.Ports) > 1, names, p.Child("ports").Index(j))...)
 		}
 	}
 	return errs

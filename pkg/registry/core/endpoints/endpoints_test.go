@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func TestFormat(t *testing.T) {
@@ -56,5 +57,30 @@ func TestValidate(t *testing.T) {
 	Resource.Defaults(ep)
 	if ep.Subsets[0].Ports[0].Protocol != corev1.ProtocolTCP {
 		t.Fatal("protocol not defaulted to TCP")
+	}
+}
+
+func TestValidatePort(t *testing.T) {
+	names := map[string]bool{}
+	p := field.NewPath("ports")
+	if errs := ValidatePort("http", 80, corev1.ProtocolTCP, true, names, p.Index(0)); len(errs) != 0 {
+		t.Errorf("valid port: %v", errs)
+	}
+	var got []string
+	for _, e := range ValidatePort("http", 0, "", true, names, p.Index(1)) {
+		got = append(got, e.Error())
+	}
+	for _, e := range ValidatePort("Web_1", 80, "ICMP", false, names, p.Index(2)) {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`ports[1].name: Duplicate value: "http"`,
+		"ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+		"ports[1].protocol: Required value",
+		`ports[2].name: Invalid value: "Web_1": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
+		`ports[2].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -11,18 +11,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-k8s/skiff/pkg/registry/core/endpoints"
 )
 
 const validIPMsg = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 var (
-	supportedTypes     = sets.New(string(corev1.ServiceTypeClusterIP), string(corev1.ServiceTypeNodePort), string(corev1.ServiceTypeLoadBalancer), string(corev1.ServiceTypeExternalName))
-	supportedProtocols = sets.New(string(corev1.ProtocolTCP), string(corev1.ProtocolUDP), string(corev1.ProtocolSCTP))
-	supportedAffinity  = sets.New(string(corev1.ServiceAffinityClientIP), string(corev1.ServiceAffinityNone))
-	supportedETP       = sets.New(string(corev1.ServiceExternalTrafficPolicyCluster), string(corev1.ServiceExternalTrafficPolicyLocal))
-	supportedITP       = sets.New(string(corev1.ServiceInternalTrafficPolicyCluster), string(corev1.ServiceInternalTrafficPolicyLocal))
-	supportedPolicies  = sets.New(string(corev1.IPFamilyPolicySingleStack), string(corev1.IPFamilyPolicyPreferDualStack), string(corev1.IPFamilyPolicyRequireDualStack))
-	supportedFamilies  = sets.New(string(corev1.IPv4Protocol), string(corev1.IPv6Protocol))
+	supportedTypes    = sets.New(string(corev1.ServiceTypeClusterIP), string(corev1.ServiceTypeNodePort), string(corev1.ServiceTypeLoadBalancer), string(corev1.ServiceTypeExternalName))
+	supportedAffinity = sets.New(string(corev1.ServiceAffinityClientIP), string(corev1.ServiceAffinityNone))
+	supportedETP      = sets.New(string(corev1.ServiceExternalTrafficPolicyCluster), string(corev1.ServiceExternalTrafficPolicyLocal))
+	supportedITP      = sets.New(string(corev1.ServiceInternalTrafficPolicyCluster), string(corev1.ServiceInternalTrafficPolicyLocal))
+	supportedPolicies = sets.New(string(corev1.IPFamilyPolicySingleStack), string(corev1.IPFamilyPolicyPreferDualStack), string(corev1.IPFamilyPolicyRequireDualStack))
+	supportedFamilies = sets.New(string(corev1.IPv4Protocol), string(corev1.IPv6Protocol))
 )
 
 // ValidateName checks a Service name: a DNS-1035 label, as upstream.
@@ -136,25 +137,7 @@ func validatePorts(svc *corev1.Service) field.ErrorList {
 	ports, nodePorts := map[key]bool{}, map[key]bool{}
 	for i, sp := range s.Ports {
 		p := field.NewPath("spec", "ports").Index(i)
-		if len(s.Ports) > 1 && sp.Name == "" {
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		} else if sp.Name != "" {
-			for _, msg := range validation.IsDNS1123Label(sp.Name) {
-				errs = append(errs, field.Invalid(p.Child("name"), sp.Name, msg))
-			}
-			if names[sp.Name] {
-				errs = append(errs, field.Duplicate(p.Child("name"), sp.Name))
-			}
-			names[sp.Name] = true
-		}
-		for _, msg := range validation.IsValidPortNum(int(sp.Port)) {
-			errs = append(errs, field.Invalid(p.Child("port"), sp.Port, msg))
-		}
-		if sp.Protocol == "" {
-			errs = append(errs, field.Required(p.Child("protocol"), ""))
-		} else if !supportedProtocols.Has(string(sp.Protocol)) {
-			errs = append(errs, field.NotSupported(p.Child("protocol"), sp.Protocol, sets.List(supportedProtocols)))
-		}
+		errs = append(errs, endpoints.ValidatePort(sp.Name, sp.Port, sp.Protocol, len(s.Ports) > 1, names, p)...)
 		if sp.TargetPort.Type == intstr.Int {
 			for _, msg := range validation.IsValidPortNum(sp.TargetPort.IntValue()) {
 				errs = append(errs, field.Invalid(p.Child("targetPort"), sp.TargetPort.IntVal, msg))
