@@ -234,6 +234,21 @@ func ValidateMatchConditions(conds []admissionregistrationv1.MatchCondition, cel
 	return errs
 }
 
+// ValidatePolicy checks what validating and mutating admission policies share, at
+// spec sp: paramKind, matchConstraints, failurePolicy, variables and matchConditions,
+// compiling their CEL. It returns the CEL checker for the rest of the spec.
+func ValidatePolicy(paramKind *admissionregistrationv1.ParamKind, match *admissionregistrationv1.MatchResources,
+	failure *admissionregistrationv1.FailurePolicyType, vars []admissionregistrationv1.Variable,
+	conds []admissionregistrationv1.MatchCondition, mutating bool, sp *field.Path) (*Expressions, field.ErrorList) {
+	cel := NewExpressions(paramKind != nil, mutating)
+	errs := ValidateParamKind(paramKind, sp.Child("paramKind"))
+	errs = append(errs, ValidateMatchResources(match, true, sp.Child("matchConstraints"))...)
+	errs = append(errs, ValidateFailurePolicy(failure, sp.Child("failurePolicy"))...)
+	errs = append(errs, ValidateVariables(vars, cel, sp.Child("variables"))...)
+	errs = append(errs, ValidateMatchConditions(conds, cel, sp.Child("matchConditions"))...)
+	return cel, errs
+}
+
 // ValidateParamKind checks a policy's paramKind.
 func ValidateParamKind(pk *admissionregistrationv1.ParamKind, fp *field.Path) field.ErrorList {
 	if pk == nil {

@@ -51,12 +51,7 @@ var patchTypes = []string{string(admissionregistrationv1.PatchTypeApplyConfigura
 func Validate(p *admissionregistrationv1.MutatingAdmissionPolicy) field.ErrorList {
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	cel := admissionutil.NewExpressions(s.ParamKind != nil, true)
-	errs := admissionutil.ValidateParamKind(s.ParamKind, sp.Child("paramKind"))
-	errs = append(errs, admissionutil.ValidateMatchResources(s.MatchConstraints, true, sp.Child("matchConstraints"))...)
-	errs = append(errs, admissionutil.ValidateFailurePolicy(s.FailurePolicy, sp.Child("failurePolicy"))...)
-	errs = append(errs, admissionutil.ValidateVariables(s.Variables, cel, sp.Child("variables"))...)
-	errs = append(errs, admissionutil.ValidateMatchConditions(s.MatchConditions, cel, sp.Child("matchConditions"))...)
+	cel, errs := admissionutil.ValidatePolicy(s.ParamKind, s.MatchConstraints, s.FailurePolicy, s.Variables, s.MatchConditions, true, sp)
 	errs = append(errs, admissionutil.ValidateReinvocationPolicy(s.ReinvocationPolicy, sp.Child("reinvocationPolicy"))...)
 	if len(s.Mutations) == 0 {
 		errs = append(errs, field.Required(sp.Child("mutations"), "mutations must contain at least one item"))

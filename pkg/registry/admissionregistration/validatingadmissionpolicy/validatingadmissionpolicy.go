@@ -66,12 +66,7 @@ var reasons = []string{string(metav1.StatusReasonUnauthorized), string(metav1.St
 func Validate(p *admissionregistrationv1.ValidatingAdmissionPolicy) field.ErrorList {
 	sp := field.NewPath("spec")
 	s := &p.Spec
-	cel := admissionutil.NewExpressions(s.ParamKind != nil, false)
-	errs := admissionutil.ValidateParamKind(s.ParamKind, sp.Child("paramKind"))
-	errs = append(errs, admissionutil.ValidateMatchResources(s.MatchConstraints, true, sp.Child("matchConstraints"))...)
-	errs = append(errs, admissionutil.ValidateFailurePolicy(s.FailurePolicy, sp.Child("failurePolicy"))...)
-	errs = append(errs, admissionutil.ValidateVariables(s.Variables, cel, sp.Child("variables"))...)
-	errs = append(errs, admissionutil.ValidateMatchConditions(s.MatchConditions, cel, sp.Child("matchConditions"))...)
+	cel, errs := admissionutil.ValidatePolicy(s.ParamKind, s.MatchConstraints, s.FailurePolicy, s.Variables, s.MatchConditions, false, sp)
 	if len(s.Validations) == 0 && len(s.AuditAnnotations) == 0 {
 		errs = append(errs, field.Required(sp.Child("validations"), "validations or auditAnnotations must contain at least one item"))
 	}
