@@ -116,11 +116,7 @@ func Validate(pl *flowcontrolv1.PriorityLevelConfiguration) field.ErrorList {
 			errs = append(errs, field.Forbidden(sp.Child("limited"), "must be nil if the type is not Limited"))
 		}
 		if e := s.Exempt; e != nil {
-			ep := sp.Child("exempt")
-			if e.NominalConcurrencyShares != nil && *e.NominalConcurrencyShares < 0 {
-				errs = append(errs, field.Invalid(ep.Child("nominalConcurrencyShares"), *e.NominalConcurrencyShares, "must be a non-negative integer"))
-			}
-			errs = append(errs, validateLendable(e.LendablePercent, ep.Child("lendablePercent"))...)
+			errs = append(errs, validateShares(e.NominalConcurrencyShares, e.LendablePercent, sp.Child("exempt"))...)
 		}
 	case flowcontrolv1.PriorityLevelEnablementLimited:
 		if s.Exempt != nil {
@@ -139,19 +135,21 @@ func Validate(pl *flowcontrolv1.PriorityLevelConfiguration) field.ErrorList {
 	return errs
 }
 
-func validateLendable(v *int32, p *field.Path) field.ErrorList {
-	if v != nil && (*v < 0 || *v > 100) {
-		return field.ErrorList{field.Invalid(p, *v, "must be between 0 and 100, inclusive")}
+// validateShares checks the nominal concurrency shares and lendable percent that exempt
+// and limited levels both have, at p.
+func validateShares(shares, lendable *int32, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if shares != nil && *shares < 0 {
+		errs = append(errs, field.Invalid(p.Child("nominalConcurrencyShares"), *shares, "must be a non-negative integer"))
 	}
-	return nil
+	if lendable != nil && (*lendable < 0 || *lendable > 100) {
+		errs = append(errs, field.Invalid(p.Child("lendablePercent"), *lendable, "must be between 0 and 100, inclusive"))
+	}
+	return errs
 }
 
 func validateLimited(l *flowcontrolv1.LimitedPriorityLevelConfiguration, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	if l.NominalConcurrencyShares != nil && *l.NominalConcurrencyShares < 0 {
-		errs = append(errs, field.Invalid(p.Child("nominalConcurrencyShares"), *l.NominalConcurrencyShares, "must be a non-negative integer"))
-	}
-	errs = append(errs, validateLendable(l.LendablePercent, p.Child("lendablePercent"))...)
+	errs := validateShares(l.NominalConcurrencyShares, l.LendablePercent, p)
 	if b := l.BorrowingLimitPercent; b != nil && *b < 0 {
 		errs = append(errs, field.Invalid(p.Child("borrowingLimitPercent"), *b, "if specified, must be a non-negative integer"))
 	}

@@ -67,6 +67,14 @@ func TestValidate(t *testing.T) {
 	if errs := Validate(pl); len(errs) != 1 || errs[0].Field != "spec.limited.lendablePercent" {
 		t.Errorf("lendablePercent: %v", errs)
 	}
+	negative := int32(-1)
+	exempt := &flowcontrolv1.PriorityLevelConfiguration{Spec: flowcontrolv1.PriorityLevelConfigurationSpec{Type: flowcontrolv1.PriorityLevelEnablementExempt,
+		Exempt: &flowcontrolv1.ExemptPriorityLevelConfiguration{NominalConcurrencyShares: &negative, LendablePercent: &lend}}}
+	errs := Validate(exempt)
+	if len(errs) != 2 || errs[0].Error() != "spec.exempt.nominalConcurrencyShares: Invalid value: -1: must be a non-negative integer" ||
+		errs[1].Error() != "spec.exempt.lendablePercent: Invalid value: 101: must be between 0 and 100, inclusive" {
+		t.Errorf("exempt: %v", errs)
+	}
 }
 
 func TestBootstrapObjectsAreValid(t *testing.T) {
