@@ -323,10 +323,12 @@ func (subresourceStrategy) WarningsOnUpdate(context.Context, runtime.Object, run
 	return nil
 }
 
-// keepOnly restores everything of p but spec (set by the caller) from old.
+// keepOnly restores everything of p but spec (set by the caller) and the resource
+// version (the request's precondition) from old.
 func keepOnly(p, old *corev1.Pod, spec corev1.PodSpec) {
 	meta := old.ObjectMeta.DeepCopy()
 	// Labels, annotations and the rest of metadata are not changed through subresources.
+	meta.ResourceVersion = p.ResourceVersion
 	p.ObjectMeta = *meta
 	p.Status = old.Status
 	if !equality.Semantic.DeepEqual(spec, old.Spec) {
@@ -341,9 +343,7 @@ func (ephemeralStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.
 	p, o := obj.(*corev1.Pod), old.(*corev1.Pod)
 	spec := *o.Spec.DeepCopy()
 	spec.EphemeralContainers = p.Spec.EphemeralContainers
-	rv := p.ResourceVersion
 	keepOnly(p, o, spec)
-	p.ResourceVersion = rv
 }
 
 func (ephemeralStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
@@ -388,9 +388,7 @@ func (resizeStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Obj
 	}
 	requestsFromLimits(spec.Containers)
 	requestsFromLimits(spec.InitContainers)
-	rv := p.ResourceVersion
 	keepOnly(p, o, spec)
-	p.ResourceVersion = rv
 }
 
 func (resizeStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
