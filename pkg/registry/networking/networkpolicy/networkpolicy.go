@@ -4,6 +4,7 @@ package networkpolicy
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -104,7 +105,7 @@ func Validate(np *networkingv1.NetworkPolicy) field.ErrorList {
 
 func validatePort(port *networkingv1.NetworkPolicyPort, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	if port.Protocol != nil && !in(protocols, string(*port.Protocol)) {
+	if port.Protocol != nil && !slices.Contains(protocols, string(*port.Protocol)) {
 		errs = append(errs, field.NotSupported(p.Child("protocol"), *port.Protocol, protocols))
 	}
 	if port.Port == nil {
@@ -184,13 +185,4 @@ func validateIPBlock(b *networkingv1.IPBlock, p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func in(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
