@@ -5,6 +5,7 @@ package csidriver
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 
 	storagev1 "k8s.io/api/storage/v1"
@@ -111,11 +112,11 @@ func Validate(d *storagev1.CSIDriver) field.ErrorList {
 			errs = append(errs, field.Required(sp.Child(name), ""))
 		}
 	}
-	if p := d.Spec.FSGroupPolicy; p != nil && !in(fsGroupPolicies, string(*p)) {
+	if p := d.Spec.FSGroupPolicy; p != nil && !slices.Contains(fsGroupPolicies, string(*p)) {
 		errs = append(errs, field.NotSupported(sp.Child("fsGroupPolicy"), *p, fsGroupPolicies))
 	}
 	for i, m := range d.Spec.VolumeLifecycleModes {
-		if !in(lifecycleModes, string(m)) {
+		if !slices.Contains(lifecycleModes, string(m)) {
 			errs = append(errs, field.NotSupported(sp.Child("volumeLifecycleModes").Index(i), m, lifecycleModes))
 		}
 	}
@@ -135,13 +136,4 @@ func Validate(d *storagev1.CSIDriver) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func in(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

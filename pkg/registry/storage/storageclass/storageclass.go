@@ -5,6 +5,7 @@ package storageclass
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -90,12 +91,12 @@ var bindingModes = []string{string(storagev1.VolumeBindingImmediate), string(sto
 func Validate(sc *storagev1.StorageClass) field.ErrorList {
 	errs := storageutil.ValidateProvisioner(sc.Provisioner, field.NewPath("provisioner"))
 	errs = append(errs, storageutil.ValidateParameters(sc.Parameters, true, field.NewPath("parameters"))...)
-	if sc.ReclaimPolicy != nil && !contains(reclaimPolicies, string(*sc.ReclaimPolicy)) {
+	if sc.ReclaimPolicy != nil && !slices.Contains(reclaimPolicies, string(*sc.ReclaimPolicy)) {
 		errs = append(errs, field.NotSupported(field.NewPath("reclaimPolicy"), *sc.ReclaimPolicy, reclaimPolicies))
 	}
 	if sc.VolumeBindingMode == nil {
 		errs = append(errs, field.Required(field.NewPath("volumeBindingMode"), ""))
-	} else if !contains(bindingModes, string(*sc.VolumeBindingMode)) {
+	} else if !slices.Contains(bindingModes, string(*sc.VolumeBindingMode)) {
 		errs = append(errs, field.NotSupported(field.NewPath("volumeBindingMode"), *sc.VolumeBindingMode, bindingModes))
 	}
 	errs = append(errs, validateTopologies(sc.AllowedTopologies, field.NewPath("allowedTopologies"))...)
@@ -144,13 +145,4 @@ func ValidateUpdate(sc, old *storagev1.StorageClass) field.ErrorList {
 	}
 	errs = append(errs, apivalidation.ValidateImmutableField(sc.VolumeBindingMode, old.VolumeBindingMode, field.NewPath("volumeBindingMode"))...)
 	return errs
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
