@@ -3,6 +3,7 @@ package service
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"slices"
 )
 
 // Defaults applies upstream's v1 Service defaults (ipFamilies and ipFamilyPolicy are
@@ -102,13 +103,13 @@ func initIPFamilies(svc *corev1.Service) {
 // that the new one cannot have, when the user left them unchanged (as upstream).
 func dropTypeDependentFields(svc, old *corev1.Service) {
 	if needsClusterIP(old) && !needsClusterIP(svc) {
-		if sameStrings(svc.Spec.ClusterIPs, old.Spec.ClusterIPs) && svc.Spec.ClusterIP == old.Spec.ClusterIP {
+		if slices.Equal(svc.Spec.ClusterIPs, old.Spec.ClusterIPs) && svc.Spec.ClusterIP == old.Spec.ClusterIP {
 			svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
 		}
-		if sameFamilies(svc.Spec.IPFamilies, old.Spec.IPFamilies) {
+		if slices.Equal(svc.Spec.IPFamilies, old.Spec.IPFamilies) {
 			svc.Spec.IPFamilies = nil
 		}
-		if samePolicy(svc.Spec.IPFamilyPolicy, old.Spec.IPFamilyPolicy) {
+		if samePtr(svc.Spec.IPFamilyPolicy, old.Spec.IPFamilyPolicy) {
 			svc.Spec.IPFamilyPolicy = nil
 		}
 	}
@@ -170,35 +171,8 @@ func patchAllocatedValues(svc, old *corev1.Service) {
 	}
 }
 
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameFamilies(a, b []corev1.IPFamily) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func samePolicy(a, b *corev1.IPFamilyPolicy) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
-}
-
-func samePtr(a, b *string) bool {
+// samePtr reports whether a and b are both nil or point at equal values.
+func samePtr[T comparable](a, b *T) bool {
 	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
