@@ -228,19 +228,9 @@ func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path) field.Err
 			errs = append(errs, field.Forbidden(fldPath.Child("emptyDir", "sizeLimit"), "SizeLimit field must be a valid resource quantity"))
 		}
 	case s.Secret != nil:
-		p := fldPath.Child("secret")
-		if s.Secret.SecretName == "" {
-			errs = append(errs, field.Required(p.Child("secretName"), ""))
-		}
-		errs = append(errs, validateMode(s.Secret.DefaultMode, p.Child("defaultMode"))...)
-		errs = append(errs, validateKeyToPaths(s.Secret.Items, p.Child("items"))...)
+		errs = append(errs, validateKeysVolume(s.Secret.SecretName, "secretName", s.Secret.DefaultMode, s.Secret.Items, fldPath.Child("secret"))...)
 	case s.ConfigMap != nil:
-		p := fldPath.Child("configMap")
-		if s.ConfigMap.Name == "" {
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		}
-		errs = append(errs, validateMode(s.ConfigMap.DefaultMode, p.Child("defaultMode"))...)
-		errs = append(errs, validateKeyToPaths(s.ConfigMap.Items, p.Child("items"))...)
+		errs = append(errs, validateKeysVolume(s.ConfigMap.Name, "name", s.ConfigMap.DefaultMode, s.ConfigMap.Items, fldPath.Child("configMap"))...)
 	case s.PersistentVolumeClaim != nil:
 		if s.PersistentVolumeClaim.ClaimName == "" {
 			errs = append(errs, field.Required(fldPath.Child("persistentVolumeClaim", "claimName"), ""))
@@ -299,6 +289,17 @@ func setSources(s *corev1.VolumeSource) []string {
 		}
 	}
 	return out
+}
+
+// validateKeysVolume checks a secret or config map volume at p: the object's name (in
+// field nameField), the default mode and the keys projected to paths.
+func validateKeysVolume(name, nameField string, mode *int32, items []corev1.KeyToPath, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if name == "" {
+		errs = append(errs, field.Required(p.Child(nameField), ""))
+	}
+	errs = append(errs, validateMode(mode, p.Child("defaultMode"))...)
+	return append(errs, validateKeyToPaths(items, p.Child("items"))...)
 }
 
 func validateMode(m *int32, p *field.Path) field.ErrorList {

@@ -109,3 +109,23 @@ func TestHandlers(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysVolumes(t *testing.T) {
+	bad := int32(01000)
+	vols := []corev1.Volume{
+		{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{DefaultMode: &bad, Items: []corev1.KeyToPath{{Key: "k", Path: "../x"}}}}},
+		{Name: "c", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{DefaultMode: &bad}}},
+	}
+	_, errs := validateVolumes(vols, field.NewPath("volumes"))
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Type.String()+" "+e.Field)
+	}
+	want := []string{
+		"Required value volumes[0].secret.secretName", "Invalid value volumes[0].secret.defaultMode", "Invalid value volumes[0].secret.items[0].path",
+		"Required value volumes[1].configMap.name", "Invalid value volumes[1].configMap.defaultMode",
+	}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}
