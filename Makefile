@@ -14,7 +14,7 @@ LDFLAGS := -s -w \
 GO ?= go
 DATA_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/skiff,$(HOME)/.skiff)
 
-.PHONY: build test test-unit test-integration generate bench run clean deps
+.PHONY: build test lint generate bench run clean deps
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/skiff ./cmd/skiff
@@ -25,9 +25,15 @@ deps:
 generate:
 	hack/update-openapi.sh
 
-# test runs every test the README promises: unit tests, then integration tests that
-# start bin/skiff and drive it with client-go and kubectl.
-test: build
+# lint fails on unformatted code and on what go vet finds.
+lint:
+	@out=$$(git ls-files '*.go' | grep -v '/generated/' | xargs gofmt -l); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# test runs every test the README promises: lint, unit tests, then integration tests
+# that start bin/skiff and drive it with client-go and kubectl.
+test: lint build
 	$(GO) test -race -count=1 ./pkg/... ./cmd/...
 	SKIFF_BIN=$(CURDIR)/bin/skiff $(GO) test -race -count=1 -timeout 30m ./tests/integration/...
 

@@ -48,12 +48,18 @@ func TestValidate(t *testing.T) {
 		}, "webhooks[1].name"},
 		{"url and service", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) { c.Webhooks[0].ClientConfig.URL = &url }, "webhooks[0].clientConfig"},
 		{"no side effects", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) { c.Webhooks[0].SideEffects = nil }, "webhooks[0].sideEffects"},
-		{"no review versions", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) { c.Webhooks[0].AdmissionReviewVersions = nil }, "webhooks[0].admissionReviewVersions"},
-		{"timeout", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) { c.Webhooks[0].TimeoutSeconds = &timeout }, "webhooks[0].timeoutSeconds"},
+		{"no review versions", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
+			c.Webhooks[0].AdmissionReviewVersions = nil
+		}, "webhooks[0].admissionReviewVersions"},
+		{"timeout", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
+			c.Webhooks[0].TimeoutSeconds = &timeout
+		}, "webhooks[0].timeoutSeconds"},
 		{"star and more", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
 			c.Webhooks[0].Rules[0].Operations = []admissionregistrationv1.OperationType{"*", "CREATE"}
 		}, "webhooks[0].rules[0].operations"},
-		{"no resources", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) { c.Webhooks[0].Rules[0].Resources = nil }, "webhooks[0].rules[0].resources"},
+		{"no resources", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
+			c.Webhooks[0].Rules[0].Resources = nil
+		}, "webhooks[0].rules[0].resources"},
 		{"bad match condition", func(c *admissionregistrationv1.ValidatingWebhookConfiguration) {
 			c.Webhooks[0].MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c"}}
 		}, "webhooks[0].matchConditions[0].expression"},

@@ -12,8 +12,8 @@ import (
 func TestIntOrPercent(t *testing.T) {
 	p := field.NewPath("x")
 	for _, tc := range []struct {
-		v                 intstr.IntOrString
-		value             int
+		v                intstr.IntOrString
+		value            int
 		invalid, over100 bool
 	}{
 		{v: intstr.FromInt32(3), value: 3},

@@ -63,7 +63,9 @@ func TestValidate(t *testing.T) {
 			[]string{"FieldValueInvalid spec.minReplicas"}},
 		"max below min": {func(h *autoscalingv2.HorizontalPodAutoscaler) { n := int32(6); h.Spec.MinReplicas = &n },
 			[]string{"FieldValueInvalid spec.maxReplicas"}},
-		"no target": {func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{} },
+		"no target": {func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{}
+		},
 			[]string{"FieldValueRequired spec.scaleTargetRef.kind", "FieldValueRequired spec.scaleTargetRef.name"}},
 		"utilization on pods metric": {func(h *autoscalingv2.HorizontalPodAutoscaler) {
 			u := int32(50)

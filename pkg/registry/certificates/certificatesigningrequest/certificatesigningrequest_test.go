@@ -44,7 +44,9 @@ func TestValidate(t *testing.T) {
 		{"not PEM", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.Request = []byte("hello") }, "spec.request: Invalid value"},
 		{"no usages", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.Usages = nil }, "spec.usages: Required value"},
 		{"bad usage", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.Usages = []certificatesv1.KeyUsage{"fly"} }, "spec.usages[0]: Unsupported value"},
-		{"dup usage", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.Usages = []certificatesv1.KeyUsage{"client auth", "client auth"} }, "spec.usages[1]: Duplicate value"},
+		{"dup usage", func(c *certificatesv1.CertificateSigningRequest) {
+			c.Spec.Usages = []certificatesv1.KeyUsage{"client auth", "client auth"}
+		}, "spec.usages[1]: Duplicate value"},
 		{"no signer", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.SignerName = "" }, "spec.signerName: Required value"},
 		{"bad signer", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.SignerName = "nodomain" }, "fully qualified domain and path"},
 		{"one-label signer", func(c *certificatesv1.CertificateSigningRequest) { c.Spec.SignerName = "example/x" }, "at least two segments"},

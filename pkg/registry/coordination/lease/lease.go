@@ -69,4 +69,3 @@ func validateStrategy(s coordinationv1.CoordinatedLeaseStrategy, path *field.Pat
 	}
 	return errs
 }
-

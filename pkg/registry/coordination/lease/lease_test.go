@@ -12,7 +12,10 @@ import (
 func TestValidate(t *testing.T) {
 	i32 := func(n int32) *int32 { return &n }
 	str := func(s string) *string { return &s }
-	strat := func(s string) *coordinationv1.CoordinatedLeaseStrategy { v := coordinationv1.CoordinatedLeaseStrategy(s); return &v }
+	strat := func(s string) *coordinationv1.CoordinatedLeaseStrategy {
+		v := coordinationv1.CoordinatedLeaseStrategy(s)
+		return &v
+	}
 	for name, tc := range map[string]struct {
 		spec coordinationv1.LeaseSpec
 		want []string

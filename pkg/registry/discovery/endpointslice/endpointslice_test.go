@@ -19,7 +19,9 @@ func errorKeys(errs field.ErrorList) []string {
 	return out
 }
 
-func port(name string, n int32) discoveryv1.EndpointPort { return discoveryv1.EndpointPort{Name: &name, Port: &n} }
+func port(name string, n int32) discoveryv1.EndpointPort {
+	return discoveryv1.EndpointPort{Name: &name, Port: &n}
+}
 
 func TestDefaultsAndValidate(t *testing.T) {
 	s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"}, AddressType: discoveryv1.AddressTypeIPv4,
@@ -57,7 +59,7 @@ func TestDefaultsAndValidate(t *testing.T) {
 
 func TestRow(t *testing.T) {
 	s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-x"}, AddressType: discoveryv1.AddressTypeIPv4,
-		Ports: []discoveryv1.EndpointPort{port("a", 80), port("b", 443), port("c", 8080), port("d", 9090)},
+		Ports:     []discoveryv1.EndpointPort{port("a", 80), port("b", 443), port("c", 8080), port("d", 9090)},
 		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1", "10.0.0.2"}}, {Addresses: []string{"10.0.0.3"}}}}
 	row := Resource.Row(s)
 	if row[1] != "IPv4" || row[2] != "80,443,8080 + 1 more..." || row[3] != "10.0.0.1,10.0.0.2,10.0.0.3" {

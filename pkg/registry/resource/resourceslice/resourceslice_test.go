@@ -28,7 +28,9 @@ func TestValidate(t *testing.T) {
 		{"zero slices", func(s *resourcev1.ResourceSlice) { s.Spec.Pool.ResourceSliceCount = 0 }, "spec.pool.resourceSliceCount"},
 		{"two node choices", func(s *resourcev1.ResourceSlice) { s.Spec.AllNodes = &yes }, "spec"},
 		{"no node choice", func(s *resourcev1.ResourceSlice) { s.Spec.NodeName = nil }, "spec"},
-		{"duplicate device", func(s *resourcev1.ResourceSlice) { s.Spec.Devices = append(s.Spec.Devices, resourcev1.Device{Name: "gpu-0"}) }, "spec.devices[1].name"},
+		{"duplicate device", func(s *resourcev1.ResourceSlice) {
+			s.Spec.Devices = append(s.Spec.Devices, resourcev1.Device{Name: "gpu-0"})
+		}, "spec.devices[1].name"},
 	}
 	for _, c := range cases {
 		s := slice()
