@@ -202,7 +202,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"apiserver_request_total", "apiserver_storage_objects", "go_goroutines"} {
+	for _, m := range []string{"apiserver_request_total", "apiserver_request_duration_seconds_bucket", "go_goroutines"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
