@@ -98,7 +98,7 @@ func ensureNamespaces(ctx context.Context, c kubernetes.Interface) error {
 // ensureKubernetesService creates the default/kubernetes Service on the first service IP
 // and points its Endpoints and EndpointSlice at this apiserver.
 func ensureKubernetesService(ctx context.Context, c kubernetes.Interface, cfg Config) error {
-	first := nthIP(cfg.ServiceCIDR, 1)
+	first := FirstServiceIP(cfg.ServiceCIDR)
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
@@ -169,10 +169,11 @@ func upsert(ctx context.Context, create, update func() error) error {
 	return err
 }
 
-func nthIP(n *net.IPNet, i int) net.IP {
+// FirstServiceIP is the first address of the service CIDR: the kubernetes Service's
+// ClusterIP, and a name on the apiserver's serving certificate.
+func FirstServiceIP(n *net.IPNet) net.IP {
 	ip := n.IP.To4()
-	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
-	v += uint32(i)
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]) + 1
 	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -172,20 +173,11 @@ func groupVersionOfPath(p string) (schema.GroupVersion, bool) {
 	if p == "/api/v1" {
 		return schema.GroupVersion{Version: "v1"}, true
 	}
-	var g, v string
-	if n, _ := fmt.Sscanf(p, "/apis/%s", &g); n != 1 {
+	parts := strings.Split(strings.TrimPrefix(p, "/apis/"), "/")
+	if !strings.HasPrefix(p, "/apis/") || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
 		return schema.GroupVersion{}, false
 	}
-	for i := 0; i < len(g); i++ {
-		if g[i] == '/' {
-			g, v = g[:i], g[i+1:]
-			break
-		}
-	}
-	if v == "" || g == "" {
-		return schema.GroupVersion{}, false
-	}
-	return schema.GroupVersion{Group: g, Version: v}, true
+	return schema.GroupVersion{Group: parts[0], Version: parts[1]}, true
 }
 
 // waitReady calls onReady once /readyz answers ok on the loopback client.

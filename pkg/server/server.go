@@ -67,7 +67,7 @@ func Run(ctx context.Context, o Options) error {
 	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
-	firstIP := nthIP(svcNet, 1)
+	firstIP := apiserver.FirstServiceIP(svcNet)
 	advertise := o.AdvertiseAddress
 	if advertise == nil {
 		advertise = primaryIP()
@@ -157,11 +157,4 @@ func primaryIP() net.IP {
 		}
 	}
 	return net.ParseIP("127.0.0.1").To4()
-}
-
-func nthIP(n *net.IPNet, i int) net.IP {
-	ip := n.IP.To4()
-	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
-	v += uint32(i)
-	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
 }
