@@ -176,13 +176,3 @@ func FirstServiceIP(n *net.IPNet) net.IP {
 	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]) + 1
 	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
 }
-
-// ready reports whether /readyz answers ok.
-func (s *Server) ready(ctx context.Context) bool {
-	c, err := kubernetes.NewForConfig(s.aggregator.GenericAPIServer.LoopbackClientConfig)
-	if err != nil {
-		return false
-	}
-	body, err := c.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Raw()
-	return err == nil && string(body) == "ok"
-}

@@ -18,6 +18,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	apiregistrationv1beta1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1beta1"
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
@@ -182,6 +183,10 @@ func groupVersionOfPath(p string) (schema.GroupVersion, bool) {
 
 // waitReady calls onReady once /readyz answers ok on the loopback client.
 func (s *Server) waitReady(ctx context.Context) {
+	client, err := kubernetes.NewForConfig(s.aggregator.GenericAPIServer.LoopbackClientConfig)
+	if err != nil {
+		return
+	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -189,10 +194,8 @@ func (s *Server) waitReady(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if s.aggregator.GenericAPIServer.LoopbackClientConfig == nil {
-				continue
-			}
-			if s.ready(ctx) {
+			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Raw()
+			if err == nil && string(body) == "ok" {
 				s.onReady()
 				return
 			}

@@ -66,7 +66,6 @@ type ServiceAccountConfig struct {
 // Server is a configured API server ready to run.
 type Server struct {
 	aggregator *aggregatorapiserver.APIAggregator
-	informer   informers.SharedInformerFactory
 	onReady    func()
 }
 
@@ -188,7 +187,7 @@ func New(cfg Config) (*Server, error) {
 	if err := addBootstrapHooks(agg.GenericAPIServer, cfg); err != nil {
 		return nil, err
 	}
-	return &Server{aggregator: agg, informer: inf, onReady: cfg.OnReady}, nil
+	return &Server{aggregator: agg, onReady: cfg.OnReady}, nil
 }
 
 // Run serves until ctx is done, then shuts down cleanly.
