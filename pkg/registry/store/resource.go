@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 
+	metavalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -268,10 +269,12 @@ func (s *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, 
 }
 
 // DNSSubdomain is the default name check.
-func DNSSubdomain(name string, prefix bool) []string { return nameIsDNSSubdomain(name, prefix) }
+func DNSSubdomain(name string, prefix bool) []string {
+	return metavalidation.NameIsDNSSubdomain(name, prefix)
+}
 
 // DNSLabel is the name check of namespaces, services and others named like hosts.
-func DNSLabel(name string, prefix bool) []string { return nameIsDNSLabel(name, prefix) }
+func DNSLabel(name string, prefix bool) []string { return metavalidation.NameIsDNSLabel(name, prefix) }
 
 // PathSegment accepts any name usable in a URL path (roles, events, …).
 func PathSegment(name string, prefix bool) []string {

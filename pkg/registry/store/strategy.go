@@ -9,7 +9,6 @@ import (
 	metavalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/storage/names"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -64,7 +63,7 @@ func (s *strategy) nameFunc() metavalidation.ValidateNameFunc {
 	if s.r.ValidateName != nil {
 		return metavalidation.ValidateNameFunc(s.r.ValidateName)
 	}
-	return nameIsDNSSubdomain
+	return metavalidation.NameIsDNSSubdomain
 }
 
 func (s *strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
@@ -207,26 +206,4 @@ func equalBeyondMeta(a, b runtime.Object) bool {
 		}
 	}
 	return true
-}
-
-func nameIsDNSSubdomain(name string, prefix bool) []string {
-	if prefix {
-		name = maskTrailingDash(name)
-	}
-	return validation.IsDNS1123Subdomain(name)
-}
-
-func nameIsDNSLabel(name string, prefix bool) []string {
-	if prefix {
-		name = maskTrailingDash(name)
-	}
-	return validation.IsDNS1123Label(name)
-}
-
-// maskTrailingDash lets a generateName prefix end in "-", as upstream does.
-func maskTrailingDash(name string) string {
-	if len(name) > 1 && name[len(name)-1] == '-' {
-		return name[:len(name)-2] + "a"
-	}
-	return name
 }
