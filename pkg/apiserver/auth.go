@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/anonymous"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/authentication/request/websocket"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
@@ -18,20 +20,57 @@ import (
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/client-go/informers"
 
+	"github.com/skiff-k8s/skiff/pkg/pki"
 	skiffrbac "github.com/skiff-k8s/skiff/pkg/rbac"
 )
 
-// newAuthenticator accepts, in order: client certificates signed by the client CA,
-// bearer tokens (service-account JWTs), and finally anonymous requests, which the
-// authorizer confines to the health and version endpoints.
-func newAuthenticator(cfg Config, clientCA dynamiccertificates.CAContentProvider, tokens authenticator.Token) (authenticator.Request, error) {
+// Front-proxy request headers, as kube-apiserver and every aggregated API server name them.
+var (
+	requestHeaderUsername    = []string{"X-Remote-User"}
+	requestHeaderUID         = []string{"X-Remote-Uid"}
+	requestHeaderGroup       = []string{"X-Remote-Group"}
+	requestHeaderExtraPrefix = []string{"X-Remote-Extra-"}
+)
+
+// newRequestHeaderConfig trusts identity headers only on connections whose client
+// certificate the request-header CA signed for the front proxy (the aggregator).
+func newRequestHeaderConfig(caFile string) (*authenticatorfactory.RequestHeaderConfig, error) {
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("request-header", caFile)
+	if err != nil {
+		return nil, fmt.Errorf("request-header CA: %w", err)
+	}
+	return &authenticatorfactory.RequestHeaderConfig{
+		UsernameHeaders:     headerrequest.StaticStringSlice(requestHeaderUsername),
+		UIDHeaders:          headerrequest.StaticStringSlice(requestHeaderUID),
+		GroupHeaders:        headerrequest.StaticStringSlice(requestHeaderGroup),
+		ExtraHeaderPrefixes: headerrequest.StaticStringSlice(requestHeaderExtraPrefix),
+		CAContentProvider:   ca,
+		AllowedClientNames:  headerrequest.StaticStringSlice{pki.ProxyClientName},
+	}, nil
+}
+
+// newAuthenticator accepts, in order: front-proxy request headers (on a connection
+// the front proxy's certificate authenticates), client certificates signed by the
+// client CA, bearer tokens (service-account JWTs), and finally anonymous requests,
+// which the authorizer confines to the health and version endpoints.
+func newAuthenticator(cfg Config, clientCA dynamiccertificates.CAContentProvider, rh *authenticatorfactory.RequestHeaderConfig, tokens authenticator.Token) (authenticator.Request, error) {
 	verifier, ok := clientCA.(dynamiccertificates.CAContentProvider).(interface {
 		VerifyOptions() (x509.VerifyOptions, bool)
 	})
 	if !ok {
 		return nil, fmt.Errorf("client CA cannot verify certificates")
 	}
-	chain := []authenticator.Request{x509request.NewDynamic(verifier.VerifyOptions, x509request.CommonNameUserConversion)}
+	rhVerifier, ok := rh.CAContentProvider.(interface {
+		VerifyOptions() (x509.VerifyOptions, bool)
+	})
+	if !ok {
+		return nil, fmt.Errorf("request-header CA cannot verify certificates")
+	}
+	chain := []authenticator.Request{
+		headerrequest.NewDynamicVerifyOptionsSecure(rhVerifier.VerifyOptions, rh.AllowedClientNames,
+			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes),
+		x509request.NewDynamic(verifier.VerifyOptions, x509request.CommonNameUserConversion),
+	}
 	if tokens != nil {
 		chain = append(chain, bearertoken.New(tokens), websocket.NewProtocolAuthenticator(tokens))
 	}

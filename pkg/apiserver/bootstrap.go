@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/registry/flowcontrol"
 	registryrbac "github.com/skiff-k8s/skiff/pkg/registry/rbac"
 	"github.com/skiff-k8s/skiff/pkg/registry/scheduling"
@@ -38,6 +41,7 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 	steps := []bootstrapStep{
 		{"system-namespaces", ensureNamespaces},
 		{"kubernetes-service", func(ctx context.Context, c kubernetes.Interface) error { return ensureKubernetesService(ctx, c, cfg) }},
+		{"extension-apiserver-authentication", func(ctx context.Context, c kubernetes.Interface) error { return ensureAuthenticationInfo(ctx, c, cfg) }},
 	}
 	steps = append(steps,
 		bootstrapStep{"rbac-policy", registryrbac.EnsureBootstrapPolicy},
@@ -175,4 +179,44 @@ func FirstServiceIP(n *net.IPNet) net.IP {
 	ip := n.IP.To4()
 	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]) + 1
 	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
+}
+
+// ensureAuthenticationInfo publishes kube-system/extension-apiserver-authentication:
+// the CAs and header names aggregated API servers read to authenticate clients and
+// the requests the aggregator proxies to them, as kube-apiserver publishes it.
+func ensureAuthenticationInfo(ctx context.Context, c kubernetes.Interface, cfg Config) error {
+	clientCA, err := os.ReadFile(cfg.PKI.ClientCA)
+	if err != nil {
+		return err
+	}
+	requestHeaderCA, err := os.ReadFile(cfg.PKI.RequestHeaderCA)
+	if err != nil {
+		return err
+	}
+	jsonList := func(v []string) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	data := map[string]string{
+		"client-ca-file":                     string(clientCA),
+		"requestheader-client-ca-file":       string(requestHeaderCA),
+		"requestheader-allowed-names":        jsonList([]string{pki.ProxyClientName}),
+		"requestheader-username-headers":     jsonList(requestHeaderUsername),
+		"requestheader-uid-headers":          jsonList(requestHeaderUID),
+		"requestheader-group-headers":        jsonList(requestHeaderGroup),
+		"requestheader-extra-headers-prefix": jsonList(requestHeaderExtraPrefix),
+	}
+	cms := c.CoreV1().ConfigMaps(metav1.NamespaceSystem)
+	return upsert(ctx, func() error {
+		_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "extension-apiserver-authentication"}, Data: data}, metav1.CreateOptions{})
+		return err
+	}, func() error {
+		cur, err := cms.Get(ctx, "extension-apiserver-authentication", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Data = data
+		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
 }

@@ -80,8 +80,8 @@ func newAggregatorConfig(gc *genericapiserver.RecommendedConfig, etcd *genericop
 	return &aggregatorapiserver.Config{
 		GenericConfig: &genericapiserver.RecommendedConfig{Config: c, SharedInformerFactory: inf},
 		ExtraConfig: aggregatorapiserver.ExtraConfig{
-			ProxyClientCertFile: cfg.PKI.KubeletClientCert,
-			ProxyClientKeyFile:  cfg.PKI.KubeletClientKey,
+			ProxyClientCertFile: cfg.PKI.ProxyClientCert,
+			ProxyClientKeyFile:  cfg.PKI.ProxyClientKey,
 			ServiceResolver:     aggregatorapiserver.NewClusterIPServiceResolver(inf.Core().V1().Services().Lister()),
 			ProxyTransport:      transport,
 			DisableRemoteAvailableConditionController: false,

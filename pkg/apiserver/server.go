@@ -103,6 +103,14 @@ func New(cfg Config) (*Server, error) {
 	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
+	requestHeader, err := newRequestHeaderConfig(cfg.PKI.RequestHeaderCA)
+	if err != nil {
+		return nil, err
+	}
+	if err := gc.Authentication.ApplyClientCert(requestHeader.CAContentProvider, gc.SecureServing); err != nil {
+		return nil, fmt.Errorf("request-header CA: %w", err)
+	}
+	gc.Authentication.RequestHeaderConfig = requestHeader
 	// The loopback client exists once secure serving is applied; the token
 	// authenticator looks bound objects up through it.
 	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
@@ -116,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	tokens := tokencache.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
 		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)),
 		false, 10*time.Second, 0)
-	authn, err := newAuthenticator(cfg, clientCA, tokens)
+	authn, err := newAuthenticator(cfg, clientCA, requestHeader, tokens)
 	if err != nil {
 		return nil, err
 	}

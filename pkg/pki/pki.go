@@ -35,6 +35,10 @@ const (
 	renewBefore = 90 * 24 * time.Hour
 )
 
+// ProxyClientName is the common name of the front-proxy client certificate, the one
+// name aggregated API servers accept request headers from.
+const ProxyClientName = "system:auth-proxy"
+
 // Names are the subject alternative names the serving certificate must cover.
 type Names struct {
 	DNS []string
@@ -51,7 +55,11 @@ type Bundle struct {
 	AdminCert, AdminKey string
 	// KubeletClientCert authenticates the apiserver to kubelets (logs, exec, …).
 	KubeletClientCert, KubeletClientKey string
-	ServiceAccountKey                   string // private key that signs service-account tokens
+	// RequestHeaderCA signs the front-proxy client certificate the aggregator presents
+	// to aggregated API servers, which then trust its X-Remote-User headers.
+	RequestHeaderCA, RequestHeaderKey string
+	ProxyClientCert, ProxyClientKey   string
+	ServiceAccountKey                 string // private key that signs service-account tokens
 }
 
 // CA is a loaded certificate authority that can issue leaf certificates.
@@ -72,6 +80,8 @@ func Ensure(dir string, names Names) (*Bundle, error) {
 		ServingCert: filepath.Join(dir, "serving-kube-apiserver.crt"), ServingKey: filepath.Join(dir, "serving-kube-apiserver.key"),
 		AdminCert: filepath.Join(dir, "client-admin.crt"), AdminKey: filepath.Join(dir, "client-admin.key"),
 		KubeletClientCert: filepath.Join(dir, "client-kube-apiserver.crt"), KubeletClientKey: filepath.Join(dir, "client-kube-apiserver.key"),
+		RequestHeaderCA: filepath.Join(dir, "request-header-ca.crt"), RequestHeaderKey: filepath.Join(dir, "request-header-ca.key"),
+		ProxyClientCert: filepath.Join(dir, "client-auth-proxy.crt"), ProxyClientKey: filepath.Join(dir, "client-auth-proxy.key"),
 		ServiceAccountKey: filepath.Join(dir, "service.key"),
 	}
 	serverCA, err := ensureCA(b.ServerCA, b.ServerKey, "skiff-server-ca")
@@ -92,6 +102,14 @@ func Ensure(dir string, names Names) (*Bundle, error) {
 	}
 	kubeletClient := Leaf{CommonName: "system:kube-apiserver", Organization: []string{"system:masters"}, Usage: x509.ExtKeyUsageClientAuth}
 	if err := clientCA.ensureLeaf(b.KubeletClientCert, b.KubeletClientKey, kubeletClient); err != nil {
+		return nil, err
+	}
+	requestHeaderCA, err := ensureCA(b.RequestHeaderCA, b.RequestHeaderKey, "skiff-request-header-ca")
+	if err != nil {
+		return nil, err
+	}
+	proxy := Leaf{CommonName: ProxyClientName, Usage: x509.ExtKeyUsageClientAuth}
+	if err := requestHeaderCA.ensureLeaf(b.ProxyClientCert, b.ProxyClientKey, proxy); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(b.ServiceAccountKey); errors.Is(err, os.ErrNotExist) {

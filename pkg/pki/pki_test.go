@@ -16,7 +16,7 @@ func TestEnsureCreatesReusesAndReissues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{b.ServerKey, b.ClientKey, b.ServingKey, b.AdminKey, b.KubeletClientKey, b.ServiceAccountKey} {
+	for _, key := range []string{b.ServerKey, b.ClientKey, b.ServingKey, b.AdminKey, b.KubeletClientKey, b.RequestHeaderKey, b.ProxyClientKey, b.ServiceAccountKey} {
 		st, err := os.Stat(key)
 		if err != nil {
 			t.Fatal(err)
@@ -36,6 +36,11 @@ func TestEnsureCreatesReusesAndReissues(t *testing.T) {
 	clientCA, _ := readCert(b.ClientCA)
 	if err := admin.CheckSignatureFrom(clientCA); err != nil {
 		t.Fatalf("admin certificate not signed by the client CA: %v", err)
+	}
+	proxyCert, _ := readCert(b.ProxyClientCert)
+	rhCA, _ := readCert(b.RequestHeaderCA)
+	if proxyCert == nil || rhCA == nil || proxyCert.CheckSignatureFrom(rhCA) != nil || proxyCert.Subject.CommonName != ProxyClientName {
+		t.Fatalf("front-proxy client certificate not signed by the request-header CA as %s", ProxyClientName)
 	}
 	serving1, _ := os.ReadFile(b.ServingCert)
 	ca1, _ := os.ReadFile(b.ServerCA)

@@ -108,6 +108,9 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 		{ObjectMeta: bootstrapMeta("system:basic-user"), Rules: []rbacv1.PolicyRule{
 			rule([]string{"create"}, "authorization.k8s.io", "selfsubjectaccessreviews", "selfsubjectrulesreviews"),
 			rule([]string{"create"}, "authentication.k8s.io", "selfsubjectreviews")}},
+		{ObjectMeta: bootstrapMeta("system:auth-delegator"), Rules: []rbacv1.PolicyRule{
+			rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
+			rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews")}},
 		{ObjectMeta: bootstrapMeta("system:public-info-viewer"), Rules: []rbacv1.PolicyRule{
 			urls([]string{"get"}, "/healthz", "/livez", "/readyz", "/version", "/version/")}},
 		{ObjectMeta: bootstrapMeta("system:monitoring"), Rules: []rbacv1.PolicyRule{
@@ -144,6 +147,16 @@ func BootstrapClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 	}
 }
 
+// BootstrapRoles are the namespaced roles upstream creates: aggregated API servers
+// bind their service accounts to the reader of the authentication ConfigMap.
+func BootstrapRoles() []*rbacv1.Role {
+	reader := bootstrapMeta("extension-apiserver-authentication-reader")
+	reader.Namespace = metav1.NamespaceSystem
+	return []*rbacv1.Role{{ObjectMeta: reader, Rules: []rbacv1.PolicyRule{{
+		Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"configmaps"},
+		ResourceNames: []string{"extension-apiserver-authentication"}}}}}
+}
+
 // EnsureBootstrapPolicy creates each bootstrap cluster role and binding that does not
 // exist yet; existing objects are left as the cluster admin made them. It is safe to
 // call at every start.
@@ -152,6 +165,11 @@ func EnsureBootstrapPolicy(ctx context.Context, client kubernetes.Interface) err
 	for _, r := range BootstrapClusterRoles() {
 		if _, err := roles.Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create clusterrole %s: %w", r.Name, err)
+		}
+	}
+	for _, r := range BootstrapRoles() {
+		if _, err := client.RbacV1().Roles(r.Namespace).Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create role %s/%s: %w", r.Namespace, r.Name, err)
 		}
 	}
 	bindings := client.RbacV1().ClusterRoleBindings()
