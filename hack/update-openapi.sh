@@ -7,13 +7,20 @@ gen="$(go env GOPATH)/bin/openapi-gen"
 if ! [ -x "$gen" ] || ! go version -m "$gen" | grep -q "$ver"; then
   GOFLAGS=-mod=mod go install "k8s.io/kube-openapi/cmd/openapi-gen@$ver"
 fi
-# Every versioned package of k8s.io/api: served types reference types of other versions
-# (batch/v1 Jobs reference scheduling/v1alpha3, for one).
-mapfile -t api < <(go list k8s.io/api/... | grep -E '/v[0-9]+((alpha|beta)[0-9]+)?$')
+# The served versions, plus the versions their types reference (batch/v1 Jobs reference
+# scheduling/v1alpha3). Definitions are built eagerly at start: listing only what is
+# served keeps the binary and the start-up work small. pkg/apiserver's tests fail if a
+# served type references a definition this list misses.
 pkgs=(
   k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/version
   k8s.io/apimachinery/pkg/api/resource k8s.io/apimachinery/pkg/util/intstr
-  "${api[@]}"
+  k8s.io/api/core/v1 k8s.io/api/admissionregistration/v1 k8s.io/api/apps/v1 k8s.io/api/authentication/v1
+  k8s.io/api/authorization/v1 k8s.io/api/autoscaling/v1 k8s.io/api/autoscaling/v2 k8s.io/api/batch/v1
+  k8s.io/api/certificates/v1 k8s.io/api/coordination/v1 k8s.io/api/discovery/v1 k8s.io/api/events/v1
+  k8s.io/api/flowcontrol/v1 k8s.io/api/networking/v1 k8s.io/api/node/v1 k8s.io/api/policy/v1
+  k8s.io/api/rbac/v1 k8s.io/api/resource/v1 k8s.io/api/scheduling/v1 k8s.io/api/storage/v1
+  k8s.io/api/storagemigration/v1
+  k8s.io/api/scheduling/v1alpha3
   k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1
   k8s.io/kube-aggregator/pkg/apis/apiregistration/v1
 )

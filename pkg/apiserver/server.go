@@ -162,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 
 	// OpenAPI v2 and v3 from the generated definitions.
 	namer := openapi.NewDefinitionNamer(scheme.External)
-	definitions := servedDefinitions()
+	definitions := sharedDefinitions()
 	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(definitions, namer)
 	gc.OpenAPIConfig.Info.Title = "Kubernetes"
 	gc.OpenAPIConfig.Info.Version = version.Get().GitVersion
