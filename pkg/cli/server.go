@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	goflag "flag"
 	"fmt"
 	"net"
 	"os"
@@ -58,7 +59,10 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&o.ClusterDNS, "cluster-dns", "10.43.0.10", "IPv4 cluster IP for the DNS service")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "Cluster domain")
 	f.StringVar(&disable, "disable", "", "Do not deploy these packaged components (comma separated)")
-	klog.InitFlags(nil)
+	// klog's flags (-v, --vmodule, …) on the command, where cobra parses them.
+	logFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
+	klog.InitFlags(logFlags)
+	f.AddGoFlagSet(logFlags)
 	return cmd
 }
 
