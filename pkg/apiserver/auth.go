@@ -24,6 +24,17 @@ import (
 	skiffrbac "github.com/skiff-k8s/skiff/pkg/rbac"
 )
 
+// verifyOptions turns a CA provider into the certificate check x509 authenticators use.
+func verifyOptions(name string, ca dynamiccertificates.CAContentProvider) (x509request.VerifyOptionFunc, error) {
+	v, ok := ca.(interface {
+		VerifyOptions() (x509.VerifyOptions, bool)
+	})
+	if !ok {
+		return nil, fmt.Errorf("%s CA cannot verify certificates", name)
+	}
+	return v.VerifyOptions, nil
+}
+
 // Front-proxy request headers, as kube-apiserver and every aggregated API server name them.
 var (
 	requestHeaderUsername    = []string{"X-Remote-User"}
@@ -53,23 +64,19 @@ func newRequestHeaderConfig(caFile string) (*authenticatorfactory.RequestHeaderC
 // the front proxy's certificate authenticates), client certificates signed by the
 // client CA, bearer tokens (service-account JWTs), and finally anonymous requests,
 // which the authorizer confines to the health and version endpoints.
-func newAuthenticator(cfg Config, clientCA dynamiccertificates.CAContentProvider, rh *authenticatorfactory.RequestHeaderConfig, tokens authenticator.Token) (authenticator.Request, error) {
-	verifier, ok := clientCA.(dynamiccertificates.CAContentProvider).(interface {
-		VerifyOptions() (x509.VerifyOptions, bool)
-	})
-	if !ok {
-		return nil, fmt.Errorf("client CA cannot verify certificates")
+func newAuthenticator(clientCA dynamiccertificates.CAContentProvider, rh *authenticatorfactory.RequestHeaderConfig, tokens authenticator.Token) (authenticator.Request, error) {
+	clientVerify, err := verifyOptions("client", clientCA)
+	if err != nil {
+		return nil, err
 	}
-	rhVerifier, ok := rh.CAContentProvider.(interface {
-		VerifyOptions() (x509.VerifyOptions, bool)
-	})
-	if !ok {
-		return nil, fmt.Errorf("request-header CA cannot verify certificates")
+	proxyVerify, err := verifyOptions("request-header", rh.CAContentProvider)
+	if err != nil {
+		return nil, err
 	}
 	chain := []authenticator.Request{
-		headerrequest.NewDynamicVerifyOptionsSecure(rhVerifier.VerifyOptions, rh.AllowedClientNames,
+		headerrequest.NewDynamicVerifyOptionsSecure(proxyVerify, rh.AllowedClientNames,
 			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes),
-		x509request.NewDynamic(verifier.VerifyOptions, x509request.CommonNameUserConversion),
+		x509request.NewDynamic(clientVerify, x509request.CommonNameUserConversion),
 	}
 	if tokens != nil {
 		chain = append(chain, bearertoken.New(tokens), websocket.NewProtocolAuthenticator(tokens))

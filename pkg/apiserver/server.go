@@ -124,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 	tokens := tokencache.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
 		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)),
 		false, 10*time.Second, 0)
-	authn, err := newAuthenticator(cfg, clientCA, requestHeader, tokens)
+	authn, err := newAuthenticator(clientCA, requestHeader, tokens)
 	if err != nil {
 		return nil, err
 	}
