@@ -130,13 +130,7 @@ func servingNames(o Options, firstServiceIP, advertise net.IP) pki.Names {
 	if advertise != nil {
 		n.IPs = append(n.IPs, advertise)
 	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
-				n.IPs = append(n.IPs, ipn.IP.To4())
-			}
-		}
-	}
+	n.IPs = append(n.IPs, hostIPv4s()...)
 	for _, s := range o.TLSSANs {
 		if ip := net.ParseIP(s); ip != nil {
 			n.IPs = append(n.IPs, ip)
@@ -147,14 +141,28 @@ func servingNames(o Options, firstServiceIP, advertise net.IP) pki.Names {
 	return n
 }
 
-// primaryIP is the source address of the default route, or loopback when there is none.
+// primaryIP is the host's first global unicast IPv4 address, or loopback when there
+// is none; --advertise-address overrides it.
 func primaryIP() net.IP {
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && ipn.IP.IsGlobalUnicast() {
-				return ipn.IP.To4()
-			}
+	for _, ip := range hostIPv4s() {
+		if ip.IsGlobalUnicast() {
+			return ip
 		}
 	}
 	return net.ParseIP("127.0.0.1").To4()
+}
+
+// hostIPv4s are the host's IPv4 addresses other than loopback, in interface order.
+func hostIPv4s() []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			ips = append(ips, ipn.IP.To4())
+		}
+	}
+	return ips
 }

@@ -111,33 +111,38 @@ func Run(bin string, extraArgs ...string) (*Server, error) {
 
 // Close stops a server made by Run and removes its data dir.
 func (s *Server) Close() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
+	s.terminate()
 	os.RemoveAll(s.DataDir)
 }
 
 // Halt stops a server made by Run with SIGTERM and keeps its data dir.
-func (s *Server) Halt() {
+func (s *Server) Halt() { s.terminate() }
+
+// detach takes the running process out of s, so that exactly one caller stops it.
+func (s *Server) detach() (*exec.Cmd, chan struct{}) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	cmd, done := s.cmd, s.done
 	s.cmd = nil
-	s.mu.Unlock()
+	return cmd, done
+}
+
+// terminate sends SIGTERM and waits for the process, killing it after 30 seconds;
+// it reports whether the server stopped by itself in time.
+func (s *Server) terminate() bool {
+	cmd, done := s.detach()
 	if cmd == nil {
-		return
+		return true
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	<-done
+	select {
+	case <-done:
+		return true
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return false
+	}
 }
 
 // Resume starts a halted server again on its data dir and waits for /readyz.
@@ -233,31 +238,14 @@ func (s *Server) connect() error {
 
 // Stop sends SIGTERM and waits for a clean exit.
 func (s *Server) Stop(t testing.TB) {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	if !s.terminate() {
 		t.Errorf("server did not stop within 30s of SIGTERM\n%s", tail(s.LogText(), 30))
 	}
-	s.mu.Lock()
-	s.cmd = nil
-	s.mu.Unlock()
 }
 
 // Kill stops the server with SIGKILL, as a crash would.
 func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
+	cmd, done := s.detach()
 	if cmd == nil {
 		return
 	}
