@@ -74,7 +74,7 @@ func (s *ScaleREST) toScale(obj runtime.Object) (*autoscalingv1.Scale, error) {
 
 // Update implements rest.Updater: it applies the new replica count to the owner object.
 func (s *ScaleREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	obj, _, err := s.store.Update(ctx, name, &scaleUpdate{s: s, objInfo: objInfo}, toScaleCreateValidation(createValidation), s.scaleUpdateValidation(updateValidation), false, options)
+	obj, _, err := s.store.Update(ctx, name, &scaleUpdate{s: s, objInfo: objInfo}, refuseCreate, s.scaleUpdateValidation(updateValidation), false, options)
 	if err != nil {
 		return nil, false, err
 	}
@@ -87,10 +87,9 @@ func (s *ScaleREST) ConvertToTable(ctx context.Context, object runtime.Object, t
 	return rest.NewDefaultTableConvertor(s.gr).ConvertToTable(ctx, object, tableOptions)
 }
 
-func toScaleCreateValidation(f rest.ValidateObjectFunc) rest.ValidateObjectFunc {
-	return func(ctx context.Context, obj runtime.Object) error {
-		return apierrors.NewBadRequest("scale cannot create an object")
-	}
+// refuseCreate is the create validation of a scale update: /scale never creates.
+func refuseCreate(context.Context, runtime.Object) error {
+	return apierrors.NewBadRequest("scale cannot create an object")
 }
 
 func (s *ScaleREST) scaleUpdateValidation(f rest.ValidateObjectUpdateFunc) rest.ValidateObjectUpdateFunc {

@@ -3,7 +3,6 @@ package configmap
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,7 +66,6 @@ func Validate(cm *corev1.ConfigMap) field.ErrorList {
 	if size > maxSize {
 		errs = append(errs, field.TooLong(field.NewPath(""), "", maxSize))
 	}
-	_ = fmt.Sprint
 	return errs
 }
 
