@@ -49,10 +49,14 @@ spec:
 func TestCustomResources(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := ctxT(t)
-	if out, err := srv.KubectlErr("", widgetCRD, "apply", "-f", "-"); err != nil {
+	// A private discovery cache: the shared one must not remember a kind this test
+	// deletes, or later `kubectl get all` would ask for it (category all).
+	cache := []string{"--cache-dir", t.TempDir()}
+	kubectl := func(args ...string) string { return srv.Kubectl(t, append(cache, args...)...) }
+	if out, err := srv.KubectlErr("", widgetCRD, append(cache, "apply", "-f", "-")...); err != nil {
 		t.Fatalf("apply CRD: %v\n%s", err, out)
 	}
-	srv.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.example.com")
+	kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.example.com")
 	gvr := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
 	w := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "example.com/v1", "kind": "Widget",
@@ -71,11 +75,11 @@ func TestCustomResources(t *testing.T) {
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.size") {
 		t.Fatalf("schema violation: %v, want 422 on spec.size", err)
 	}
-	out := srv.Kubectl(t, "get", "widgets", "-n", ns)
+	out := kubectl("get", "widgets", "-n", ns)
 	if !strings.Contains(out, "SIZE") || !strings.Contains(out, "REPLICAS") || !strings.Contains(out, "small") {
 		t.Fatalf("printer columns missing:\n%s", out)
 	}
-	srv.Kubectl(t, "scale", "widget/w1", "-n", ns, "--replicas=3")
+	kubectl("scale", "widget/w1", "-n", ns, "--replicas=3")
 	got, err := srv.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, "w1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +101,11 @@ func TestCustomResources(t *testing.T) {
 	}
 	// Discovery lists the custom group and its short name.
 	eventually(t, 30*time.Second, func() error {
-		out, err := srv.KubectlErr("", "", "api-resources", "--api-group=example.com")
+		out, err := srv.KubectlErr("", "", append(cache, "api-resources", "--api-group=example.com")...)
 		if err != nil || !strings.Contains(out, "wd") {
 			return fmt.Errorf("api-resources: %v %s", err, out)
 		}
 		return nil
 	})
-	srv.Kubectl(t, "delete", "crd", "widgets.example.com", "--wait=true", "--timeout=60s")
+	kubectl("delete", "crd", "widgets.example.com", "--wait=true", "--timeout=60s")
 }
