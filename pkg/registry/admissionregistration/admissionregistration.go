@@ -13,14 +13,19 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	validatingwebhookconfiguration.Resource,
+	mutatingwebhookconfiguration.Resource,
+	validatingadmissionpolicy.Resource,
+	validatingadmissionpolicybinding.Resource,
+	mutatingadmissionpolicy.Resource,
+	mutatingadmissionpolicybinding.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds admissionregistration/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(admissionregistrationv1.SchemeGroupVersion, opts,
-		validatingwebhookconfiguration.Resource,
-		mutatingwebhookconfiguration.Resource,
-		validatingadmissionpolicy.Resource,
-		validatingadmissionpolicybinding.Resource,
-		mutatingadmissionpolicy.Resource,
-		mutatingadmissionpolicybinding.Resource,
-	)
+	return store.BuildGroup(admissionregistrationv1.SchemeGroupVersion, opts, resources...)
 }

@@ -12,13 +12,18 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	controllerrevision.Resource,
+	daemonset.Resource,
+	deployment.Resource,
+	replicaset.Resource,
+	statefulset.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds apps/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(appsv1.SchemeGroupVersion, opts,
-		controllerrevision.Resource,
-		daemonset.Resource,
-		deployment.Resource,
-		replicaset.Resource,
-		statefulset.Resource,
-	)
+	return store.BuildGroup(appsv1.SchemeGroupVersion, opts, resources...)
 }

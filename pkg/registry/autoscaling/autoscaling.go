@@ -11,9 +11,16 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	horizontalpodautoscaler.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds autoscaling/v2, and marks the same storages to be served at autoscaling/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	g, err := store.BuildGroup(autoscalingv2.SchemeGroupVersion, opts, horizontalpodautoscaler.Resource)
+	g, err := store.BuildGroup(autoscalingv2.SchemeGroupVersion, opts, resources...)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,15 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	cronjob.Resource,
+	job.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds batch/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(batchv1.SchemeGroupVersion, opts, cronjob.Resource, job.Resource)
+	return store.BuildGroup(batchv1.SchemeGroupVersion, opts, resources...)
 }

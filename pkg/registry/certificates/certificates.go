@@ -10,11 +10,16 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	certificatesigningrequest.Resource,
+	clustertrustbundle.Resource,
+	podcertificaterequest.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds certificates/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(certificatesv1.SchemeGroupVersion, opts,
-		certificatesigningrequest.Resource,
-		clustertrustbundle.Resource,
-		podcertificaterequest.Resource,
-	)
+	return store.BuildGroup(certificatesv1.SchemeGroupVersion, opts, resources...)
 }

@@ -24,6 +24,26 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are core/v1's plain stores; their scheme functions are registered at
+// init. Pods and services are assembled in Group and register themselves at init.
+var resources = []*store.Resource{
+	podtemplate.Resource,
+	replicationcontroller.Resource,
+	node.Resource,
+	endpoints.Resource,
+	event.Resource,
+	secret.Resource,
+	limitrange.Resource,
+	resourcequota.Resource,
+	persistentvolume.Resource,
+	persistentvolumeclaim.Resource,
+	serviceaccount.Resource,
+	namespace.Resource,
+	configmap.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds core/v1.
 func Group(opts *store.Options) (*store.Group, error) {
 	services, err := service.New(opts)
@@ -36,22 +56,7 @@ func Group(opts *store.Options) (*store.Group, error) {
 		return nil, err
 	}
 	g, err := store.BuildGroup(corev1.SchemeGroupVersion, opts,
-		pod.NewResource(kubelets, pdbs),
-		podtemplate.Resource,
-		replicationcontroller.Resource,
-		node.Resource,
-		services,
-		endpoints.Resource,
-		event.Resource,
-		secret.Resource,
-		limitrange.Resource,
-		resourcequota.Resource,
-		persistentvolume.Resource,
-		persistentvolumeclaim.Resource,
-		serviceaccount.Resource,
-		namespace.Resource,
-		configmap.Resource,
-	)
+		append([]*store.Resource{pod.NewResource(kubelets, pdbs), services}, resources...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,14 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	endpointslice.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds discovery.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(discoveryv1.SchemeGroupVersion, opts, endpointslice.Resource)
+	return store.BuildGroup(discoveryv1.SchemeGroupVersion, opts, resources...)
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+func init() { store.MustRegister(event.Resource) }
+
 // Group builds events.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
 	shared := *opts

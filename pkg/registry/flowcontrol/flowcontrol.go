@@ -10,10 +10,15 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	flowschema.Resource,
+	prioritylevelconfiguration.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds flowcontrol/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(flowcontrolv1.SchemeGroupVersion, opts,
-		flowschema.Resource,
-		prioritylevelconfiguration.Resource,
-	)
+	return store.BuildGroup(flowcontrolv1.SchemeGroupVersion, opts, resources...)
 }

@@ -17,15 +17,20 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	ingress.Resource,
+	ingressclass.Resource,
+	networkpolicy.Resource,
+	ipaddress.Resource,
+	servicecidr.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds networking/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	g, err := store.BuildGroup(networkingv1.SchemeGroupVersion, opts,
-		ingress.Resource,
-		ingressclass.Resource,
-		networkpolicy.Resource,
-		ipaddress.Resource,
-		servicecidr.Resource,
-	)
+	g, err := store.BuildGroup(networkingv1.SchemeGroupVersion, opts, resources...)
 	if err != nil {
 		return nil, err
 	}

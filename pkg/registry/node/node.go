@@ -8,7 +8,14 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	runtimeclass.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds node.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(nodev1.SchemeGroupVersion, opts, runtimeclass.Resource)
+	return store.BuildGroup(nodev1.SchemeGroupVersion, opts, resources...)
 }

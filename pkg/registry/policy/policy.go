@@ -9,7 +9,14 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	poddisruptionbudget.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds policy/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(policyv1.SchemeGroupVersion, opts, poddisruptionbudget.Resource)
+	return store.BuildGroup(policyv1.SchemeGroupVersion, opts, resources...)
 }

@@ -12,12 +12,17 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	role.Resource,
+	rolebinding.Resource,
+	clusterrole.Resource,
+	clusterrolebinding.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds rbac/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(rbacv1.SchemeGroupVersion, opts,
-		role.Resource,
-		rolebinding.Resource,
-		clusterrole.Resource,
-		clusterrolebinding.Resource,
-	)
+	return store.BuildGroup(rbacv1.SchemeGroupVersion, opts, resources...)
 }

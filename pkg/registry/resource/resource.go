@@ -12,13 +12,18 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	deviceclass.Resource,
+	devicetaintrule.Resource,
+	resourceclaim.Resource,
+	resourceclaimtemplate.Resource,
+	resourceslice.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds resource/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(resourcev1.SchemeGroupVersion, opts,
-		deviceclass.Resource,
-		devicetaintrule.Resource,
-		resourceclaim.Resource,
-		resourceclaimtemplate.Resource,
-		resourceslice.Resource,
-	)
+	return store.BuildGroup(resourcev1.SchemeGroupVersion, opts, resources...)
 }

@@ -15,9 +15,16 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	priorityclass.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds scheduling.k8s.io/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(schedulingv1.SchemeGroupVersion, opts, priorityclass.Resource)
+	return store.BuildGroup(schedulingv1.SchemeGroupVersion, opts, resources...)
 }
 
 // EnsureBuiltin creates system-node-critical and system-cluster-critical when they are

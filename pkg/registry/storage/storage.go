@@ -13,14 +13,19 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/store"
 )
 
+// resources are the group's stores; their scheme functions are registered at init.
+var resources = []*store.Resource{
+	storageclass.Resource,
+	csidriver.Resource,
+	csinode.Resource,
+	csistoragecapacity.Resource,
+	volumeattachment.Resource,
+	volumeattributesclass.Resource,
+}
+
+func init() { store.MustRegister(resources...) }
+
 // Group builds storage/v1.
 func Group(opts *store.Options) (*store.Group, error) {
-	return store.BuildGroup(storagev1.SchemeGroupVersion, opts,
-		storageclass.Resource,
-		csidriver.Resource,
-		csinode.Resource,
-		csistoragecapacity.Resource,
-		volumeattachment.Resource,
-		volumeattributesclass.Resource,
-	)
+	return store.BuildGroup(storagev1.SchemeGroupVersion, opts, resources...)
 }

@@ -116,8 +116,23 @@ func (r *Resource) Kind() schema.GroupVersionKind {
 	return r.gvk
 }
 
-// Register adds the resource's defaulting and field-label functions to the scheme.
-// It must run before the server serves requests; Build calls it.
+// registered are the kinds whose scheme functions MustRegister has added.
+var registered = map[schema.GroupVersionKind]bool{}
+
+// MustRegister adds the resources' defaulting and field-label functions to the shared
+// scheme. Group packages call it from init: the scheme is read without locks by every
+// decode, so it must be complete before the first store starts its watch cache.
+// Build refuses a resource whose kind was not registered this way.
+func MustRegister(rs ...*Resource) {
+	for _, r := range rs {
+		if err := r.Register(scheme.Scheme); err != nil {
+			panic(fmt.Sprintf("register %s: %v", r.Name, err))
+		}
+		registered[r.Kind()] = true
+	}
+}
+
+// Register adds the resource's defaulting and field-label functions to s.
 func (r *Resource) Register(s *runtime.Scheme) error {
 	if r.Defaults != nil {
 		d := r.Defaults
@@ -147,8 +162,8 @@ type Built struct {
 
 // Build creates the stores for r over the given storage.
 func (r *Resource) Build(opts generic.RESTOptionsGetter) (*Built, error) {
-	if err := r.Register(scheme.Scheme); err != nil {
-		return nil, err
+	if !registered[r.Kind()] {
+		return nil, fmt.Errorf("resource %s: not registered with store.MustRegister at init", r.Name)
 	}
 	strategy := &strategy{ObjectTyper: scheme.Scheme, NameGenerator: namesGenerator, r: r}
 	gr := r.GroupResource()

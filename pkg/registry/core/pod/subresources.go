@@ -3,7 +3,6 @@ package pod
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -27,12 +26,15 @@ import (
 
 var podsResource = schema.GroupResource{Resource: "pods"}
 
-var optionsOnce sync.Once
+// The scheme functions of pods and of their query options, before any store starts.
+func init() {
+	utilruntime.Must(registerOptionConversions(scheme.Scheme))
+	store.MustRegister(Resource)
+}
 
 // NewResource returns the pods resource with all its subresources; kc reaches kubelets
 // for log, exec, attach and portforward, pdbs (optional) guards evictions.
 func NewResource(kc *KubeletConnector, pdbs PDBChecker) *store.Resource {
-	optionsOnce.Do(func() { utilruntime.Must(registerOptionConversions(scheme.Scheme)) })
 	r := *Resource
 	r.Subresources = func(s *genericregistry.Store) (map[string]rest.Storage, error) {
 		return map[string]rest.Storage{

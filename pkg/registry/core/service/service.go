@@ -50,6 +50,9 @@ var Columns = []metav1.TableColumnDefinition{
 }
 
 // newResource describes services; a nil allocators serves without allocation (tests).
+// A service resource's scheme functions do not depend on its allocators.
+func init() { store.MustRegister(newResource(nil)) }
+
 func newResource(a *allocators) *store.Resource {
 	return &store.Resource{
 		Name: "services", Singular: "service", Namespaced: true,
