@@ -60,7 +60,20 @@ type Bundle struct {
 	RequestHeaderCA, RequestHeaderKey string
 	ProxyClientCert, ProxyClientKey   string
 	ServiceAccountKey                 string // private key that signs service-account tokens
+	// Client certificates of the components that run inside `skiff server` and talk to
+	// the apiserver as ordinary clients, each under its upstream user name.
+	ControllerManagerCert, ControllerManagerKey string // system:kube-controller-manager
+	SchedulerCert, SchedulerKey                 string // system:kube-scheduler
+	SimNodeCert, SimNodeKey                     string // system:node:skiff-sim, group system:nodes
 }
+
+// Upstream's user names of the control-plane components.
+const (
+	ControllerManagerUser = "system:kube-controller-manager"
+	SchedulerUser         = "system:kube-scheduler"
+	SimNodeUser           = "system:node:skiff-sim"
+	NodesGroup            = "system:nodes"
+)
 
 // CA is a loaded certificate authority that can issue leaf certificates.
 type CA struct {
@@ -82,7 +95,10 @@ func Ensure(dir string, names Names) (*Bundle, error) {
 		KubeletClientCert: filepath.Join(dir, "client-kube-apiserver.crt"), KubeletClientKey: filepath.Join(dir, "client-kube-apiserver.key"),
 		RequestHeaderCA: filepath.Join(dir, "request-header-ca.crt"), RequestHeaderKey: filepath.Join(dir, "request-header-ca.key"),
 		ProxyClientCert: filepath.Join(dir, "client-auth-proxy.crt"), ProxyClientKey: filepath.Join(dir, "client-auth-proxy.key"),
-		ServiceAccountKey: filepath.Join(dir, "service.key"),
+		ServiceAccountKey:     filepath.Join(dir, "service.key"),
+		ControllerManagerCert: filepath.Join(dir, "client-controller.crt"), ControllerManagerKey: filepath.Join(dir, "client-controller.key"),
+		SchedulerCert: filepath.Join(dir, "client-scheduler.crt"), SchedulerKey: filepath.Join(dir, "client-scheduler.key"),
+		SimNodeCert: filepath.Join(dir, "client-sim-node.crt"), SimNodeKey: filepath.Join(dir, "client-sim-node.key"),
 	}
 	serverCA, err := ensureCA(b.ServerCA, b.ServerKey, "skiff-server-ca")
 	if err != nil {
@@ -103,6 +119,18 @@ func Ensure(dir string, names Names) (*Bundle, error) {
 	kubeletClient := Leaf{CommonName: "system:kube-apiserver", Organization: []string{"system:masters"}, Usage: x509.ExtKeyUsageClientAuth}
 	if err := clientCA.ensureLeaf(b.KubeletClientCert, b.KubeletClientKey, kubeletClient); err != nil {
 		return nil, err
+	}
+	for _, c := range []struct {
+		cert, key string
+		leaf      Leaf
+	}{
+		{b.ControllerManagerCert, b.ControllerManagerKey, Leaf{CommonName: ControllerManagerUser, Usage: x509.ExtKeyUsageClientAuth}},
+		{b.SchedulerCert, b.SchedulerKey, Leaf{CommonName: SchedulerUser, Usage: x509.ExtKeyUsageClientAuth}},
+		{b.SimNodeCert, b.SimNodeKey, Leaf{CommonName: SimNodeUser, Organization: []string{NodesGroup}, Usage: x509.ExtKeyUsageClientAuth}},
+	} {
+		if err := clientCA.ensureLeaf(c.cert, c.key, c.leaf); err != nil {
+			return nil, err
+		}
 	}
 	requestHeaderCA, err := ensureCA(b.RequestHeaderCA, b.RequestHeaderKey, "skiff-request-header-ca")
 	if err != nil {

@@ -124,14 +124,80 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-admin", aggregateToAdmin), Rules: adminRules},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-edit", aggregateToAdmin, aggregateToEdit), Rules: editRules},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-view", aggregateToAdmin, aggregateToEdit, aggregateToView), Rules: viewRules},
+		{ObjectMeta: bootstrapMeta("system:kube-scheduler"), Rules: schedulerRules},
+		{ObjectMeta: bootstrapMeta("system:kube-controller-manager"), Rules: controllerManagerRules},
+		{ObjectMeta: bootstrapMeta("system:node"), Rules: nodeRules},
 	}
 }
 
+// Rules of the control-plane components. Upstream's controller manager runs each
+// controller under a service account of its own (system:controller:<name> roles);
+// skiff's runs them all under system:kube-controller-manager, so that one role holds
+// the union: the garbage collector and namespace controller already need every
+// resource of every group, custom ones included.
+var (
+	schedulerRules = []rbacv1.PolicyRule{
+		rule([]string{"create", "patch", "update"}, "", "events"),
+		rule([]string{"create", "patch", "update"}, "events.k8s.io", "events"),
+		rule([]string{"create"}, "coordination.k8s.io", "leases"),
+		{Verbs: []string{"get", "update"}, APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"kube-scheduler"}},
+		rule(read, "coordination.k8s.io", "leasecandidates"),
+		rule([]string{"create", "update", "patch", "delete"}, "coordination.k8s.io", "leasecandidates"),
+		rule(read, "", "nodes", "namespaces", "replicationcontrollers", "services", "persistentvolumeclaims", "persistentvolumes", "configmaps"),
+		rule([]string{"get", "list", "watch", "delete"}, "", "pods"),
+		rule([]string{"create"}, "", "bindings", "pods/binding"),
+		rule([]string{"patch", "update"}, "", "pods/status", "persistentvolumeclaims"),
+		rule(read, "apps", "replicasets", "statefulsets"),
+		rule(read, "policy", "poddisruptionbudgets"),
+		rule(read, "storage.k8s.io", "storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"),
+		rule(read, "resource.k8s.io", "resourceclaims", "resourceslices", "deviceclasses", "resourceclaimtemplates"),
+		rule([]string{"patch", "update"}, "resource.k8s.io", "resourceclaims", "resourceclaims/status"),
+		rule(read, "scheduling.k8s.io", "priorityclasses", "workloads"),
+		rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
+		rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
+	}
+	controllerManagerRules = []rbacv1.PolicyRule{
+		rule(readWrite, "*", "*"),
+		rule([]string{"approve", "sign"}, "certificates.k8s.io", "signers"),
+		rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
+		rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
+	}
+	nodeRules = []rbacv1.PolicyRule{
+		rule(readWrite, "", "nodes"),
+		rule([]string{"patch", "update"}, "", "nodes/status"),
+		rule([]string{"get", "list", "watch", "create", "delete"}, "", "pods"),
+		rule([]string{"patch", "update"}, "", "pods/status"),
+		rule([]string{"create"}, "", "pods/eviction", "serviceaccounts/token"),
+		rule([]string{"create", "patch", "update"}, "", "events"),
+		rule([]string{"create", "patch", "update"}, "events.k8s.io", "events"),
+		rule(read, "", "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes", "namespaces"),
+		rule([]string{"patch", "update"}, "", "persistentvolumeclaims/status"),
+		rule(readWrite, "coordination.k8s.io", "leases"),
+		rule(read, "discovery.k8s.io", "endpointslices"),
+		rule([]string{"create", "get", "list", "watch"}, "certificates.k8s.io", "certificatesigningrequests"),
+		rule(read, "storage.k8s.io", "csidrivers", "csinodes", "volumeattachments", "storageclasses"),
+		rule(readWrite, "storage.k8s.io", "csinodes"),
+		rule(read, "node.k8s.io", "runtimeclasses"),
+		rule(readWrite, "resource.k8s.io", "resourceslices"),
+		rule(read, "resource.k8s.io", "resourceclaims"),
+		rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
+		rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
+	}
+)
+
 func groupBinding(role string, groups ...string) *rbacv1.ClusterRoleBinding {
+	return binding(role, rbacv1.GroupKind, groups)
+}
+
+func userBinding(role string, users ...string) *rbacv1.ClusterRoleBinding {
+	return binding(role, rbacv1.UserKind, users)
+}
+
+func binding(role, kind string, names []string) *rbacv1.ClusterRoleBinding {
 	b := &rbacv1.ClusterRoleBinding{ObjectMeta: bootstrapMeta(role),
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}}
-	for _, g := range groups {
-		b.Subjects = append(b.Subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g})
+	for _, n := range names {
+		b.Subjects = append(b.Subjects, rbacv1.Subject{Kind: kind, APIGroup: rbacv1.GroupName, Name: n})
 	}
 	return b
 }
@@ -144,8 +210,14 @@ func BootstrapClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		groupBinding("system:basic-user", "system:authenticated"),
 		groupBinding("system:public-info-viewer", "system:authenticated", "system:unauthenticated"),
 		groupBinding("system:monitoring", "system:monitoring"),
+		userBinding("system:kube-scheduler", "system:kube-scheduler"),
+		userBinding("system:kube-controller-manager", "system:kube-controller-manager"),
+		// Upstream leaves this binding empty and lets the Node authorizer admit kubelets;
+		// skiff authorizes by RBAC alone, so the group system:nodes holds the role.
+		groupBinding("system:node", "system:nodes"),
 	}
 }
+
 
 // BootstrapRoles are the namespaced roles upstream creates: aggregated API servers
 // bind their service accounts to the reader of the authentication ConfigMap.
