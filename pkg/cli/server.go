@@ -58,6 +58,9 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&portRange, "service-node-port-range", "30000-32767", "Port range to reserve for services with NodePort visibility")
 	f.StringVar(&o.ClusterDNS, "cluster-dns", "10.43.0.10", "IPv4 cluster IP for the DNS service")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "Cluster domain")
+	f.BoolVar(&o.DisableScheduler, "disable-scheduler", false, "Do not run the scheduler")
+	f.BoolVar(&o.DisableControllerManager, "disable-controller-manager", false, "Do not run the controller manager")
+	f.IntVar(&o.SimNodes, "sim-nodes", 0, "Run this many simulated nodes (as KWOK does): they heartbeat and run bound pods without containers")
 	f.StringVar(&disable, "disable", "", "Do not deploy these packaged components (comma separated)")
 	// klog's flags (-v, --vmodule, …) on the command, where cobra parses them.
 	logFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)

@@ -38,6 +38,11 @@ type Options struct {
 	ClusterDNS          string
 	ClusterDomain       string
 	Disable             []string
+	// DisableScheduler and DisableControllerManager turn those components off.
+	DisableScheduler         bool
+	DisableControllerManager bool
+	// SimNodes is the number of simulated nodes to run in the server (0: none).
+	SimNodes int
 }
 
 // Run starts the control plane and blocks until ctx is done.
@@ -111,7 +116,14 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	go trimMemory(ctx, 5*time.Second, time.Minute)
-	return srv.Run(ctx)
+	// The components stop first: they are clients of the apiserver, which drains after.
+	compCtx, stopComponents := context.WithCancel(ctx)
+	defer stopComponents()
+	comps := startComponents(compCtx, o, dataDir, bundle, svcNet)
+	err = srv.Run(ctx)
+	stopComponents()
+	comps.wait()
+	return err
 }
 
 func adminKubeconfigPath(dataDir string) string {

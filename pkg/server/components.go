@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"sync"
+
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/controllermanager"
+	"github.com/skiff-k8s/skiff/pkg/controllers"
+	"github.com/skiff-k8s/skiff/pkg/pki"
+)
+
+// components are the API clients that run inside the server beside the apiserver:
+// the controller manager, the scheduler and the simulated nodes. Each talks to the
+// apiserver over HTTPS with its own kubeconfig and identity, exactly as it would from
+// another machine, and waits (by retrying) until the apiserver answers.
+type components struct {
+	wg sync.WaitGroup
+}
+
+func (c *components) start(ctx context.Context, name string, run func(ctx context.Context) error) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := run(klog.NewContext(ctx, klog.FromContext(ctx).WithName(name))); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Component failed", "component", name)
+		}
+	}()
+}
+
+func (c *components) wait() { c.wg.Wait() }
+
+// startComponents launches the in-server components the options enable.
+func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki.Bundle, svcNet *net.IPNet) *components {
+	cred := filepath.Join(dataDir, "server", "cred")
+	c := &components{}
+	if !o.DisableControllerManager {
+		_, clusterNet, _ := net.ParseCIDR(o.ClusterCIDR)
+		cfg := controllermanager.Config{
+			Kubeconfig: filepath.Join(cred, controllerKubeconfig),
+			Config: controllers.Config{
+				ClusterCIDR:        clusterNet,
+				NodeCIDRMaskSize:   24,
+				ServiceCIDR:        svcNet,
+				DataDir:            dataDir,
+				RootCAFile:         bundle.ServerCA,
+				ClusterSigningCert: bundle.ClientCA,
+				ClusterSigningKey:  bundle.ClientKey,
+			},
+		}
+		c.start(ctx, "controller-manager", func(ctx context.Context) error { return controllermanager.Run(ctx, cfg) })
+	}
+	// SCHEDULER: the scheduler is started here unless o.DisableScheduler.
+	// SIM: simulated nodes are started here when o.SimNodes > 0.
+	return c
+}
