@@ -218,7 +218,6 @@ func BootstrapClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 	}
 }
 
-
 // BootstrapRoles are the namespaced roles upstream creates: aggregated API servers
 // bind their service accounts to the reader of the authentication ConfigMap.
 func BootstrapRoles() []*rbacv1.Role {
