@@ -16,11 +16,8 @@ const defaultWriteKubeconfig = "/etc/skiff/skiff.yaml"
 // uses the kubeconfig the server wrote, as `k3s kubectl` does.
 func runKubectl(args []string) int {
 	if os.Getenv("KUBECONFIG") == "" && !hasFlag(args, "kubeconfig") {
-		for _, p := range []string{defaultWriteKubeconfig, adminKubeconfig(defaultDataDir())} {
-			if _, err := os.Stat(p); err == nil {
-				os.Setenv("KUBECONFIG", p)
-				break
-			}
+		if p := defaultKubeconfig(); p != "" {
+			os.Setenv("KUBECONFIG", p)
 		}
 	}
 	cmd := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
@@ -31,6 +28,20 @@ func runKubectl(args []string) int {
 	})
 	cmd.SetArgs(args)
 	return cli.Run(cmd)
+}
+
+// defaultKubeconfig is $KUBECONFIG, else the first kubeconfig the server wrote that
+// exists, else "".
+func defaultKubeconfig() string {
+	if p := os.Getenv("KUBECONFIG"); p != "" {
+		return p
+	}
+	for _, p := range []string{defaultWriteKubeconfig, adminKubeconfig(defaultDataDir())} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 func hasFlag(args []string, name string) bool {

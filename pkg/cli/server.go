@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/server"
@@ -62,11 +63,15 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&o.DisableControllerManager, "disable-controller-manager", false, "Do not run the controller manager")
 	f.IntVar(&o.SimNodes, "sim-nodes", 0, "Run this many simulated nodes (as KWOK does): they heartbeat and run bound pods without containers")
 	f.StringVar(&disable, "disable", "", "Do not deploy these packaged components (comma separated)")
-	// klog's flags (-v, --vmodule, …) on the command, where cobra parses them.
+	addKlogFlags(f)
+	return cmd
+}
+
+// addKlogFlags puts klog's flags (-v, --vmodule, …) on a command, where cobra parses them.
+func addKlogFlags(f *pflag.FlagSet) {
 	logFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
 	klog.InitFlags(logFlags)
 	f.AddGoFlagSet(logFlags)
-	return cmd
 }
 
 func parsePortRange(s string) (base, size int, err error) {

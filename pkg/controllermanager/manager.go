@@ -64,8 +64,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if id == "" {
 		id = leader.Identity()
 	}
-	logger := klog.FromContext(ctx).WithName("controller-manager")
-	ctx = klog.NewContext(ctx, logger)
+	logger := klog.FromContext(ctx)
 	return leader.Run(ctx, client, LeaseName, id, func(ctx context.Context) {
 		if err := lead(ctx, cfg, rc, client); err != nil {
 			logger.Error(err, "Controller manager stopped")

@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllermanager"
 	"github.com/skiff-k8s/skiff/pkg/controllers"
 	"github.com/skiff-k8s/skiff/pkg/pki"
+	"github.com/skiff-k8s/skiff/pkg/sim"
 )
 
 // components are the API clients that run inside the server beside the apiserver:
@@ -54,6 +55,14 @@ func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki
 		c.start(ctx, "controller-manager", func(ctx context.Context) error { return controllermanager.Run(ctx, cfg) })
 	}
 	// SCHEDULER: the scheduler is started here unless o.DisableScheduler.
-	// SIM: simulated nodes are started here when o.SimNodes > 0.
+	if o.SimNodes > 0 {
+		c.start(ctx, "sim", func(ctx context.Context) error {
+			rc, err := controllermanager.RESTConfig(filepath.Join(cred, simKubeconfig), "skiff/sim")
+			if err != nil {
+				return err
+			}
+			return sim.Run(ctx, sim.Config{RESTConfig: rc, Nodes: o.SimNodes})
+		})
+	}
 	return c
 }

@@ -19,3 +19,7 @@ func String() string {
 	info := version.Get()
 	return fmt.Sprintf("skiff %s (kubernetes %s, %s, %s)", Skiff, info.GitVersion, info.GoVersion, info.Platform)
 }
+
+// Kubernetes is the Kubernetes version skiff serves and its kubelet reports
+// (v1.37.2+skiff in a release build).
+func Kubernetes() string { return version.Get().GitVersion }
