@@ -92,8 +92,8 @@ func lead(ctx context.Context, cfg Config, rc *rest.Config, client kubernetes.In
 		Client:            client,
 		Dynamic:           dyn,
 		Metadata:          meta,
-		Informers:         informers.NewSharedInformerFactory(client, 0),
-		MetadataInformers: metadatainformer.NewSharedInformerFactory(meta, 0),
+		Informers:         informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.StripManagedFields)),
+		MetadataInformers: metadatainformer.NewSharedInformerFactoryWithOptions(meta, 0, metadatainformer.WithTransform(controllers.StripManagedFields)),
 		Broadcaster:       broadcaster,
 	}
 	logger := klog.FromContext(ctx)

@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/controllers"
 	"github.com/skiff-k8s/skiff/pkg/version"
 )
 
@@ -120,10 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 	logger.Info("Simulated nodes registered", "count", cfg.Nodes, "prefix", cfg.NamePrefix)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTransform(controllers.StripManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
 		}))
-	nodeFactory := informers.NewSharedInformerFactory(client, 0)
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.StripManagedFields))
 	var wg sync.WaitGroup
 	s.pods = newPodRunner(s, factory.Core().V1().Pods())
 	nodeInformer := nodeFactory.Core().V1().Nodes().Informer()
