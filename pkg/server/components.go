@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllermanager"
 	"github.com/skiff-k8s/skiff/pkg/controllers"
 	"github.com/skiff-k8s/skiff/pkg/pki"
+	"github.com/skiff-k8s/skiff/pkg/scheduler"
 	"github.com/skiff-k8s/skiff/pkg/sim"
 )
 
@@ -54,7 +55,10 @@ func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki
 		}
 		c.start(ctx, "controller-manager", func(ctx context.Context) error { return controllermanager.Run(ctx, cfg) })
 	}
-	// SCHEDULER: the scheduler is started here unless o.DisableScheduler.
+	if !o.DisableScheduler { // SCHEDULER
+		cfg := scheduler.Config{Kubeconfig: filepath.Join(cred, schedulerKubeconfig)}
+		c.start(ctx, "scheduler", func(ctx context.Context) error { return scheduler.Run(ctx, cfg) })
+	}
 	if o.SimNodes > 0 {
 		c.start(ctx, "sim", func(ctx context.Context) error {
 			rc, err := controllermanager.RESTConfig(filepath.Join(cred, simKubeconfig), "skiff/sim")

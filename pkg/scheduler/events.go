@@ -1,0 +1,107 @@
+package scheduler
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// responsible reports whether a pod is ours to schedule: pending, unassigned, not
+// being deleted, and asking for the default scheduler.
+func responsible(pod *corev1.Pod) bool {
+	name := pod.Spec.SchedulerName
+	return pod.Spec.NodeName == "" && pod.DeletionTimestamp == nil &&
+		(name == "" || name == DefaultSchedulerName)
+}
+
+// addEventHandlers wires the informers to the cache and the queue, and returns
+// their HasSynced functions.
+func (s *Scheduler) addEventHandlers() []cache.InformerSynced {
+	// Finished pods hold no resources: the informer leaves them out, as upstream's
+	// does, so they vanish from the cache as if deleted.
+	podInformers := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.AndSelectors(
+			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed))).String()
+	}))
+	s.podInformers = podInformers
+	pods := podInformers.Core().V1().Pods()
+	s.podLister = pods.Lister()
+	pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.onPod(nil, obj.(*corev1.Pod)) },
+		UpdateFunc: func(old, obj any) { s.onPod(old.(*corev1.Pod), obj.(*corev1.Pod)) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok {
+				s.onPodDelete(pod)
+			}
+		},
+	})
+	nodes := s.informers.Core().V1().Nodes()
+	nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			s.cache.SetNode(obj.(*corev1.Node))
+			s.queue.Move(eventAny)
+		},
+		UpdateFunc: func(old, obj any) {
+			o, n := old.(*corev1.Node), obj.(*corev1.Node)
+			s.cache.SetNode(n)
+			if nodeSchedulingChanged(o, n) {
+				s.queue.Move(eventAny)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if n, ok := obj.(*corev1.Node); ok {
+				s.cache.RemoveNode(n.Name)
+			}
+		},
+	})
+	return []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced}
+}
+
+func (s *Scheduler) onPod(old, pod *corev1.Pod) {
+	if pod.Spec.NodeName != "" {
+		if old == nil || old.Spec.NodeName == "" {
+			s.queue.Delete(pod.UID)
+		}
+		s.cache.SetPod(pod)
+		if old == nil || !equality.Semantic.DeepEqual(old.Labels, pod.Labels) {
+			s.queue.Move(eventAssignedPod)
+		}
+		return
+	}
+	if !responsible(pod) {
+		s.queue.Delete(pod.UID)
+		return
+	}
+	if old == nil {
+		s.queue.Add(pod)
+		return
+	}
+	s.queue.Update(pod)
+}
+
+func (s *Scheduler) onPodDelete(pod *corev1.Pod) {
+	s.queue.Delete(pod.UID)
+	if s.cache.IsAssumedOrBound(pod.UID) {
+		s.cache.RemovePod(pod.UID)
+		s.queue.Move(eventAny)
+	}
+}
+
+// nodeSchedulingChanged reports whether a node update can let a waiting pod fit:
+// heartbeats and image lists cannot.
+func nodeSchedulingChanged(old, new *corev1.Node) bool {
+	return old.Spec.Unschedulable != new.Spec.Unschedulable ||
+		!equality.Semantic.DeepEqual(old.Spec.Taints, new.Spec.Taints) ||
+		!equality.Semantic.DeepEqual(old.Labels, new.Labels) ||
+		!equality.Semantic.DeepEqual(old.Status.Allocatable, new.Status.Allocatable)
+}
