@@ -187,4 +187,3 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, host string) {
 	}
 	s.queue.Move(eventAny)
 }
-
