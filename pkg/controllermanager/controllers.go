@@ -4,6 +4,13 @@ import (
 	"context"
 
 	"github.com/skiff-k8s/skiff/pkg/controllers"
+	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/approver"
+	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/cleaner"
+	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/signer"
+	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
+	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
+	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
+	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
 )
 
 // controller is one entry of the manager: its upstream name and its Start.
@@ -17,4 +24,11 @@ type controller struct {
 var all = []controller{
 	// One line per controller, for example:
 	// {"deployment", deployment.Start},
+	{"endpoint", endpoint.Start},
+	{"endpointslice", endpointslice.Start},
+	{"serviceaccount", serviceaccount.Start},
+	{"root-ca-cert-publisher", rootcacertpublisher.Start},
+	{"csrapproving", approver.Start},
+	{"csrsigning", signer.Start},
+	{"csrcleaner", cleaner.Start},
 }
