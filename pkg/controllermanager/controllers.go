@@ -9,6 +9,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/signer"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
+	"github.com/skiff-k8s/skiff/pkg/controllers/garbagecollector"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
 )
@@ -31,4 +32,5 @@ var all = []controller{
 	{"csrapproving", approver.Start},
 	{"csrsigning", signer.Start},
 	{"csrcleaner", cleaner.Start},
+	{"garbagecollector", garbagecollector.Start},
 }
