@@ -18,7 +18,7 @@ import (
 // ignoredResources are not collected, as upstream's defaults: events are many and
 // short-lived, and nothing owns them.
 var ignoredResources = map[schema.GroupResource]bool{
-	{Group: "", Resource: "events"}:             true,
+	{Group: "", Resource: "events"}:              true,
 	{Group: "events.k8s.io", Resource: "events"}: true,
 }
 
