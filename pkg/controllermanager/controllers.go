@@ -7,9 +7,11 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/approver"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/cleaner"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/signer"
+	"github.com/skiff-k8s/skiff/pkg/controllers/deployment"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
 	"github.com/skiff-k8s/skiff/pkg/controllers/garbagecollector"
+	"github.com/skiff-k8s/skiff/pkg/controllers/replicaset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
 )
@@ -33,4 +35,7 @@ var all = []controller{
 	{"csrsigning", signer.Start},
 	{"csrcleaner", cleaner.Start},
 	{"garbagecollector", garbagecollector.Start},
+	{"deployment", deployment.Start},
+	{"replicaset", replicaset.Start},
+	{"replicationcontroller", replicaset.StartReplicationController},
 }
