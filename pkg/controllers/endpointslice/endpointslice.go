@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -70,7 +71,7 @@ type controller struct {
 // Start registers the controller's informers and launches its workers.
 func Start(ctx context.Context, c *controllers.Context) error {
 	inf := c.Informers
-	e := newController(c, inf.Core().V1().Services().Informer(), inf.Core().V1().Pods().Informer(),
+	e := newController(c.Client, c.Recorder("endpoint-slice-controller"), inf.Core().V1().Services().Informer(), inf.Core().V1().Pods().Informer(),
 		inf.Core().V1().Nodes().Informer(), inf.Discovery().V1().EndpointSlices().Informer())
 	c.Go(func() {
 		controllers.RunWorkers(ctx, Name, e.queue, workers, e.sync, e.synced...)
@@ -81,8 +82,7 @@ func Start(ctx context.Context, c *controllers.Context) error {
 	return nil
 }
 
-func newController(c *controllers.Context, services, pods, nodes, slices cache.SharedIndexInformer) *controller {
-	recorder := c.Recorder("endpoint-slice-controller")
+func newController(client kubernetes.Interface, recorder record.EventRecorder, services, pods, nodes, slices cache.SharedIndexInformer) *controller {
 	e := &controller{
 		recorder:      recorder,
 		queue:         controllers.NewQueue(Name),
@@ -96,7 +96,7 @@ func newController(c *controllers.Context, services, pods, nodes, slices cache.S
 		triggerTimes:  endpointsliceutil.NewTriggerTimeTracker(),
 		topologyCache: topologycache.NewTopologyCache(),
 	}
-	e.reconciler = endpointslice.NewReconciler(c.Client, e.nodes, maxEndpointsPerSlice, e.tracker,
+	e.reconciler = endpointslice.NewReconciler(client, e.nodes, maxEndpointsPerSlice, e.tracker,
 		e.topologyCache, recorder, ControllerName, endpointslice.WithPreferSameTrafficDistributionEnabled(true))
 
 	enqueue := func(obj interface{}) { controllers.Enqueue(e.queue, obj) }
