@@ -23,10 +23,10 @@ func TestExpired(t *testing.T) {
 		{"fresh pending", certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: ago(time.Hour)}}, false},
 		{"old pending", certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: ago(25 * time.Hour)}}, true},
 		{"recently denied", certificatesv1.CertificateSigningRequest{Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateDenied, ago(time.Minute))}}, false},
-		{"denied long ago", certificatesv1.CertificateSigningRequest{Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateDenied, ago(2 * time.Hour))}}, true},
-		{"failed long ago", certificatesv1.CertificateSigningRequest{Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateFailed, ago(2 * time.Hour))}}, true},
+		{"denied long ago", certificatesv1.CertificateSigningRequest{Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateDenied, ago(2*time.Hour))}}, true},
+		{"failed long ago", certificatesv1.CertificateSigningRequest{Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateFailed, ago(2*time.Hour))}}, true},
 		{"approved long ago, not issued", certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: ago(2 * time.Hour)},
-			Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateApproved, ago(2 * time.Hour))}}, false},
+			Status: certificatesv1.CertificateSigningRequestStatus{Conditions: cond(certificatesv1.CertificateApproved, ago(2*time.Hour))}}, false},
 	}
 	for _, tc := range cases {
 		reason, err := cl.expired(&tc.csr)
