@@ -11,9 +11,14 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
 	"github.com/skiff-k8s/skiff/pkg/controllers/garbagecollector"
+	"github.com/skiff-k8s/skiff/pkg/controllers/nodeipam"
+	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle"
+	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle/tainteviction"
 	"github.com/skiff-k8s/skiff/pkg/controllers/replicaset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
+	"github.com/skiff-k8s/skiff/pkg/controllers/volume/localpath"
+	"github.com/skiff-k8s/skiff/pkg/controllers/volume/persistentvolume"
 )
 
 // controller is one entry of the manager: its upstream name and its Start.
@@ -35,6 +40,12 @@ var all = []controller{
 	{"csrsigning", signer.Start},
 	{"csrcleaner", cleaner.Start},
 	{"garbagecollector", garbagecollector.Start},
+	{"nodeipam", nodeipam.Start},
+	{"nodelifecycle", nodelifecycle.Start},
+	{"taint-eviction-controller", tainteviction.Start},
+	{"persistentvolume-binder", persistentvolume.Start},
+	// k3s's name for its built-in local-path provisioner (--disable local-storage).
+	{"local-storage", localpath.Start},
 	{"deployment", deployment.Start},
 	{"replicaset", replicaset.Start},
 	{"replicationcontroller", replicaset.StartReplicationController},
