@@ -69,7 +69,10 @@ func TestProvisionAndDelete(t *testing.T) {
 	if _, err := client.CoreV1().PersistentVolumes().UpdateStatus(ctx, pv, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventuallyT(t, func() bool { v, _ := p.volumes.Get("pvc-1234"); return v != nil && v.Status.Phase == corev1.VolumeReleased })
+	eventuallyT(t, func() bool {
+		v, _ := p.volumes.Get("pvc-1234")
+		return v != nil && v.Status.Phase == corev1.VolumeReleased
+	})
 	if err := p.syncVolume(ctx, "pvc-1234"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/runtime"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
@@ -34,7 +34,6 @@ func pvc(name, size string, modes ...corev1.PersistentVolumeAccessMode) *corev1.
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}}},
 		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}}
 }
-
 
 func start(t *testing.T, objs ...runtime.Object) (*Controller, *fake.Clientset, context.Context) {
 	client := fake.NewSimpleClientset(objs...)
