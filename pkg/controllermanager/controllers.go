@@ -7,16 +7,20 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/approver"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/cleaner"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/signer"
+	"github.com/skiff-k8s/skiff/pkg/controllers/cronjob"
 	"github.com/skiff-k8s/skiff/pkg/controllers/deployment"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
 	"github.com/skiff-k8s/skiff/pkg/controllers/garbagecollector"
+	"github.com/skiff-k8s/skiff/pkg/controllers/job"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodeipam"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle/tainteviction"
+	"github.com/skiff-k8s/skiff/pkg/controllers/podgc"
 	"github.com/skiff-k8s/skiff/pkg/controllers/replicaset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
+	"github.com/skiff-k8s/skiff/pkg/controllers/ttlafterfinished"
 	"github.com/skiff-k8s/skiff/pkg/controllers/volume/localpath"
 	"github.com/skiff-k8s/skiff/pkg/controllers/volume/persistentvolume"
 )
@@ -40,6 +44,10 @@ var all = []controller{
 	{"csrsigning", signer.Start},
 	{"csrcleaner", cleaner.Start},
 	{"garbagecollector", garbagecollector.Start},
+	{"job", job.Start},
+	{"cronjob", cronjob.Start},
+	{"ttl-after-finished", ttlafterfinished.Start},
+	{"podgc", podgc.Start},
 	{"nodeipam", nodeipam.Start},
 	{"nodelifecycle", nodelifecycle.Start},
 	{"taint-eviction-controller", tainteviction.Start},
