@@ -8,6 +8,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/cleaner"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/signer"
 	"github.com/skiff-k8s/skiff/pkg/controllers/cronjob"
+	"github.com/skiff-k8s/skiff/pkg/controllers/daemonset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/deployment"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
@@ -20,6 +21,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/replicaset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
+	"github.com/skiff-k8s/skiff/pkg/controllers/statefulset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/ttlafterfinished"
 	"github.com/skiff-k8s/skiff/pkg/controllers/volume/localpath"
 	"github.com/skiff-k8s/skiff/pkg/controllers/volume/persistentvolume"
@@ -57,4 +59,6 @@ var all = []controller{
 	{"deployment", deployment.Start},
 	{"replicaset", replicaset.Start},
 	{"replicationcontroller", replicaset.StartReplicationController},
+	{"statefulset", statefulset.Start},
+	{"daemonset", daemonset.Start},
 }
