@@ -12,6 +12,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/deployment"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
+	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslicemirroring"
 	"github.com/skiff-k8s/skiff/pkg/controllers/garbagecollector"
 	"github.com/skiff-k8s/skiff/pkg/controllers/job"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodeipam"
@@ -40,6 +41,7 @@ var all = []controller{
 	// {"deployment", deployment.Start},
 	{"endpoint", endpoint.Start},
 	{"endpointslice", endpointslice.Start},
+	{"endpointslicemirroring", endpointslicemirroring.Start},
 	{"serviceaccount", serviceaccount.Start},
 	{"root-ca-cert-publisher", rootcacertpublisher.Start},
 	{"csrapproving", approver.Start},

@@ -130,7 +130,7 @@ func TestEndpointsAndSlices(t *testing.T) {
 		}
 	})
 
-	t.Run("selector-less services left alone", func(t *testing.T) {
+	t.Run("selector-less services left alone and mirrored", func(t *testing.T) {
 		mustCreateService(t, c, ns, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "manual"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "p", Port: 80}}}})
 		manual := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "manual"},
@@ -147,9 +147,11 @@ func TestEndpointsAndSlices(t *testing.T) {
 		if err != nil || len(got.Subsets) != 1 || got.Subsets[0].Addresses[0].IP != "192.0.2.10" {
 			t.Errorf("manual endpoints = %+v, %v; want them untouched", got, err)
 		}
-		list, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=manual"})
-		if err != nil || len(list.Items) != 0 {
-			t.Errorf("slices for a selector-less service: %v, %v", list, err)
+		// Its Endpoints are mirrored into a slice of the mirroring controller.
+		mirrored := waitSlices(t, c, ns, "manual", "?:80 ready")
+		if m := mirrored[0].Labels[discoveryv1.LabelManagedBy]; m != "endpointslicemirroring-controller.k8s.io" ||
+			mirrored[0].Endpoints[0].Addresses[0] != "192.0.2.10" {
+			t.Errorf("mirrored slice managed by %q, endpoints %+v", m, mirrored[0].Endpoints)
 		}
 		// default/kubernetes keeps the apiserver's Endpoints and its one slice.
 		kep, err := c.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
