@@ -15,6 +15,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslicemirroring"
 	"github.com/skiff-k8s/skiff/pkg/controllers/garbagecollector"
 	"github.com/skiff-k8s/skiff/pkg/controllers/job"
+	"github.com/skiff-k8s/skiff/pkg/controllers/namespace"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodeipam"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle"
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle/tainteviction"
@@ -48,6 +49,7 @@ var all = []controller{
 	{"csrsigning", signer.Start},
 	{"csrcleaner", cleaner.Start},
 	{"garbagecollector", garbagecollector.Start},
+	{"namespace", namespace.Start},
 	{"job", job.Start},
 	{"cronjob", cronjob.Start},
 	{"ttl-after-finished", ttlafterfinished.Start},
