@@ -120,3 +120,29 @@ func TestAllocatorKeepsExistingAndAssignsDistinct(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAllocatorReportsCIDRNotAvailable(t *testing.T) {
+	client := fake.NewSimpleClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "b"}})
+	c := &controllers.Context{Client: client, Informers: informers.NewSharedInformerFactory(client, 0),
+		Broadcaster: record.NewBroadcaster(), Config: controllers.Config{ClusterCIDR: mustCIDR(t, "10.42.0.0/24"), NodeCIDRMaskSize: 24}}
+	events := make(chan *corev1.Event, 10)
+	w := c.Broadcaster.StartEventWatcher(func(e *corev1.Event) { events <- e })
+	defer w.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); c.Wait() }()
+	if err := Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Informers.Start(ctx.Done())
+	select {
+	case e := <-events:
+		if e.Reason != "CIDRNotAvailable" || e.Source.Component != "cidrAllocator" || e.InvolvedObject.Kind != "Node" {
+			t.Fatalf("event: %s %s %+v", e.Reason, e.Message, e.InvolvedObject)
+		}
+		if want := "Node " + e.InvolvedObject.Name + " status is now: CIDRNotAvailable"; e.Message != want {
+			t.Fatalf("message %q, want %q", e.Message, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no CIDRNotAvailable event with one /24 for two nodes")
+	}
+}
