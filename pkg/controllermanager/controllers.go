@@ -21,6 +21,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/nodelifecycle/tainteviction"
 	"github.com/skiff-k8s/skiff/pkg/controllers/podgc"
 	"github.com/skiff-k8s/skiff/pkg/controllers/replicaset"
+	"github.com/skiff-k8s/skiff/pkg/controllers/resourcequota"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
 	"github.com/skiff-k8s/skiff/pkg/controllers/statefulset"
@@ -65,4 +66,5 @@ var all = []controller{
 	{"replicationcontroller", replicaset.StartReplicationController},
 	{"statefulset", statefulset.Start},
 	{"daemonset", daemonset.Start},
+	{"resourcequota", resourcequota.Start},
 }
