@@ -86,7 +86,11 @@ func TestStaleNodeBecomesUnknownAndTainted(t *testing.T) {
 	}
 
 	// NoSchedule: the unreachable mirror, and cordon.
-	waitFor(t, func() bool { n, _ := nc.nodes.Get("lost"); return n.ResourceVersion == lost.ResourceVersion })
+	waitFor(t, func() bool {
+		n, _ := nc.nodes.Get("lost")
+		_, r := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
+		return r.Status == corev1.ConditionUnknown && len(n.Spec.Taints) == 1
+	})
 	if err := nc.syncNode(ctx, "lost"); err != nil {
 		t.Fatal(err)
 	}
