@@ -33,6 +33,7 @@ import (
 	"k8s.io/component-base/version"
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
+	skiffadmission "github.com/skiff-k8s/skiff/pkg/apiserver/admission"
 	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/serviceaccount"
@@ -141,6 +142,9 @@ func New(cfg Config) (*Server, error) {
 	etcd.StorageConfig.CompactionInterval = 0 // kine compacts by itself
 	etcd.StorageConfig.DBMetricPollInterval = 0
 	etcd.EnableWatchCache = true
+	// Events are many, short-lived and rarely watched: as upstream, they are served
+	// from the store without a watch cache, which would hold every one in memory.
+	etcd.WatchCacheSizes = []string{"events#0", "events.events.k8s.io#0"}
 	factory := serverstorage.NewDefaultStorageFactory(etcd.StorageConfig, etcd.DefaultStorageMediaType,
 		scheme.Codecs, serverstorage.NewDefaultResourceEncodingConfig(scheme.Scheme), gc.MergedResourceConfig, storagePrefixes)
 	if err := etcd.ApplyWithStorageFactoryTo(factory, &gc.Config); err != nil {
@@ -155,7 +159,8 @@ func New(cfg Config) (*Server, error) {
 	gc.SharedInformerFactory = inf
 	gc.ClientConfig = gc.LoopbackClientConfig
 	admission := genericoptions.NewAdmissionOptions()
-	if err := admission.ApplyTo(&gc.Config, inf, client, dyn, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
+	admissionInitializers := skiffadmission.Configure(admission)
+	if err := admission.ApplyTo(&gc.Config, inf, client, dyn, utilfeature.DefaultFeatureGate, gc.EffectiveVersion, admissionInitializers...); err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
 	gc.FlowControl = utilflowcontrol.New(inf, client.FlowcontrolV1(), gc.MaxRequestsInFlight+gc.MaxMutatingRequestsInFlight)

@@ -18,8 +18,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -116,29 +114,26 @@ func deleteCSR(c kubernetes.Interface, name string) {
 }
 
 // TestNodeClientCSRAutoApproved has the simulated nodes' identity (system:node:skiff-sim,
-// group system:nodes) ask for its own client certificate; once system:nodes may create
-// certificatesigningrequests/selfnodeclient (kubeadm's node-autoapprove-certificate-rotation
-// binding), csrapproving approves it and csrsigning issues it.
+// group system:nodes) ask for its own client certificate; the bootstrap policy lets
+// system:nodes create certificatesigningrequests/selfnodeclient (kubeadm's
+// node-autoapprove-certificate-rotation binding), so csrapproving approves it and
+// csrsigning issues it.
 func TestNodeClientCSRAutoApproved(t *testing.T) {
 	ctx := ctxT(t)
 	admin := srv.Client
-	role := "skiff-test:selfnodeclient"
-	_, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: role},
-		Rules: []rbacv1.PolicyRule{{Verbs: []string{"create"}, APIGroups: []string{"certificates.k8s.io"},
-			Resources: []string{"certificatesigningrequests/selfnodeclient"}}}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+	for role, group := range map[string]string{
+		"system:certificates.k8s.io:certificatesigningrequests:selfnodeclient": "system:nodes",
+		"system:certificates.k8s.io:certificatesigningrequests:nodeclient":     "system:bootstrappers",
+		"system:node-bootstrapper": "system:bootstrappers",
+	} {
+		b, err := admin.RbacV1().ClusterRoleBindings().Get(ctx, role, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("bootstrap binding %s: %v", role, err)
+		}
+		if b.RoleRef.Name != role || len(b.Subjects) != 1 || b.Subjects[0].Name != group {
+			t.Errorf("binding %s = %+v %+v, want %s bound to group %s", role, b.RoleRef, b.Subjects, role, group)
+		}
 	}
-	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), role, metav1.DeleteOptions{})
-		_ = admin.RbacV1().ClusterRoles().Delete(context.Background(), role, metav1.DeleteOptions{})
-	})
 
 	nodeCfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(srv.DataDir, "server", "cred", "sim.kubeconfig"))
 	if err != nil {

@@ -127,6 +127,14 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 		{ObjectMeta: bootstrapMeta("system:kube-scheduler"), Rules: schedulerRules},
 		{ObjectMeta: bootstrapMeta("system:kube-controller-manager"), Rules: controllerManagerRules},
 		{ObjectMeta: bootstrapMeta("system:node"), Rules: nodeRules},
+		// Node TLS bootstrapping: the csrapproving controller auto-approves a kubelet
+		// client request when its requester may create these subresources.
+		{ObjectMeta: bootstrapMeta("system:node-bootstrapper"), Rules: []rbacv1.PolicyRule{
+			rule([]string{"create", "get", "list", "watch"}, "certificates.k8s.io", "certificatesigningrequests")}},
+		{ObjectMeta: bootstrapMeta("system:certificates.k8s.io:certificatesigningrequests:nodeclient"), Rules: []rbacv1.PolicyRule{
+			rule([]string{"create"}, "certificates.k8s.io", "certificatesigningrequests/nodeclient")}},
+		{ObjectMeta: bootstrapMeta("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"), Rules: []rbacv1.PolicyRule{
+			rule([]string{"create"}, "certificates.k8s.io", "certificatesigningrequests/selfnodeclient")}},
 	}
 }
 
@@ -215,6 +223,11 @@ func BootstrapClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		// Upstream leaves this binding empty and lets the Node authorizer admit kubelets;
 		// skiff authorizes by RBAC alone, so the group system:nodes holds the role.
 		groupBinding("system:node", "system:nodes"),
+		// Upstream leaves these unbound; kubeadm and k3s bind them so that bootstrap
+		// tokens get a node its first client certificate and nodes renew their own.
+		groupBinding("system:node-bootstrapper", "system:bootstrappers"),
+		groupBinding("system:certificates.k8s.io:certificatesigningrequests:nodeclient", "system:bootstrappers"),
+		groupBinding("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"),
 	}
 }
 
