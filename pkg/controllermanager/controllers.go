@@ -10,6 +10,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/cronjob"
 	"github.com/skiff-k8s/skiff/pkg/controllers/daemonset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/deployment"
+	"github.com/skiff-k8s/skiff/pkg/controllers/disruption"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpoint"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslice"
 	"github.com/skiff-k8s/skiff/pkg/controllers/endpointslicemirroring"
@@ -67,4 +68,5 @@ var all = []controller{
 	{"statefulset", statefulset.Start},
 	{"daemonset", daemonset.Start},
 	{"resourcequota", resourcequota.Start},
+	{"disruption", disruption.Start},
 }
