@@ -33,12 +33,24 @@ func newNamespace(t *testing.T) string {
 	for i := 0; i < 100; i++ { // the namespace lifecycle admission needs its informer synced
 		_, err = srv.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 		if err == nil {
+			waitDefaultServiceAccount(t, name)
 			return name
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("create namespace %s: %v", name, err)
 	return ""
+}
+
+// waitDefaultServiceAccount waits for the serviceaccount controller to create the
+// namespace's default ServiceAccount, as upstream's e2e framework does: until then the
+// ServiceAccount admission plugin refuses pods that do not name another account.
+func waitDefaultServiceAccount(t *testing.T, ns string) {
+	t.Helper()
+	eventually(t, time.Minute, func() error {
+		_, err := srv.Client.CoreV1().ServiceAccounts(ns).Get(context.Background(), "default", metav1.GetOptions{})
+		return err
+	})
 }
 
 // eventually retries f until it returns nil or the timeout passes.
