@@ -23,6 +23,9 @@ type Cache struct {
 	list  []*NodeInfo
 	dirty bool
 	pods  map[types.UID]*cachedPod
+	// nominated and nominatedByNode index the nominated pods (nominator.go).
+	nominated       map[types.UID]nomination
+	nominatedByNode map[string]map[types.UID]*PodInfo
 }
 
 type cachedPod struct {
@@ -33,7 +36,8 @@ type cachedPod struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{nodes: map[string]*NodeInfo{}, pods: map[types.UID]*cachedPod{}}
+	return &Cache{nodes: map[string]*NodeInfo{}, pods: map[types.UID]*cachedPod{},
+		nominated: map[types.UID]nomination{}, nominatedByNode: map[string]map[types.UID]*PodInfo{}}
 }
 
 func (c *Cache) nodeInfo(name string) *NodeInfo {

@@ -7,6 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiff-k8s/skiff/pkg/controllers"
 )
 
 // responsible reports whether a pod is ours to schedule: pending, unassigned, not
@@ -22,7 +24,7 @@ func responsible(pod *corev1.Pod) bool {
 func (s *Scheduler) addEventHandlers() []cache.InformerSynced {
 	// Finished pods hold no resources: the informer leaves them out, as upstream's
 	// does, so they vanish from the cache as if deleted.
-	podInformers := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	podInformers := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(controllers.StripManagedFields), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.AndSelectors(
 			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
 			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed))).String()
@@ -64,10 +66,36 @@ func (s *Scheduler) addEventHandlers() []cache.InformerSynced {
 			}
 		},
 	})
-	return []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced}
+	// Claims, volumes and classes appearing can let a pod held back by
+	// VolumeBinding fit; namespaces feed affinity namespace selectors.
+	volumeChange := func(any) { s.queue.Move(eventVolume) }
+	volumeHandler := cache.ResourceEventHandlerFuncs{AddFunc: volumeChange, UpdateFunc: func(_, obj any) { volumeChange(obj) }}
+	synced := []cache.InformerSynced{pods.Informer().HasSynced, nodes.Informer().HasSynced}
+	for _, inf := range []cache.SharedIndexInformer{
+		s.informers.Core().V1().PersistentVolumeClaims().Informer(),
+		s.informers.Core().V1().PersistentVolumes().Informer(),
+		s.informers.Storage().V1().StorageClasses().Informer(),
+	} {
+		_, _ = inf.AddEventHandler(volumeHandler)
+		synced = append(synced, inf.HasSynced)
+	}
+	pdbs := s.informers.Policy().V1().PodDisruptionBudgets()
+	s.pdbLister = pdbs.Lister()
+	synced = append(synced, pdbs.Informer().HasSynced)
+	ns := s.informers.Core().V1().Namespaces().Informer()
+	_, _ = ns.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.queue.Move(eventAssignedPod) },
+		UpdateFunc: func(_, obj any) { s.queue.Move(eventAssignedPod) },
+	})
+	return append(synced, ns.HasSynced)
 }
 
 func (s *Scheduler) onPod(old, pod *corev1.Pod) {
+	if pod.Spec.NodeName == "" && responsible(pod) {
+		s.cache.Nominate(pod, pod.Status.NominatedNodeName)
+	} else {
+		s.cache.Nominate(pod, "")
+	}
 	if pod.Spec.NodeName != "" {
 		if old == nil || old.Spec.NodeName == "" {
 			s.queue.Delete(pod.UID)
@@ -91,6 +119,7 @@ func (s *Scheduler) onPod(old, pod *corev1.Pod) {
 
 func (s *Scheduler) onPodDelete(pod *corev1.Pod) {
 	s.queue.Delete(pod.UID)
+	s.cache.Nominate(pod, "")
 	if s.cache.IsAssumedOrBound(pod.UID) {
 		s.cache.RemovePod(pod.UID)
 		s.queue.Move(eventAny)

@@ -10,14 +10,16 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// handleFailure runs preemption for a pod no node fits, reports why (the
+// handleFailure carries out the preemption planned for a pod no node fits, reports why (the
 // PodScheduled condition, a FailedScheduling event) and parks the pod until the
 // cluster changes.
-func (s *Scheduler) handleFailure(ctx context.Context, qp *queuedPod, cycle int64, fe *FitError) {
+func (s *Scheduler) handleFailure(ctx context.Context, qp *queuedPod, cycle int64, fe *FitError, plan *preemptionPlan) {
 	pod := qp.pod
 	nominated := ""
-	if fe.NumAllNodes > 0 {
-		nominated, fe.PostFilterMsg = s.preempt(ctx, pod, fe)
+	if plan != nil {
+		nominated = plan.node
+		s.cache.Nominate(pod, nominated)
+		s.execute(ctx, pod, plan)
 	}
 	msg := fe.Error()
 	klog.FromContext(ctx).V(2).Info("Unable to schedule pod", "pod", klog.KObj(pod), "reason", msg)

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -44,6 +46,9 @@ type CycleState struct {
 	pod  *corev1.Pod
 	req  *PodInfo
 	data map[string]any
+	// nodes are all the nodes of the cycle, for plugins that count over the
+	// whole cluster while scoring.
+	nodes []*NodeInfo
 }
 
 func newCycleState(pod *corev1.Pod) *CycleState {
@@ -84,9 +89,9 @@ type ScorePlugin interface {
 	Score(state *CycleState, pod *corev1.Pod, node *NodeInfo) int64
 }
 
-// ScoreNormalizer rescales a plugin's raw scores to 0..MaxNodeScore.
+// ScoreNormalizer rescales a plugin's raw scores of the nodes to 0..MaxNodeScore.
 type ScoreNormalizer interface {
-	Normalize(state *CycleState, scores []int64)
+	Normalize(state *CycleState, nodes []*NodeInfo, scores []int64)
 }
 
 // MaxNodeScore is the highest score a plugin gives a node.
@@ -98,12 +103,46 @@ type weightedScorer struct {
 	weight int64
 }
 
+// PreBindPlugin prepares what the pod needs on the chosen node before the binding
+// is written (volumes); an error fails this attempt and the pod is retried.
+type PreBindPlugin interface {
+	Plugin
+	PreBind(ctx context.Context, pod *corev1.Pod, node string) error
+}
+
+// preFilterExtension is a PreFilter plugin whose cycle state counts pods:
+// preemption tells it about pods it evicts (delta -1) and puts back (+1) so that its
+// Filter judges the node as it would be. clone copies the state for one node's
+// simulation.
+type preFilterExtension interface {
+	Plugin
+	updatePod(state *CycleState, pod *corev1.Pod, victim *PodInfo, n *NodeInfo, delta int)
+}
+
+type clonable interface{ clone() any }
+
+// clone copies the cycle state; plugin states that preemption changes are copied
+// deeply.
+func (s *CycleState) clone() *CycleState {
+	c := *s
+	c.data = make(map[string]any, len(s.data))
+	for k, v := range s.data {
+		if cl, ok := v.(clonable); ok {
+			v = cl.clone()
+		}
+		c.data[k] = v
+	}
+	return &c
+}
+
 // Profile is the ordered plugin set of one scheduler name.
 type Profile struct {
 	PreFilters []PreFilterPlugin
 	Filters    []FilterPlugin
 	PreScores  []PreScorePlugin
 	Scores     []weightedScorer
+	PreBinds   []PreBindPlugin
+	Extensions []preFilterExtension
 }
 
 // normalizeScores maps scores linearly onto 0..MaxNodeScore, the highest raw score

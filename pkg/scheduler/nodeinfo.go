@@ -13,6 +13,17 @@ type PodInfo struct {
 	// containers that leave them out; scores use them.
 	NonZeroCPU, NonZeroMem int64
 	Ports                  []hostPort
+	// affinityTerms are parsed on first use (nil: not yet; empty: none).
+	affinityTerms *podAffinityTerms
+	parsed        bool
+}
+
+// affinity returns the pod's parsed inter-pod affinity terms, or nil.
+func (pi *PodInfo) affinity() *podAffinityTerms {
+	if !pi.parsed {
+		pi.affinityTerms, pi.parsed = parseAffinity(pi.Pod), true
+	}
+	return pi.affinityTerms
 }
 
 func newPodInfo(pod *corev1.Pod) *PodInfo {
@@ -91,4 +102,28 @@ func (n *NodeInfo) Name() string {
 		return ""
 	}
 	return n.Node.Name
+}
+
+// clone copies the node's accounting for a preemption dry run; the pods themselves
+// are shared, unchanged.
+func (n *NodeInfo) clone() *NodeInfo {
+	c := *n
+	c.Pods = append([]*PodInfo(nil), n.Pods...)
+	c.Requested.Scalar = copyScalar(n.Requested.Scalar)
+	c.UsedPorts = make(map[hostPort]int, len(n.UsedPorts))
+	for k, v := range n.UsedPorts {
+		c.UsedPorts[k] = v
+	}
+	return &c
+}
+
+func copyScalar(m map[corev1.ResourceName]int64) map[corev1.ResourceName]int64 {
+	if m == nil {
+		return nil
+	}
+	c := make(map[corev1.ResourceName]int64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }

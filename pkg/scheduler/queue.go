@@ -62,6 +62,7 @@ type clusterEvent struct {
 var (
 	eventAny         = clusterEvent{}
 	eventAssignedPod = clusterEvent{plugins: map[string]bool{"InterPodAffinity": true, "PodTopologySpread": true}}
+	eventVolume      = clusterEvent{plugins: map[string]bool{"VolumeBinding": true}}
 )
 
 // Queue orders pending pods by priority, then by arrival; holds failed pods in

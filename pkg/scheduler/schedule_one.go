@@ -50,15 +50,18 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 
 	s.cache.mu.Lock()
 	host, fitErr := s.findNode(state, pod)
+	var plan *preemptionPlan
 	if host != "" {
 		assumed := *pod
 		assumed.Spec.NodeName = host
 		s.cache.Assume(&assumed)
+	} else if fitErr.NumAllNodes > 0 {
+		plan, fitErr.PostFilterMsg = s.planPreemption(state, pod, fitErr)
 	}
 	s.cache.mu.Unlock()
 
 	if host == "" {
-		s.handleFailure(ctx, qp, cycle, fitErr)
+		s.handleFailure(ctx, qp, cycle, fitErr, plan)
 		return true
 	}
 	s.queue.Done(qp)
@@ -78,11 +81,18 @@ func (s *Scheduler) findNode(state *CycleState, pod *corev1.Pod) (string, *FitEr
 	if len(nodes) == 0 {
 		return "", fe
 	}
+	state.nodes = nodes
 	for _, pl := range s.profile.PreFilters {
 		if st := pl.PreFilter(state, pod, nodes); !st.IsSuccess() {
 			st.Plugin = pl.Name()
 			fe.PreFilter = st
 			return "", fe
+		}
+	}
+	// A pod that preempted others goes to its nominated node if it now fits.
+	if nn := pod.Status.NominatedNodeName; nn != "" {
+		if n := s.cache.Node(nn); n != nil && s.runFiltersWithNominated(state, pod, n).IsSuccess() {
+			return nn, nil
 		}
 	}
 	feasible := s.filter(state, pod, nodes, fe)
@@ -104,7 +114,7 @@ func (s *Scheduler) filter(state *CycleState, pod *corev1.Pod, nodes []*NodeInfo
 	checked := 0
 	for ; checked < len(nodes) && len(feasible) < want; checked++ {
 		n := nodes[(start+checked)%len(nodes)]
-		if st := s.runFilters(state, pod, n); !st.IsSuccess() {
+		if st := s.runFiltersWithNominated(state, pod, n); !st.IsSuccess() {
 			fe.NodeStatus[n.Node.Name] = st
 			continue
 		}
@@ -112,6 +122,13 @@ func (s *Scheduler) filter(state *CycleState, pod *corev1.Pod, nodes []*NodeInfo
 	}
 	s.nextStart = (start + checked) % len(nodes)
 	return feasible
+}
+
+// runFiltersWithNominated judges a node as if the pods nominated to it that
+// outrank pod already ran there.
+func (s *Scheduler) runFiltersWithNominated(state *CycleState, pod *corev1.Pod, n *NodeInfo) *Status {
+	sim, st := s.withNominated(state, pod, n)
+	return s.runFilters(st, pod, sim)
 }
 
 // runFilters stops at the first plugin that fails the node, as upstream does.
@@ -137,7 +154,7 @@ func (s *Scheduler) selectHost(state *CycleState, pod *corev1.Pod, feasible []*N
 			scores[i] = pl.Score(state, pod, n)
 		}
 		if norm, ok := pl.ScorePlugin.(ScoreNormalizer); ok {
-			norm.Normalize(state, scores)
+			norm.Normalize(state, feasible, scores)
 		}
 		for i := range scores {
 			total[i] += scores[i] * pl.weight
@@ -166,7 +183,15 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, host string) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: host},
 	}
-	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	var err error
+	for _, pl := range s.profile.PreBinds {
+		if err = pl.PreBind(ctx, pod, host); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	}
 	if err == nil {
 		s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, host)
 		return

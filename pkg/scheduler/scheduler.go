@@ -23,11 +23,13 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/controllermanager"
+	"github.com/skiff-k8s/skiff/pkg/controllers"
 	"github.com/skiff-k8s/skiff/pkg/leader"
 )
 
@@ -81,6 +83,7 @@ type Scheduler struct {
 	// for the field selector).
 	podInformers informers.SharedInformerFactory
 	podLister    corelisters.PodLister
+	pdbLister    policylisters.PodDisruptionBudgetLister
 
 	// nextStart is where the next cycle starts walking the nodes, so that the
 	// nodes a partial search skips differ from pod to pod.
@@ -90,14 +93,14 @@ type Scheduler struct {
 
 // New builds a scheduler on client. Run starts it.
 func New(client kubernetes.Interface) *Scheduler {
-	s := &Scheduler{
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.StripManagedFields))
+	return &Scheduler{
 		client:    client,
-		informers: informers.NewSharedInformerFactory(client, 0),
+		informers: f,
 		cache:     NewCache(),
 		queue:     NewQueue(),
-		profile:   defaultProfile(),
+		profile:   defaultProfile(client, f),
 	}
-	return s
 }
 
 // Run starts the informers, waits for their caches, and schedules until ctx ends,

@@ -42,6 +42,11 @@ func schedNamespace(t *testing.T, c kubernetes.Interface) string {
 		_, err := c.CoreV1().Namespaces().Create(ctxT(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 		return err
 	})
+	// Pods need the namespace's default service account, which a controller makes.
+	eventually(t, time.Minute, func() error {
+		_, err := c.CoreV1().ServiceAccounts(name).Get(ctxT(t), "default", metav1.GetOptions{})
+		return err
+	})
 	return name
 }
 
