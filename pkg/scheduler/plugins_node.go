@@ -84,7 +84,9 @@ func (taintToleration) Score(_ *CycleState, pod *corev1.Pod, n *NodeInfo) int64 
 	return count
 }
 
-func (taintToleration) Normalize(_ *CycleState, _ []*NodeInfo, scores []int64) { normalizeScores(scores, true) }
+func (taintToleration) Normalize(_ *CycleState, _ []*NodeInfo, scores []int64) {
+	normalizeScores(scores, true)
+}
 
 // nodeAffinity applies spec.nodeSelector and required node affinity as a filter and
 // preferred node affinity as a score, through the component-helpers matchers.
@@ -131,4 +133,6 @@ func (pl nodeAffinity) Score(state *CycleState, _ *corev1.Pod, n *NodeInfo) int6
 	return s.preferred.Score(n.Node)
 }
 
-func (nodeAffinity) Normalize(_ *CycleState, _ []*NodeInfo, scores []int64) { normalizeScores(scores, false) }
+func (nodeAffinity) Normalize(_ *CycleState, _ []*NodeInfo, scores []int64) {
+	normalizeScores(scores, false)
+}
