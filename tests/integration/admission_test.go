@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -204,5 +206,63 @@ func TestDefaultTolerationSeconds(t *testing.T) {
 	out := srv.Kubectl(t, "-n", ns, "get", "pod", "tol", "-o", "jsonpath={.spec.tolerations}")
 	if !strings.Contains(out, `"key":"node.kubernetes.io/not-ready","operator":"Exists","tolerationSeconds":300`) {
 		t.Errorf("kubectl shows tolerations %s", out)
+	}
+}
+
+// TestResourceQuotaAdmission: once a quota has a status, a pod beyond its pod count is
+// refused with upstream's message, through client-go and kubectl; a pod that does not
+// state the cpu a quota limits is refused; the quota is charged at admission.
+func TestResourceQuotaAdmission(t *testing.T) {
+	ctx := ctxT(t)
+	ns := newNamespace(t)
+	c := srv.Client.CoreV1()
+	q := resource.MustParse
+	if _, err := c.ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "two-pods"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"pods": q("2"), "requests.cpu": q("1")}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitQuotaUsed(t, ns, "two-pods", func() corev1.ResourceList { return corev1.ResourceList{"pods": q("0")} })
+
+	_, err := c.Pods(ns).Create(ctx, testPod("no-cpu"), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || err.Error() != `pods "no-cpu" is forbidden: failed quota: two-pods: must specify requests.cpu for: c` {
+		t.Errorf("pod without cpu request: %v", err)
+	}
+	withCPU := func(name, cpu string) *corev1.Pod {
+		p := testPod(name)
+		p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: q(cpu)}
+		return p
+	}
+	for _, name := range []string{"p1", "p2"} {
+		if _, err := c.Pods(ns).Create(ctx, withCPU(name, "100m"), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("%s within quota: %v", name, err)
+		}
+	}
+	// Admission charged the quota itself: the third pod is refused at once.
+	_, err = c.Pods(ns).Create(ctx, withCPU("p3", "100m"), metav1.CreateOptions{})
+	want := `pods "p3" is forbidden: exceeded quota: two-pods, requested: pods=1, used: pods=2, limited: pods=2`
+	if !apierrors.IsForbidden(err) || err.Error() != want {
+		t.Errorf("third pod: %v\nwant %s", err, want)
+	}
+	srv.EachKubectl(t, func(t *testing.T, k *framework.Kubectl) {
+		out, err := k.Try(nil, "", "-n", ns, "run", "p3", "--image=busybox", "--overrides", `{"spec":{"containers":[{"name":"p3","image":"busybox","resources":{"requests":{"cpu":"100m"}}}]}}`)
+		if err == nil || !strings.Contains(out, "Error from server (Forbidden): "+want) {
+			t.Errorf("kubectl run: %v\n%s", err, out)
+		}
+	})
+	// Freeing a pod frees its share once the controller measures the quota again.
+	if err := c.Pods(ns).Delete(ctx, "p1", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() error {
+		_, err := c.Pods(ns).Create(ctx, withCPU("p3", "100m"), metav1.CreateOptions{})
+		return err
+	})
+	// A cpu request beyond what is left is refused on cpu alone.
+	_, err = c.Pods(ns).Create(ctx, func() *corev1.Pod {
+		p := withCPU("big", "900m")
+		return p
+	}(), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota: two-pods, requested: pods=1,requests.cpu=900m, used: pods=2,requests.cpu=200m, limited: pods=2,requests.cpu=1") {
+		t.Errorf("big pod: %v", err)
 	}
 }

@@ -54,7 +54,11 @@ func waitQuotaUsed(t *testing.T, ns, name string, want func() corev1.ResourceLis
 
 // TestResourceQuotaUsage: status.used counts the namespace's objects, pod requests
 // and limits, node ports and storage, count/<resource>.<group>, and follows
-// deletions; a BestEffort-scoped quota counts only best-effort pods.
+// deletions; a BestEffort-scoped quota counts only best-effort pods, a
+// NotBestEffort-scoped one the others. As upstream, objects are created once the
+// quotas have a status: until then the ResourceQuota admission plugin refuses what
+// they limit; and cpu and memory are limited in a NotBestEffort quota, since a quota
+// of them requires every pod it matches to state them.
 func TestResourceQuotaUsage(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := ctxT(t)
@@ -62,7 +66,6 @@ func TestResourceQuotaUsage(t *testing.T) {
 	hard := corev1.ResourceList{}
 	for k, v := range map[corev1.ResourceName]string{
 		"pods": "10", "configmaps": "10", "secrets": "10", "services": "5", "services.nodeports": "5", "services.loadbalancers": "2",
-		"requests.cpu": "4", "requests.memory": "4Gi", "limits.cpu": "8", "limits.memory": "8Gi",
 		"persistentvolumeclaims": "3", "requests.storage": "10Gi", "resourcequotas": "3", "replicationcontrollers": "2",
 		"count/deployments.apps": "3", "count/pods": "10",
 	} {
@@ -75,6 +78,17 @@ func TestResourceQuotaUsage(t *testing.T) {
 	if _, err := c.ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "besteffort"},
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"pods": resource.MustParse("5")}, Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	computeHard := corev1.ResourceList{}
+	for k, v := range map[corev1.ResourceName]string{"requests.cpu": "4", "requests.memory": "4Gi", "limits.cpu": "8", "limits.memory": "8Gi"} {
+		computeHard[k] = resource.MustParse(v)
+	}
+	if _, err := c.ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"},
+		Spec: corev1.ResourceQuotaSpec{Hard: computeHard, Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeNotBestEffort}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"all", "besteffort", "compute"} {
+		waitQuotaUsed(t, ns, name, func() corev1.ResourceList { return nil })
 	}
 	createConfigMap(t, ns, "cm1", nil)
 	createConfigMap(t, ns, "cm2", nil)
@@ -123,14 +137,16 @@ func TestResourceQuotaUsage(t *testing.T) {
 		return corev1.ResourceList{
 			"pods": q("3"), "count/pods": q("3"), "configmaps": *resource.NewQuantity(cms, resource.DecimalSI),
 			"secrets": *resource.NewQuantity(secrets, resource.DecimalSI), "services": q("1"), "services.nodeports": q("2"),
-			"services.loadbalancers": q("0"), "requests.cpu": q("200m"), "requests.memory": q("128Mi"),
-			"limits.cpu": q("400m"), "limits.memory": q("256Mi"), "persistentvolumeclaims": q("1"),
-			"requests.storage": q("1Gi"), "resourcequotas": q("2"), "replicationcontrollers": q("0"),
+			"services.loadbalancers": q("0"), "persistentvolumeclaims": q("1"),
+			"requests.storage": q("1Gi"), "resourcequotas": q("3"), "replicationcontrollers": q("0"),
 			"count/deployments.apps": q("1"),
 		}
 	}
 	waitQuotaUsed(t, ns, "all", want)
 	waitQuotaUsed(t, ns, "besteffort", func() corev1.ResourceList { return corev1.ResourceList{"pods": q("1")} })
+	waitQuotaUsed(t, ns, "compute", func() corev1.ResourceList {
+		return corev1.ResourceList{"requests.cpu": q("200m"), "requests.memory": q("128Mi"), "limits.cpu": q("400m"), "limits.memory": q("256Mi")}
+	})
 	if err := c.ConfigMaps(ns).Delete(ctx, "cm1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +155,14 @@ func TestResourceQuotaUsage(t *testing.T) {
 	}
 	waitQuotaUsed(t, ns, "all", func() corev1.ResourceList {
 		w := want()
-		w["pods"], w["count/pods"], w["requests.cpu"], w["limits.cpu"] = q("2"), q("2"), q("100m"), q("200m")
-		w["requests.memory"], w["limits.memory"] = q("64Mi"), q("128Mi")
+		w["pods"], w["count/pods"] = q("2"), q("2")
 		return w
 	})
+	waitQuotaUsed(t, ns, "compute", func() corev1.ResourceList {
+		return corev1.ResourceList{"requests.cpu": q("100m"), "requests.memory": q("64Mi"), "limits.cpu": q("200m"), "limits.memory": q("128Mi")}
+	})
 	srv.EachKubectl(t, func(t *testing.T, k *framework.Kubectl) {
-		mustContain(t, k.Run("describe", "quota", "all", "-n", ns), "count/deployments.apps", "requests.cpu", "100m")
+		mustContain(t, k.Run("describe", "quota", "all", "-n", ns), "count/deployments.apps", "configmaps")
+		mustContain(t, k.Run("describe", "quota", "compute", "-n", ns), "requests.cpu", "100m")
 	})
 }

@@ -14,6 +14,7 @@ import (
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 
 	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/defaulttolerationseconds"
+	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/resourcequota"
 	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/serviceaccount"
 )
 
@@ -65,9 +66,10 @@ var upstreamOrder = []string{
 func Configure(opts *genericoptions.AdmissionOptions) []admission.PluginInitializer {
 	serviceaccount.Register(opts.Plugins)
 	defaulttolerationseconds.Register(opts.Plugins)
+	resourcequota.Register(opts.Plugins)
 	opts.RecommendedPluginOrder = ordered(append(opts.RecommendedPluginOrder,
-		serviceaccount.PluginName, defaulttolerationseconds.PluginName))
-	return nil
+		serviceaccount.PluginName, defaulttolerationseconds.PluginName, resourcequota.PluginName))
+	return []admission.PluginInitializer{resourcequota.NewInitializer()}
 }
 
 // ordered sorts plugin names by upstream's order; names upstream does not know keep

@@ -11,7 +11,7 @@ func TestConfigureOrder(t *testing.T) {
 	opts := genericoptions.NewAdmissionOptions()
 	Configure(opts)
 	want := []string{"NamespaceLifecycle", "ServiceAccount", "DefaultTolerationSeconds",
-		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ValidatingAdmissionWebhook"}
+		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ValidatingAdmissionWebhook", "ResourceQuota"}
 	got := slices.DeleteFunc(slices.Clone(opts.RecommendedPluginOrder), func(n string) bool { return !slices.Contains(want, n) })
 	if !slices.Equal(got, want) {
 		t.Errorf("order %v, want %v", opts.RecommendedPluginOrder, want)

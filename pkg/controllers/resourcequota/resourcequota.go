@@ -9,8 +9,8 @@
 // CrossNamespacePodAffinity). A quota is measured again when objects of its
 // namespace change, and every 5 minutes.
 //
-// The evaluators implement k8s.io/apiserver's quota.Evaluator, so that the
-// ResourceQuota admission plugin could use them too.
+// The evaluators (pkg/quota/evaluator) are shared with the ResourceQuota admission
+// plugin.
 package resourcequota
 
 import (
@@ -38,6 +38,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/controllers"
+	"github.com/skiff-k8s/skiff/pkg/quota/evaluator"
 )
 
 const (
@@ -73,27 +74,27 @@ func Start(ctx context.Context, c *controllers.Context) error {
 	}
 	pods, services, pvcs := core.Pods(), core.Services(), core.PersistentVolumeClaims()
 	cms, secrets, rcs, rqs := core.ConfigMaps(), core.Secrets(), core.ReplicationControllers(), core.ResourceQuotas()
-	rc.registry = generic.NewRegistry([]quota.Evaluator{
-		newPodEvaluator(listOf(func(ns string) ([]*corev1.Pod, error) { return pods.Lister().Pods(ns).List(labels.Everything()) })),
-		newServiceEvaluator(listOf(func(ns string) ([]*corev1.Service, error) {
+	rc.registry = generic.NewRegistry(evaluator.NewEvaluators(evaluator.Listers{
+		Pods: listOf(func(ns string) ([]*corev1.Pod, error) { return pods.Lister().Pods(ns).List(labels.Everything()) }),
+		Services: listOf(func(ns string) ([]*corev1.Service, error) {
 			return services.Lister().Services(ns).List(labels.Everything())
-		})),
-		newPVCEvaluator(listOf(func(ns string) ([]*corev1.PersistentVolumeClaim, error) {
+		}),
+		PersistentVolumeClaims: listOf(func(ns string) ([]*corev1.PersistentVolumeClaim, error) {
 			return pvcs.Lister().PersistentVolumeClaims(ns).List(labels.Everything())
-		})),
-		newCountEvaluator(corev1.Resource("configmaps"), corev1.ResourceConfigMaps, listOf(func(ns string) ([]*corev1.ConfigMap, error) {
+		}),
+		ConfigMaps: listOf(func(ns string) ([]*corev1.ConfigMap, error) {
 			return cms.Lister().ConfigMaps(ns).List(labels.Everything())
-		})),
-		newCountEvaluator(corev1.Resource("secrets"), corev1.ResourceSecrets, listOf(func(ns string) ([]*corev1.Secret, error) {
+		}),
+		Secrets: listOf(func(ns string) ([]*corev1.Secret, error) {
 			return secrets.Lister().Secrets(ns).List(labels.Everything())
-		})),
-		newCountEvaluator(corev1.Resource("replicationcontrollers"), corev1.ResourceReplicationControllers, listOf(func(ns string) ([]*corev1.ReplicationController, error) {
+		}),
+		ReplicationControllers: listOf(func(ns string) ([]*corev1.ReplicationController, error) {
 			return rcs.Lister().ReplicationControllers(ns).List(labels.Everything())
-		})),
-		newCountEvaluator(corev1.Resource("resourcequotas"), corev1.ResourceQuotas, listOf(func(ns string) ([]*corev1.ResourceQuota, error) {
+		}),
+		ResourceQuotas: listOf(func(ns string) ([]*corev1.ResourceQuota, error) {
 			return rqs.Lister().ResourceQuotas(ns).List(labels.Everything())
-		})),
-	})
+		}),
+	}))
 	for _, gr := range []schema.GroupResource{corev1.Resource("pods"), corev1.Resource("services"), corev1.Resource("persistentvolumeclaims"),
 		corev1.Resource("configmaps"), corev1.Resource("secrets"), corev1.Resource("replicationcontrollers"), corev1.Resource("resourcequotas")} {
 		rc.counted[gr] = true
@@ -256,7 +257,7 @@ func (rc *Controller) watchCounted(ctx context.Context, hard corev1.ResourceList
 			continue
 		}
 		lister := generic.ListerFuncForResourceFunc(func(schema.GroupVersionResource) (informers.GenericInformer, error) { return inf, nil })
-		rc.registry.Add(newCountEvaluator(gr, "", generic.ListResourceUsingListerFunc(lister, gvr)))
+		rc.registry.Add(evaluator.NewCountEvaluator(gr, "", generic.ListResourceUsingListerFunc(lister, gvr)))
 		rc.counted[gr] = true
 		started = true
 	}

@@ -1,4 +1,4 @@
-package resourcequota
+package evaluator
 
 import (
 	"testing"
@@ -27,14 +27,15 @@ func TestPodUsageAndScopes(t *testing.T) {
 	grace := int64(0)
 	gone := bestEffort.DeepCopy()
 	gone.DeletionTimestamp, gone.DeletionGracePeriodSeconds = &metav1.Time{Time: time.Now().Add(-time.Minute)}, &grace
-	e := newPodEvaluator(listing(burstable, bestEffort, done, gone))
+	e := NewPodEvaluator(listing(burstable, bestEffort, done, gone), time.Now)
 
 	names := []corev1.ResourceName{"pods", "count/pods", "requests.cpu", "cpu", "requests.memory", "limits.cpu", "limits.memory"}
 	stats, err := e.UsageStats(quota.UsageStatsOptions{Resources: names})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[corev1.ResourceName]string{"pods": "2", "count/pods": "2", "requests.cpu": "250m", "cpu": "250m", "requests.memory": "64Mi", "limits.cpu": "500m", "limits.memory": "0"}
+	// count/pods counts every stored pod, pods only those not finished.
+	want := map[corev1.ResourceName]string{"pods": "2", "count/pods": "4", "requests.cpu": "250m", "cpu": "250m", "requests.memory": "64Mi", "limits.cpu": "500m", "limits.memory": "0"}
 	for n, w := range want {
 		if got := stats.Used[n]; got.Cmp(resource.MustParse(w)) != 0 {
 			t.Errorf("%s = %s, want %s", n, got.String(), w)
@@ -58,7 +59,7 @@ func TestPodUsageAndScopes(t *testing.T) {
 
 func TestServiceAndPVCUsage(t *testing.T) {
 	f := false
-	svcs := newServiceEvaluator(listing(
+	svcs := NewServiceEvaluator(listing(
 		&corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 1}, {Port: 2}}}},
 		&corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, AllocateLoadBalancerNodePorts: &f, Ports: []corev1.ServicePort{{Port: 1, NodePort: 30001}, {Port: 2}}}},
 		&corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{Port: 1}}}},
@@ -73,7 +74,7 @@ func TestServiceAndPVCUsage(t *testing.T) {
 		}
 	}
 	gold := "gold"
-	pvcs := newPVCEvaluator(listing(&corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &gold,
+	pvcs := NewPersistentVolumeClaimEvaluator(listing(&corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &gold,
 		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")}}}}))
 	names := pvcs.MatchingResources([]corev1.ResourceName{"requests.storage", "gold.storageclass.storage.k8s.io/requests.storage", "pods"})
 	if len(names) != 2 {
