@@ -61,8 +61,19 @@ var Resource = &store.Resource{
 		ns := obj.(*corev1.Namespace)
 		return []any{ns.Name, string(ns.Status.Phase), store.Age(ns.CreationTimestamp)}
 	},
+	// A Terminating namespace goes only once its spec.finalizers are empty (through
+	// /finalize); other updates, status ones included, must not delete it.
+	Customize: func(s *genericregistry.Store) error {
+		s.ShouldDeleteDuringUpdate = func(ctx context.Context, key string, obj, existing runtime.Object) bool {
+			return len(obj.(*corev1.Namespace).Spec.Finalizers) == 0 && genericregistry.ShouldDeleteDuringUpdate(ctx, key, obj, existing)
+		}
+		return nil
+	},
 	Subresources: func(s *genericregistry.Store) (map[string]rest.Storage, error) {
-		return map[string]rest.Storage{"finalize": &finalizeREST{store: s}}, nil
+		// /finalize has a strategy of its own: the main one keeps spec.finalizers.
+		fs := *s
+		fs.UpdateStrategy = finalizeStrategy{s.UpdateStrategy}
+		return map[string]rest.Storage{"finalize": &finalizeREST{store: &fs}}, nil
 	},
 }
 
@@ -180,3 +191,9 @@ func (u *finalizeUpdate) UpdatedObject(ctx context.Context, old runtime.Object) 
 	out.Spec.Finalizers = in.Spec.Finalizers
 	return out, nil
 }
+
+// finalizeStrategy is the update strategy of /finalize: finalizeUpdate has already
+// kept everything of the old object but spec.finalizers.
+type finalizeStrategy struct{ rest.RESTUpdateStrategy }
+
+func (finalizeStrategy) PrepareForUpdate(context.Context, runtime.Object, runtime.Object) {}
