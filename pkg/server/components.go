@@ -43,6 +43,9 @@ func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki
 		_, clusterNet, _ := net.ParseCIDR(o.ClusterCIDR)
 		cfg := controllermanager.Config{
 			Kubeconfig: filepath.Join(cred, controllerKubeconfig),
+			// --disable names packaged components, as k3s spells them (local-storage, …);
+			// those that are controllers are left out of the manager.
+			Disabled: o.Disable,
 			Config: controllers.Config{
 				ClusterCIDR:        clusterNet,
 				NodeCIDRMaskSize:   24,
