@@ -242,7 +242,9 @@ func (pl interPodAffinity) affinityFits(s *affinityState, pod *corev1.Pod, n *No
 }
 
 func (pl interPodAffinity) updatePod(state *CycleState, pod *corev1.Pod, victim *PodInfo, n *NodeInfo, delta int) {
-	pl.count(state.data[pl.Name()].(*affinityState), pod, victim, n, delta)
+	if s, ok := state.data[pl.Name()].(*affinityState); ok {
+		pl.count(s, pod, victim, n, delta)
+	}
 }
 
 func (s *affinityState) clone() any {

@@ -198,7 +198,10 @@ func (pl podTopologySpread) Filter(state *CycleState, pod *corev1.Pod, n *NodeIn
 
 // removePod and addPod keep the counts true while preemption tries evicting pods.
 func (pl podTopologySpread) updatePod(state *CycleState, pod *corev1.Pod, victim *PodInfo, n *NodeInfo, delta int) {
-	s := state.data[pl.Name()].(*spreadState)
+	s, ok := state.data[pl.Name()].(*spreadState)
+	if !ok {
+		return
+	}
 	for i, c := range s.hard.constraints {
 		domain, ok := n.Node.Labels[c.key]
 		if !ok || !c.matches(pod.Namespace, victim.Pod) {
