@@ -101,7 +101,9 @@ func (s *Scheduler) onPod(old, pod *corev1.Pod) {
 			s.queue.Delete(pod.UID)
 		}
 		s.cache.SetPod(pod)
-		if old == nil || !equality.Semantic.DeepEqual(old.Labels, pod.Labels) {
+		// A pod newly seen on a node, or relabelled there, may satisfy a waiting
+		// pod's affinity or change a spread count.
+		if old == nil || old.Spec.NodeName == "" || !equality.Semantic.DeepEqual(old.Labels, pod.Labels) {
 			s.queue.Move(eventAssignedPod)
 		}
 		return

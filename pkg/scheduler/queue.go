@@ -76,16 +76,19 @@ type Queue struct {
 	backoff podHeap
 	// unschedulable holds the parked pods, so a cluster event walks only them.
 	unschedulable map[types.UID]*queuedPod
-	// cycle counts pops; moveCycle is the cycle of the last cluster event, so a pod
-	// that failed in a cycle that started before that event is retried at once.
+	// cycle counts pops; moveCycle is the cycle of the last cluster event that may
+	// help any pod, pluginMoveCycle that of the last one that may help pods a given
+	// plugin rejected: a pod that failed in a cycle that started before such an
+	// event goes to backoff rather than waiting for the next event.
 	cycle, moveCycle int64
+	pluginMoveCycle  map[string]int64
 	closed           bool
 	now              func() time.Time
 }
 
 // NewQueue returns an empty queue.
 func NewQueue() *Queue {
-	q := &Queue{pods: map[types.UID]*queuedPod{}, unschedulable: map[types.UID]*queuedPod{}, now: time.Now}
+	q := &Queue{pods: map[types.UID]*queuedPod{}, unschedulable: map[types.UID]*queuedPod{}, pluginMoveCycle: map[string]int64{}, now: time.Now}
 	q.cond = sync.NewCond(&q.mu)
 	q.active.less = func(a, b *queuedPod) bool {
 		pa, pb := corev1helpers.PodPriority(a.pod), corev1helpers.PodPriority(b.pod)
@@ -233,7 +236,7 @@ func (q *Queue) Unschedulable(qp *queuedPod, cycle int64, rejectedBy map[string]
 	}
 	qp.rejectedBy = rejectedBy
 	qp.backoffUntil = q.now().Add(backoffFor(qp.attempts))
-	if q.moveCycle >= cycle || qp.updated {
+	if q.movedSince(cycle, rejectedBy) || qp.updated {
 		q.pushBackoff(qp)
 		return
 	}
@@ -258,6 +261,28 @@ func (q *Queue) Retry(qp *queuedPod) {
 	q.pushBackoff(qp)
 }
 
+// movedSince reports whether an event that may help a pod rejected by those
+// plugins came in or after cycle.
+func (q *Queue) movedSince(cycle int64, rejectedBy map[string]bool) bool {
+	if q.moveCycle >= cycle {
+		return true
+	}
+	if len(rejectedBy) == 0 {
+		for _, c := range q.pluginMoveCycle {
+			if c >= cycle {
+				return true
+			}
+		}
+		return false
+	}
+	for p := range rejectedBy {
+		if q.pluginMoveCycle[p] >= cycle {
+			return true
+		}
+	}
+	return false
+}
+
 func backoffFor(attempts int) time.Duration {
 	d := initialBackoff
 	for i := 1; i < attempts && d < maxBackoff; i++ {
@@ -274,7 +299,12 @@ func backoffFor(attempts int) time.Duration {
 func (q *Queue) Move(ev clusterEvent) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.moveCycle = q.cycle
+	if ev.plugins == nil {
+		q.moveCycle = q.cycle
+	}
+	for p := range ev.plugins {
+		q.pluginMoveCycle[p] = q.cycle
+	}
 	for _, qp := range q.unschedulable {
 		if ev.helps(qp) {
 			q.requeueLocked(qp)

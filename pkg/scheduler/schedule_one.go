@@ -65,9 +65,20 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 		return true
 	}
 	s.queue.Done(qp)
+	// Bindings run in the background so the next pod is placed meanwhile; a bound
+	// on how many are in flight keeps a burst of thousands from queueing up (and
+	// being throttled) in the apiserver, and slows the loop to the pace the
+	// apiserver sets.
+	select {
+	case s.binding <- struct{}{}:
+	case <-ctx.Done():
+		s.cache.Forget(pod.UID)
+		return false
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer func() { <-s.binding }()
 		s.bind(ctx, qp, host)
 	}()
 	return true

@@ -39,6 +39,9 @@ const (
 	LeaseName            = "kube-scheduler"
 )
 
+// maxBindingsInFlight bounds the bindings written at once.
+const maxBindingsInFlight = 64
+
 // Config configures the scheduler.
 type Config struct {
 	// Kubeconfig holds the scheduler's client credentials.
@@ -85,6 +88,8 @@ type Scheduler struct {
 	podLister    corelisters.PodLister
 	pdbLister    policylisters.PodDisruptionBudgetLister
 
+	// binding holds a token per binding in flight.
+	binding chan struct{}
 	// nextStart is where the next cycle starts walking the nodes, so that the
 	// nodes a partial search skips differ from pod to pod.
 	nextStart int
@@ -100,6 +105,7 @@ func New(client kubernetes.Interface) *Scheduler {
 		cache:     NewCache(),
 		queue:     NewQueue(),
 		profile:   defaultProfile(client, f),
+		binding:   make(chan struct{}, maxBindingsInFlight),
 	}
 }
 

@@ -16,11 +16,11 @@ import (
 )
 
 // testScheduler is a scheduler without informers: tests fill its cache directly.
-func testScheduler(t *testing.T, nodes ...*corev1.Node) (*Scheduler, informers.SharedInformerFactory) {
+func testScheduler(t testing.TB, nodes ...*corev1.Node) (*Scheduler, informers.SharedInformerFactory) {
 	t.Helper()
 	client := fake.NewSimpleClientset()
 	f := informers.NewSharedInformerFactory(client, 0)
-	s := &Scheduler{client: client, informers: f, cache: NewCache(), queue: NewQueue(), profile: defaultProfile(client, f)}
+	s := &Scheduler{client: client, informers: f, cache: NewCache(), queue: NewQueue(), profile: defaultProfile(client, f), binding: make(chan struct{}, maxBindingsInFlight)}
 	for _, n := range nodes {
 		s.cache.SetNode(n)
 	}
