@@ -79,6 +79,15 @@ func (s *Scheduler) addEventHandlers() []cache.InformerSynced {
 		_, _ = inf.AddEventHandler(volumeHandler)
 		synced = append(synced, inf.HasSynced)
 	}
+	// What owns pods feeds the default spreading; no event of theirs moves pods.
+	for _, inf := range []cache.SharedIndexInformer{
+		s.informers.Core().V1().Services().Informer(),
+		s.informers.Core().V1().ReplicationControllers().Informer(),
+		s.informers.Apps().V1().ReplicaSets().Informer(),
+		s.informers.Apps().V1().StatefulSets().Informer(),
+	} {
+		synced = append(synced, inf.HasSynced)
+	}
 	pdbs := s.informers.Policy().V1().PodDisruptionBudgets()
 	s.pdbLister = pdbs.Lister()
 	synced = append(synced, pdbs.Informer().HasSynced)

@@ -7,6 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
@@ -21,9 +23,15 @@ const (
 // podTopologySpread spreads pods that match a constraint's selector evenly over the
 // constraint's topology domains: DoNotSchedule constraints filter nodes whose
 // domain would exceed maxSkew, ScheduleAnyway ones score emptier domains higher.
-type podTopologySpread struct{}
+type podTopologySpread struct {
+	// Listers of what may own a pod, for the system default constraints.
+	services    corelisters.ServiceLister
+	controllers corelisters.ReplicationControllerLister
+	replicaSets appslisters.ReplicaSetLister
+	statefulSet appslisters.StatefulSetLister
+}
 
-func (podTopologySpread) Name() string { return "PodTopologySpread" }
+func (*podTopologySpread) Name() string { return "PodTopologySpread" }
 
 type spreadConstraint struct {
 	maxSkew    int32
@@ -41,6 +49,8 @@ type spreadConstraint struct {
 type spreadCounts struct {
 	constraints []spreadConstraint
 	counts      []map[string]int
+	// anyKey: a node need not carry every constraint's key (system defaults).
+	anyKey bool
 }
 
 type spreadState struct {
@@ -96,17 +106,26 @@ func (sc *spreadCounts) count(pod *corev1.Pod, nodes []*NodeInfo) {
 	}
 	required := nodeaffinity.GetRequiredNodeAffinity(pod)
 	for _, n := range nodes {
-		if !sc.hasKeys(n.Node) {
+		if !sc.anyKey && !sc.hasKeys(n.Node) {
 			continue
 		}
 		for i, c := range sc.constraints {
-			if !c.includes(pod, required, n.Node) {
+			domain, ok := n.Node.Labels[c.key]
+			if !ok || !c.includes(pod, required, n.Node) {
 				continue
 			}
-			domain := n.Node.Labels[c.key]
 			sc.counts[i][domain] += c.matching(pod.Namespace, n.Pods)
 		}
 	}
+}
+
+func (sc *spreadCounts) hasAnyKey(node *corev1.Node) bool {
+	for _, c := range sc.constraints {
+		if _, ok := node.Labels[c.key]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (sc *spreadCounts) hasKeys(node *corev1.Node) bool {
@@ -167,14 +186,14 @@ func (sc *spreadCounts) minMatch(i int) int {
 	return m
 }
 
-func (pl podTopologySpread) PreFilter(state *CycleState, pod *corev1.Pod, nodes []*NodeInfo) *Status {
+func (pl *podTopologySpread) PreFilter(state *CycleState, pod *corev1.Pod, nodes []*NodeInfo) *Status {
 	s := &spreadState{hard: spreadCounts{constraints: buildConstraints(pod, corev1.DoNotSchedule)}}
 	s.hard.count(pod, nodes)
 	state.data[pl.Name()] = s
 	return nil
 }
 
-func (pl podTopologySpread) Filter(state *CycleState, pod *corev1.Pod, n *NodeInfo) *Status {
+func (pl *podTopologySpread) Filter(state *CycleState, pod *corev1.Pod, n *NodeInfo) *Status {
 	s := state.data[pl.Name()].(*spreadState)
 	hard := &s.hard
 	if len(hard.constraints) == 0 {
@@ -197,7 +216,7 @@ func (pl podTopologySpread) Filter(state *CycleState, pod *corev1.Pod, n *NodeIn
 }
 
 // removePod and addPod keep the counts true while preemption tries evicting pods.
-func (pl podTopologySpread) updatePod(state *CycleState, pod *corev1.Pod, victim *PodInfo, n *NodeInfo, delta int) {
+func (pl *podTopologySpread) updatePod(state *CycleState, pod *corev1.Pod, victim *PodInfo, n *NodeInfo, delta int) {
 	s, ok := state.data[pl.Name()].(*spreadState)
 	if !ok {
 		return
@@ -225,23 +244,26 @@ func (s *spreadState) clone() any {
 	return &c
 }
 
-func (pl podTopologySpread) PreScore(state *CycleState, pod *corev1.Pod, feasible []*NodeInfo) {
+func (pl *podTopologySpread) PreScore(state *CycleState, pod *corev1.Pod, feasible []*NodeInfo) {
 	s := state.data[pl.Name()].(*spreadState)
 	s.soft = spreadCounts{constraints: buildConstraints(pod, corev1.ScheduleAnyway)}
 	s.softIgnored = nil
+	if len(pod.Spec.TopologySpreadConstraints) == 0 {
+		s.soft = pl.systemDefaults(pod)
+	}
 	if len(s.soft.constraints) == 0 {
 		return
 	}
 	s.soft.count(pod, feasible)
 }
 
-func (pl podTopologySpread) Score(state *CycleState, _ *corev1.Pod, n *NodeInfo) int64 {
+func (pl *podTopologySpread) Score(state *CycleState, _ *corev1.Pod, n *NodeInfo) int64 {
 	s := state.data[pl.Name()].(*spreadState)
 	soft := &s.soft
 	if len(soft.constraints) == 0 {
 		return 0
 	}
-	if !soft.hasKeys(n.Node) {
+	if !soft.anyKey && !soft.hasKeys(n.Node) || soft.anyKey && !soft.hasAnyKey(n.Node) {
 		if s.softIgnored == nil {
 			s.softIgnored = map[string]bool{}
 		}
@@ -250,6 +272,9 @@ func (pl podTopologySpread) Score(state *CycleState, _ *corev1.Pod, n *NodeInfo)
 	}
 	var score float64
 	for i, c := range soft.constraints {
+		if _, ok := n.Node.Labels[c.key]; !ok {
+			continue
+		}
 		// Constraints over more domains weigh more, as upstream's log(domains+2).
 		w := math.Log(float64(len(soft.counts[i]) + 2))
 		score += float64(soft.counts[i][n.Node.Labels[c.key]])*w + float64(c.maxSkew-1)
@@ -259,7 +284,7 @@ func (pl podTopologySpread) Score(state *CycleState, _ *corev1.Pod, n *NodeInfo)
 
 // Normalize gives the emptiest domains the highest score; nodes without the keys
 // get 0.
-func (pl podTopologySpread) Normalize(state *CycleState, nodes []*NodeInfo, scores []int64) {
+func (pl *podTopologySpread) Normalize(state *CycleState, nodes []*NodeInfo, scores []int64) {
 	s := state.data[pl.Name()].(*spreadState)
 	if len(s.soft.constraints) == 0 {
 		return
@@ -286,4 +311,64 @@ func (pl podTopologySpread) Normalize(state *CycleState, nodes []*NodeInfo, scor
 			scores[i] = MaxNodeScore * (max + min - scores[i]) / max
 		}
 	}
+}
+
+// systemDefaults are upstream's default constraints for a pod without its own:
+// spread over nodes (maxSkew 3) and zones (maxSkew 5), ScheduleAnyway, counting the
+// pods selected by the Services, ReplicationControllers, ReplicaSets and
+// StatefulSets that select this pod. A pod nothing selects is not spread.
+func (pl *podTopologySpread) systemDefaults(pod *corev1.Pod) spreadCounts {
+	sel := pl.defaultSelector(pod)
+	if sel.Empty() {
+		return spreadCounts{}
+	}
+	c := func(key string, skew int32) spreadConstraint {
+		return spreadConstraint{maxSkew: skew, key: key, minDomains: 1, selector: sel, honorAffinity: true, selfMatch: sel.Matches(labels.Set(pod.Labels))}
+	}
+	return spreadCounts{constraints: []spreadConstraint{c(corev1.LabelHostname, 3), c(corev1.LabelTopologyZone, 5)}, anyKey: true}
+}
+
+// defaultSelector joins the selectors of everything that selects the pod.
+func (pl *podTopologySpread) defaultSelector(pod *corev1.Pod) labels.Selector {
+	sel := labels.NewSelector()
+	if pl.services == nil {
+		return sel
+	}
+	podLabels := labels.Set(pod.Labels)
+	add := func(s labels.Selector) {
+		if !s.Empty() && s.Matches(podLabels) {
+			reqs, _ := s.Requirements()
+			sel = sel.Add(reqs...)
+		}
+	}
+	if svcs, err := pl.services.Services(pod.Namespace).List(labels.Everything()); err == nil {
+		for _, svc := range svcs {
+			if len(svc.Spec.Selector) > 0 {
+				add(labels.SelectorFromSet(svc.Spec.Selector))
+			}
+		}
+	}
+	if rcs, err := pl.controllers.ReplicationControllers(pod.Namespace).List(labels.Everything()); err == nil {
+		for _, rc := range rcs {
+			if len(rc.Spec.Selector) > 0 {
+				add(labels.SelectorFromSet(rc.Spec.Selector))
+			}
+		}
+	}
+	addLS := func(ls *metav1.LabelSelector) {
+		if s, err := metav1.LabelSelectorAsSelector(ls); err == nil {
+			add(s)
+		}
+	}
+	if rss, err := pl.replicaSets.ReplicaSets(pod.Namespace).List(labels.Everything()); err == nil {
+		for _, rs := range rss {
+			addLS(rs.Spec.Selector)
+		}
+	}
+	if sss, err := pl.statefulSet.StatefulSets(pod.Namespace).List(labels.Everything()); err == nil {
+		for _, ss := range sss {
+			addLS(ss.Spec.Selector)
+		}
+	}
+	return sel
 }

@@ -17,7 +17,12 @@ func defaultProfile(client kubernetes.Interface, f informers.SharedInformerFacto
 		pvs:     f.Core().V1().PersistentVolumes().Lister(),
 		classes: f.Storage().V1().StorageClasses().Lister(),
 	}
-	spread := podTopologySpread{}
+	spread := &podTopologySpread{
+		services:    f.Core().V1().Services().Lister(),
+		controllers: f.Core().V1().ReplicationControllers().Lister(),
+		replicaSets: f.Apps().V1().ReplicaSets().Lister(),
+		statefulSet: f.Apps().V1().StatefulSets().Lister(),
+	}
 	ipa := interPodAffinity{namespaces: f.Core().V1().Namespaces().Lister()}
 	return &Profile{
 		PreFilters: []PreFilterPlugin{na, vb, spread, ipa},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -427,4 +428,21 @@ func TestHistogramSorted(t *testing.T) {
 	if !strings.HasPrefix(got, "2 a, 2 b") {
 		t.Fatalf("histogram %q", got)
 	}
+}
+
+// Pods selected by a ReplicaSet spread over nodes by upstream's system default
+// constraints, even against the emptier node.
+func TestDefaultSpreading(t *testing.T) {
+	s, f := testScheduler(t, node("a", "4", "8Gi"), node("b", "4", "8Gi"))
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"},
+		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "web"}}}}
+	if err := f.Apps().V1().ReplicaSets().Informer().GetIndexer().Add(rs); err != nil {
+		t.Fatal(err)
+	}
+	onNode(s, pod("web-1", "", labelled("tier", "web")), "a")
+	onNode(s, pod("web-2", "", labelled("tier", "web")), "a")
+	onNode(s, pod("other", "2"), "b")
+	mustBind(t, s, pod("web-3", "", labelled("tier", "web")), "b")
+	// Without the ReplicaSet the emptier node wins.
+	mustBind(t, s, pod("loose", "", labelled("tier", "loose")), "a")
 }
