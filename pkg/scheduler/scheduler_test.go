@@ -446,3 +446,62 @@ func TestDefaultSpreading(t *testing.T) {
 	// Without the ReplicaSet the emptier node wins.
 	mustBind(t, s, pod("loose", "", labelled("tier", "loose")), "a")
 }
+
+// A WaitForFirstConsumer claim learns the chosen node before the pod is bound.
+func TestVolumePreBindSelectsNode(t *testing.T) {
+	s, f := testScheduler(t, node("a", "4", "8Gi"))
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	class := "local-path"
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data"}, Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &class}}
+	if _, err := s.client.CoreV1().PersistentVolumeClaims("ns").Create(t.Context(), pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Core().V1().PersistentVolumeClaims().Informer().GetIndexer().Add(pvc)
+	_ = f.Storage().V1().StorageClasses().Informer().GetIndexer().Add(&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: class}, VolumeBindingMode: &wffc})
+	p := pod("user", "", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	})
+	for _, pl := range s.profile.PreBinds {
+		if err := pl.PreBind(t.Context(), p, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.client.CoreV1().PersistentVolumeClaims("ns").Get(t.Context(), "data", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations[selectedNodeAnnotation] != "a" {
+		t.Fatalf("annotations %v", got.Annotations)
+	}
+}
+
+// A pod that fails in a cycle during which a helpful event came is retried after
+// its backoff instead of waiting for another event; an event for other plugins
+// does not count.
+func TestQueueEventDuringCycle(t *testing.T) {
+	q := NewQueue()
+	q.Add(pod("a", ""))
+	qp := q.Pop(t.Context())
+	cycle := q.Cycle()
+	q.Move(eventAssignedPod)
+	q.Unschedulable(qp, cycle, map[string]bool{"NodeResourcesFit": true})
+	if _, b, u, _ := q.Len(); b != 0 || u != 1 {
+		t.Fatalf("backoff %d unschedulable %d after an unrelated event", b, u)
+	}
+	q.Move(eventAny) // moves it
+	qp2 := pod("b", "")
+	q.Add(qp2)
+	for {
+		got := q.Pop(t.Context())
+		if got.pod.Name == "b" {
+			qp = got
+			break
+		}
+	}
+	cycle = q.Cycle()
+	q.Move(eventAssignedPod)
+	q.Unschedulable(qp, cycle, map[string]bool{"InterPodAffinity": true})
+	if _, b, _, _ := q.Len(); b < 1 {
+		t.Fatal("pod rejected by affinity not retried after an assigned-pod event during its cycle")
+	}
+}
