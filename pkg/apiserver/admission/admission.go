@@ -14,6 +14,7 @@ import (
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 
 	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/defaulttolerationseconds"
+	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/priority"
 	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/resourcequota"
 	"github.com/skiff-k8s/skiff/pkg/apiserver/admission/serviceaccount"
 )
@@ -65,10 +66,11 @@ var upstreamOrder = []string{
 // opts.ApplyTo needs besides the generic ones.
 func Configure(opts *genericoptions.AdmissionOptions) []admission.PluginInitializer {
 	serviceaccount.Register(opts.Plugins)
+	priority.Register(opts.Plugins)
 	defaulttolerationseconds.Register(opts.Plugins)
 	resourcequota.Register(opts.Plugins)
 	opts.RecommendedPluginOrder = ordered(append(opts.RecommendedPluginOrder,
-		serviceaccount.PluginName, defaulttolerationseconds.PluginName, resourcequota.PluginName))
+		serviceaccount.PluginName, priority.PluginName, defaulttolerationseconds.PluginName, resourcequota.PluginName))
 	return []admission.PluginInitializer{resourcequota.NewInitializer()}
 }
 
