@@ -344,9 +344,12 @@ func TestScheduler(t *testing.T) {
 
 	t.Run("preemption", func(t *testing.T) {
 		ctx := ctxT(t)
-		prio := map[string]int32{"sched-low": 10, "sched-high": 1000}
+		prio := map[string]int32{"sched-low": 10, "sched-high": 1000, "sched-never": 1000}
 		for name, value := range prio {
 			pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
+			if name == "sched-never" {
+				pc.PreemptionPolicy = schedPtr(corev1.PreemptNever)
+			}
 			if _, err := c.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -354,16 +357,13 @@ func TestScheduler(t *testing.T) {
 		}
 		pinned := func(name, class string) *corev1.Pod {
 			p := schedPod(name, "20")
-			p.Spec.PriorityClassName = class
-			// The value the Priority admission plugin resolves the class to.
-			p.Spec.Priority = schedPtr(prio[class])
+			p.Spec.PriorityClassName = class // the Priority admission plugin sets spec.priority
 			p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "skiff-sim-2"}
 			return p
 		}
 		schedCreate(t, c, ns, pinned("low", "sched-low"))
 		schedWaitBound(t, c, ns, "low")
-		never := pinned("never", "sched-high")
-		never.Spec.PreemptionPolicy = schedPtr(corev1.PreemptNever)
+		never := pinned("never", "sched-never")
 		schedCreate(t, c, ns, never)
 		schedWaitUnschedulable(t, c, ns, "never", "1 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector. preemption: not eligible due to preemptionPolicy=Never.")
 		schedDelete(t, c, ns, "never")
