@@ -7,6 +7,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/approver"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/cleaner"
 	"github.com/skiff-k8s/skiff/pkg/controllers/certificates/signer"
+	"github.com/skiff-k8s/skiff/pkg/controllers/clusterroleaggregation"
 	"github.com/skiff-k8s/skiff/pkg/controllers/cronjob"
 	"github.com/skiff-k8s/skiff/pkg/controllers/daemonset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/deployment"
@@ -40,8 +41,6 @@ type controller struct {
 // all are the controllers the manager runs, by upstream's names. Each package's
 // Start registers its informers and launches its workers (see pkg/controllers).
 var all = []controller{
-	// One line per controller, for example:
-	// {"deployment", deployment.Start},
 	{"endpoint", endpoint.Start},
 	{"endpointslice", endpointslice.Start},
 	{"endpointslicemirroring", endpointslicemirroring.Start},
@@ -69,4 +68,5 @@ var all = []controller{
 	{"daemonset", daemonset.Start},
 	{"resourcequota", resourcequota.Start},
 	{"disruption", disruption.Start},
+	{"clusterrole-aggregation", clusterroleaggregation.Start},
 }
