@@ -97,8 +97,10 @@ func TestNodeIPAMAndCordon(t *testing.T) {
 // TestNodeLifecycleEviction: a node whose kubelet stops renewing its Lease becomes
 // Unknown after the 40s grace period and is tainted unreachable; its pods are
 // marked not ready, and those that do not tolerate the taint are evicted after
-// their tolerationSeconds. When the node is back, the taints go. (This test waits
-// for the grace period once, about a minute.)
+// their tolerationSeconds. A pod that names no toleration tolerates the taint for
+// the DefaultTolerationSeconds admission plugin's 300s, so it outlasts the test.
+// When the node is back, the taints go. (This test waits for the grace period once,
+// about a minute.)
 func TestNodeLifecycleEviction(t *testing.T) {
 	s := framework.Start(t, "--sim-nodes=2", "--disable-scheduler")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -121,9 +123,10 @@ func TestNodeLifecycleEviction(t *testing.T) {
 			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: seconds}}
 	}
 	pods := map[string][]corev1.Toleration{
-		"untolerating": nil,
-		"brief":        unreachable(ptr.To(int64(3))),
-		"forever":      unreachable(nil),
+		"immediate": unreachable(ptr.To(int64(0))),
+		"brief":     unreachable(ptr.To(int64(3))),
+		"forever":   unreachable(nil),
+		"defaulted": nil,
 	}
 	for name, tol := range pods {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -185,14 +188,20 @@ func TestNodeLifecycleEviction(t *testing.T) {
 		return fmt.Errorf("%s deleted without the DisruptionTarget condition: %+v", name, p.Status.Conditions)
 	}
 	eventually(t, time.Minute, func() error {
-		if err := evicted("untolerating"); err != nil {
+		if err := evicted("immediate"); err != nil {
 			return err
 		}
 		return evicted("brief")
 	})
+	for _, name := range []string{"defaulted", "forever"} {
+		p, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil || p.DeletionTimestamp != nil {
+			t.Fatalf("the pod %s was evicted: %v %v", name, err, p.DeletionTimestamp)
+		}
+	}
 	p, err := c.CoreV1().Pods("default").Get(ctx, "forever", metav1.GetOptions{})
-	if err != nil || p.DeletionTimestamp != nil {
-		t.Fatalf("the pod tolerating forever was evicted: %v %v", err, p.DeletionTimestamp)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if podReady(p) {
 		t.Fatalf("pod on an unreachable node still Ready: %+v", p.Status.Conditions)

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -206,13 +208,28 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			body, err := s.Client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Raw()
 			cancel()
 			if err == nil && string(body) == "ok" {
-				return nil
+				if err = s.waitServiceAccounts(); err == nil {
+					return nil
+				}
 			}
 			last = err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("timed out after %s: %v", timeout, last)
+}
+
+// waitServiceAccounts waits for the serviceaccount controller to have created the
+// default ServiceAccount of the default namespace: until the controllers run, the
+// ServiceAccount admission plugin refuses pods in namespaces that lack theirs.
+func (s *Server) waitServiceAccounts() error {
+	if slices.Contains(s.Args, "--disable-controller-manager") {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := s.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+	return err
 }
 
 func (s *Server) connect() error {
