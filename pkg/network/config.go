@@ -1,0 +1,153 @@
+package network
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+)
+
+// Defaults, spelled as upstream and k3s spell them.
+const (
+	DefaultBridgeName  = "cni0"
+	DefaultNetworkName = "cbr0"
+	// DefaultNetnsDir is where iproute2 keeps named namespaces, so
+	// `ip netns` lists and enters pod namespaces.
+	DefaultNetnsDir = "/var/run/netns"
+	// ConfListName is the file written in ConfDir.
+	ConfListName = "10-skiff.conflist"
+	// cniVersion is the newest spec version Debian 12's plugins (1.1.x) speak.
+	cniVersion = "1.0.0"
+)
+
+// DefaultPluginDirs are where Debian and the upstream release tarballs put
+// the CNI plugin binaries.
+var DefaultPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
+
+// Config is the node's pod network.
+type Config struct {
+	// PodCIDR is the node's podCIDR (node.spec.podCIDR), e.g. 10.42.0.0/24.
+	PodCIDR *net.IPNet
+	// ClusterCIDR is the cluster's pod range, e.g. 10.42.0.0/16. Traffic
+	// from pods leaving it is masqueraded.
+	ClusterCIDR *net.IPNet
+	// DataDir is the agent's data dir (e.g. /var/lib/skiff/agent); the CNI
+	// conflist, the IPAM leases and the per-pod state live under it.
+	DataDir string
+	// BridgeName defaults to cni0.
+	BridgeName string
+	// NetworkName is the CNI network name, cbr0 as in k3s.
+	NetworkName string
+	// MTU of the bridge and pod interfaces; 0 lets the bridge plugin choose.
+	MTU int
+	// PluginDirs are searched for CNI plugin binaries; DefaultPluginDirs
+	// when empty.
+	PluginDirs []string
+	// ConfDir receives the conflist; <DataDir>/etc/cni/net.d when empty.
+	ConfDir string
+	// IPAMDir is host-local's dataDir; <DataDir>/cni/networks when empty.
+	IPAMDir string
+	// StateDir keeps one file per pod so a restarted agent re-adopts pod
+	// networks and tears them down with the arguments they were set up
+	// with; <DataDir>/cni/pods when empty.
+	StateDir string
+	// NetnsDir holds the pod namespaces' bind mounts; DefaultNetnsDir when
+	// empty.
+	NetnsDir string
+}
+
+// withDefaults validates c and fills in the defaults.
+func (c Config) withDefaults() (Config, error) {
+	if c.PodCIDR == nil || c.PodCIDR.IP.To4() == nil {
+		return c, errors.New("network: an IPv4 PodCIDR is required")
+	}
+	if c.ClusterCIDR == nil {
+		c.ClusterCIDR = c.PodCIDR
+	}
+	if !c.ClusterCIDR.Contains(c.PodCIDR.IP) {
+		return c, fmt.Errorf("network: podCIDR %s is not inside clusterCIDR %s", c.PodCIDR, c.ClusterCIDR)
+	}
+	if c.DataDir == "" {
+		return c, errors.New("network: DataDir is required")
+	}
+	if c.BridgeName == "" {
+		c.BridgeName = DefaultBridgeName
+	}
+	if len(c.BridgeName) > 15 {
+		return c, fmt.Errorf("network: bridge name %q is longer than 15 characters", c.BridgeName)
+	}
+	if c.NetworkName == "" {
+		c.NetworkName = DefaultNetworkName
+	}
+	if len(c.PluginDirs) == 0 {
+		c.PluginDirs = DefaultPluginDirs
+	}
+	if c.ConfDir == "" {
+		c.ConfDir = filepath.Join(c.DataDir, "etc", "cni", "net.d")
+	}
+	if c.IPAMDir == "" {
+		c.IPAMDir = filepath.Join(c.DataDir, "cni", "networks")
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(c.DataDir, "cni", "pods")
+	}
+	if c.NetnsDir == "" {
+		c.NetnsDir = DefaultNetnsDir
+	}
+	return c, nil
+}
+
+// ConfList renders the CNI network configuration list for c: the bridge
+// plugin (the node's gateway on the bridge, pods' default route through it,
+// masquerade of what leaves the pod network, hairpin so a pod reaches itself
+// through a Service), host-local IPAM over the podCIDR, portmap for hostPorts
+// (with SNAT so 127.0.0.1:hostPort works on the node) and bandwidth for the
+// kubernetes.io/ingress-bandwidth annotations. Loopback is not in the list:
+// the manager runs it as its own network, as containerd does.
+func ConfList(c Config) ([]byte, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	bridge := map[string]any{
+		"type":             "bridge",
+		"bridge":           c.BridgeName,
+		"isGateway":        true,
+		"isDefaultGateway": true,
+		"ipMasq":           true,
+		"hairpinMode":      true,
+		"forceAddress":     true,
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"dataDir": c.IPAMDir,
+			"ranges":  [][]map[string]string{{{"subnet": maskedString(c.PodCIDR)}}},
+			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+		},
+	}
+	if c.MTU > 0 {
+		bridge["mtu"] = c.MTU
+	}
+	list := map[string]any{
+		"cniVersion": cniVersion,
+		"name":       c.NetworkName,
+		"plugins": []any{
+			bridge,
+			map[string]any{
+				"type":         "portmap",
+				"snat":         true,
+				"capabilities": map[string]bool{"portMappings": true},
+			},
+			map[string]any{
+				"type":         "bandwidth",
+				"capabilities": map[string]bool{"bandwidth": true},
+			},
+		},
+	}
+	return json.MarshalIndent(list, "", "  ")
+}
+
+// maskedString prints n with its host bits cleared, as host-local wants.
+func maskedString(n *net.IPNet) string {
+	return (&net.IPNet{IP: n.IP.Mask(n.Mask), Mask: n.Mask}).String()
+}
