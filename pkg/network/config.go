@@ -122,7 +122,6 @@ func ConfList(c Config) ([]byte, error) {
 			"type":    "host-local",
 			"dataDir": c.IPAMDir,
 			"ranges":  [][]map[string]string{{{"subnet": maskedString(c.PodCIDR)}}},
-			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
 		},
 	}
 	if c.MTU > 0 {

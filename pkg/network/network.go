@@ -110,7 +110,9 @@ func New(c Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	if err := cni.Load(gocni.WithLoNetwork, gocni.WithConfListFile(confPath)); err != nil {
+	// The pod network first: go-cni names interfaces after the load order,
+	// and the pod's interface is eth0.
+	if err := cni.Load(gocni.WithConfListFile(confPath), gocni.WithLoNetwork); err != nil {
 		return nil, fmt.Errorf("network: load CNI config %s: %w", confPath, err)
 	}
 	return &Manager{cfg: c, cni: cni}, nil
@@ -249,7 +251,16 @@ func (m *Manager) teardown(ctx context.Context, uid string, st *podState) error 
 	if !isNetns(path) {
 		cniPath = ""
 	}
-	if err := m.cni.Remove(ctx, uid, cniPath, st.namespaceOpts()...); err != nil {
+	err := m.cni.Remove(ctx, uid, cniPath, st.namespaceOpts()...)
+	if err != nil && cniPath != "" && strings.Contains(err.Error(), "does not exist") {
+		// The bridge plugin removes its masquerade rules last, and fails
+		// when they were never made (ADD failed before them) because
+		// iptables-nft's "does not exist" is not the error it tolerates.
+		// Everything else is released by then; DEL without the namespace
+		// skips that step and lets libcni drop its cached result.
+		err = m.cni.Remove(ctx, uid, "", st.namespaceOpts()...)
+	}
+	if err != nil {
 		return fmt.Errorf("network: tear down pod %s/%s (%s): %w", st.Namespace, st.Name, uid, err)
 	}
 	if err := removeNetns(path); err != nil {

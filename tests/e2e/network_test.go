@@ -1,0 +1,346 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-k8s/skiff/pkg/network"
+)
+
+// These tests set up real pod networks with the CNI plugins from Debian's
+// containernetworking-plugins, each on its own bridge and a podCIDR in
+// 10.244.0.0/16 that nothing on the host uses, and undo everything the
+// plugins made (bridge, namespaces, iptables rules) when they end.
+
+// netRequireRoot skips unless the test can make namespaces, bridges and
+// iptables rules and the CNI plugins are installed.
+func netRequireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces and bridges")
+	}
+	for _, p := range []string{"bridge", "host-local", "portmap", "bandwidth", "loopback"} {
+		found := false
+		for _, d := range network.DefaultPluginDirs {
+			if _, err := os.Stat(filepath.Join(d, p)); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			t.Skipf("CNI plugin %s not installed (apt-get install containernetworking-plugins)", p)
+		}
+	}
+	for _, b := range []string{"ip", "iptables", "iptables-save"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed", b)
+		}
+	}
+}
+
+// netRandomHex returns n random bytes in hex.
+func netRandomHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// netFreeSubnet picks a /prefix in 10.244.0.0/16 that overlaps no address
+// or route on the host.
+func netFreeSubnet(t *testing.T, prefix int) *net.IPNet {
+	t.Helper()
+	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	addrs, _ := net.InterfaceAddrs()
+	for i := 0; i < 100; i++ {
+		b := make([]byte, 2)
+		rand.Read(b)
+		ip := net.IPv4(10, 244, b[0], b[1]).To4()
+		mask := net.CIDRMask(prefix, 32)
+		cand := &net.IPNet{IP: ip.Mask(mask), Mask: mask}
+		used := strings.Contains(string(routes), fmt.Sprintf("10.244.%d.", b[0]))
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && (n.Contains(cand.IP) || cand.Contains(n.IP)) {
+				used = true
+			}
+		}
+		if !used {
+			return cand
+		}
+	}
+	t.Fatal("no free subnet in 10.244.0.0/16")
+	return nil
+}
+
+type netNode struct {
+	m      *network.Manager
+	cfg    network.Config
+	bridge string
+}
+
+// netNewNode makes a Manager on its own bridge and podCIDR, and registers
+// the cleanup of everything it and the plugins create.
+func netNewNode(t *testing.T, prefix int) *netNode {
+	t.Helper()
+	netRequireRoot(t)
+	cidr := netFreeSubnet(t, prefix)
+	dir := t.TempDir()
+	cfg := network.Config{
+		PodCIDR:     cidr,
+		ClusterCIDR: &net.IPNet{IP: net.IPv4(10, 244, 0, 0).To4(), Mask: net.CIDRMask(16, 32)},
+		DataDir:     dir,
+		BridgeName:  "skt" + netRandomHex(t, 4),
+		NetnsDir:    filepath.Join(dir, "netns"),
+	}
+	hostportChainsBefore := netHasChain(t, "CNI-HOSTPORT-DNAT")
+	m, err := network.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &netNode{m: m, cfg: m.Config(), bridge: cfg.BridgeName}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		uids, err := m.List()
+		if err != nil {
+			t.Errorf("list pod networks: %v", err)
+		}
+		for _, uid := range uids {
+			if err := m.TeardownPod(ctx, uid); err != nil {
+				t.Errorf("teardown %s: %v", uid, err)
+			}
+		}
+		exec.Command("ip", "link", "del", n.bridge).Run()
+		// portmap's top-level chains outlive the pods; remove them only if
+		// this test brought them and nobody has rules in them now.
+		if !hostportChainsBefore {
+			netDropEmptyHostportChains(t)
+		}
+		if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), cidrPrefix(n.cfg.PodCIDR)) {
+			t.Errorf("iptables rules for %s left behind:\n%s", n.cfg.PodCIDR, out)
+		}
+	})
+	return n
+}
+
+// cidrPrefix is the text every address of a /24 or longer podCIDR starts
+// with, to spot rules left behind.
+func cidrPrefix(n *net.IPNet) string {
+	ip := n.IP.To4()
+	return fmt.Sprintf("%d.%d.%d.", ip[0], ip[1], ip[2])
+}
+
+func netHasChain(t *testing.T, chain string) bool {
+	return exec.Command("iptables", "-t", "nat", "-n", "-L", chain).Run() == nil
+}
+
+func netDropEmptyHostportChains(t *testing.T) {
+	out, err := exec.Command("iptables", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT").Output()
+	if err != nil || strings.Count(string(out), "\n") > 1 {
+		return // gone, or someone else's rules are in it
+	}
+	for _, r := range [][]string{
+		{"-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"},
+		{"-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"},
+		{"-D", "POSTROUTING", "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", "CNI-HOSTPORT-MASQ"},
+	} {
+		exec.Command("iptables", append([]string{"-t", "nat"}, r...)...).Run()
+	}
+	for _, c := range []string{"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"} {
+		exec.Command("iptables", "-t", "nat", "-F", c).Run()
+		exec.Command("iptables", "-t", "nat", "-X", c).Run()
+	}
+}
+
+func netSetup(t *testing.T, n *netNode, name string, ports ...network.PortMapping) (string, *network.PodNetwork) {
+	t.Helper()
+	uid := "e2e-" + netRandomHex(t, 8)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pn, err := n.m.SetupPod(ctx, network.PodNetworkRequest{UID: uid, Namespace: "e2e", Name: name, PortMappings: ports})
+	if err != nil {
+		t.Fatalf("SetupPod %s: %v", name, err)
+	}
+	if len(pn.IPs) != 1 || !n.cfg.PodCIDR.Contains(pn.IPs[0]) {
+		t.Fatalf("pod %s got IPs %v, want one in %s", name, pn.IPs, n.cfg.PodCIDR)
+	}
+	return uid, pn
+}
+
+// netEchoServer listens on addr inside the pod's namespace and echoes one
+// line per connection; the socket stays in the namespace after the thread
+// leaves it, so accepting happens in an ordinary goroutine.
+func netEchoServer(t *testing.T, pn *network.PodNetwork, addr string) {
+	t.Helper()
+	var l net.Listener
+	err := network.Do(pn.NetnsPath, func() error {
+		var err error
+		l, err = net.Listen("tcp4", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in pod: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, "echo "+line)
+			}()
+		}
+	}()
+}
+
+// netEcho dials addr (from the pod namespace nsPath, or the host when
+// empty), sends a line and returns the answer.
+func netEcho(nsPath, addr string) (string, error) {
+	var c net.Conn
+	dial := func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
+		return err
+	}
+	var err error
+	if nsPath == "" {
+		err = dial()
+	} else {
+		err = network.Do(nsPath, dial)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, "hello\n"); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+func netWantEcho(t *testing.T, from, nsPath, addr string) {
+	t.Helper()
+	got, err := netEcho(nsPath, addr)
+	if err != nil {
+		t.Fatalf("%s -> %s: %v", from, addr, err)
+	}
+	if got != "echo hello\n" {
+		t.Fatalf("%s -> %s: got %q", from, addr, got)
+	}
+}
+
+func TestNetworkPodToPod(t *testing.T) {
+	n := netNewNode(t, 24)
+	uidA, a := netSetup(t, n, "a")
+	uidB, b := netSetup(t, n, "b")
+	if a.IPs[0].Equal(b.IPs[0]) {
+		t.Fatalf("both pods got %s", a.IPs[0])
+	}
+	gw := n.cfg.PodCIDR.IP.To4()
+	gw = net.IPv4(gw[0], gw[1], gw[2], gw[3]+1)
+	if !a.Gateway.Equal(gw) {
+		t.Errorf("gateway %s, want %s", a.Gateway, gw)
+	}
+
+	netEchoServer(t, a, net.JoinHostPort(a.IPs[0].String(), "8080"))
+	netWantEcho(t, "pod b", b.NetnsPath, net.JoinHostPort(a.IPs[0].String(), "8080"))
+	netWantEcho(t, "host", "", net.JoinHostPort(a.IPs[0].String(), "8080"))
+	// loopback came up in the pod: a pod reaches its own localhost.
+	netEchoServer(t, b, "127.0.0.1:9090")
+	netWantEcho(t, "pod b", b.NetnsPath, "127.0.0.1:9090")
+
+	// SetupPod again for the same pod, and after an agent restart (a new
+	// Manager over the same directories), is the same network.
+	ctx := context.Background()
+	again, err := n.m.SetupPod(ctx, network.PodNetworkRequest{UID: uidA, Namespace: "e2e", Name: "a"})
+	if err != nil || again.NetnsPath != a.NetnsPath || !again.IPs[0].Equal(a.IPs[0]) {
+		t.Fatalf("second SetupPod: %+v, %v; first %+v", again, err, a)
+	}
+	restarted, err := network.New(n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := restarted.Status(ctx, uidB)
+	if err != nil || st.NetnsPath != b.NetnsPath || !st.IPs[0].Equal(b.IPs[0]) || !st.Gateway.Equal(b.Gateway) {
+		t.Fatalf("Status after restart: %+v, %v; want %+v", st, err, b)
+	}
+	uids, err := restarted.List()
+	if err != nil || len(uids) != 2 {
+		t.Fatalf("List: %v, %v", uids, err)
+	}
+	// the connection still works: nothing was re-added.
+	netWantEcho(t, "pod b", b.NetnsPath, net.JoinHostPort(a.IPs[0].String(), "8080"))
+
+	if err := restarted.TeardownPod(ctx, uidA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.NetnsPath); !os.IsNotExist(err) {
+		t.Errorf("netns %s still there after teardown: %v", a.NetnsPath, err)
+	}
+	if _, err := restarted.Status(ctx, uidA); !errors.Is(err, network.ErrNotFound) {
+		t.Errorf("Status after teardown: %v, want ErrNotFound", err)
+	}
+	if err := restarted.TeardownPod(ctx, uidA); err != nil {
+		t.Errorf("second teardown: %v", err)
+	}
+}
+
+// TestNetworkAddressReuse: a torn-down pod's address goes back to the pool;
+// on a /29 (five addresses for pods) the sixth pod fails until one is
+// released, and then gets that address.
+func TestNetworkAddressReuse(t *testing.T) {
+	n := netNewNode(t, 29)
+	var uids []string
+	var ips []net.IP
+	for i := 0; i < 5; i++ {
+		uid, pn := netSetup(t, n, fmt.Sprintf("p%d", i))
+		uids = append(uids, uid)
+		ips = append(ips, pn.IPs[0])
+	}
+	ctx := context.Background()
+	if pn, err := n.m.SetupPod(ctx, network.PodNetworkRequest{UID: "e2e-full", Namespace: "e2e", Name: "full"}); err == nil {
+		t.Fatalf("a sixth pod on a /29 got %v", pn.IPs)
+	}
+	if _, err := os.Stat(filepath.Join(n.cfg.NetnsDir, "skiff-e2e-full")); !os.IsNotExist(err) {
+		t.Errorf("failed SetupPod left its namespace behind: %v", err)
+	}
+	if err := n.m.TeardownPod(ctx, uids[1]); err != nil {
+		t.Fatal(err)
+	}
+	_, pn := netSetup(t, n, "again")
+	if !pn.IPs[0].Equal(ips[1]) {
+		t.Fatalf("new pod got %s, want the released %s", pn.IPs[0], ips[1])
+	}
+}
+
+// TestNetworkHostPort: a hostPort reaches the pod through 127.0.0.1 on the
+// node (portmap's SNAT sets route_localnet on the bridge for it).
+func TestNetworkHostPort(t *testing.T) {
+	n := netNewNode(t, 24)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	_, pn := netSetup(t, n, "web", network.PortMapping{HostPort: int32(hostPort), ContainerPort: 8080, Protocol: "TCP"})
+	netEchoServer(t, pn, ":8080")
+	netWantEcho(t, "host", "", fmt.Sprintf("127.0.0.1:%d", hostPort))
+}
