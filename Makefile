@@ -14,13 +14,18 @@ LDFLAGS := -s -w \
 GO ?= go
 DATA_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/skiff,$(HOME)/.skiff)
 
-.PHONY: build test lint generate bench run clean deps
+.PHONY: build test lint generate bench run clean deps images
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/skiff ./cmd/skiff
 
 deps:
 	bash scripts/install-deps.sh
+
+# images builds the test images (skiff.test/agnhost-lite:1, skiff.test/busybox:1) as tarballs
+# in bin/images, since tests reach no registry; the busybox one needs busybox-static (make deps).
+images:
+	$(GO) run ./tests/images/build -out bin/images
 
 generate:
 	hack/update-openapi.sh
@@ -32,10 +37,12 @@ lint:
 	$(GO) vet ./...
 
 # test runs every test the README promises: lint, unit tests, then integration tests
-# that start bin/skiff and drive it with client-go and kubectl.
-test: lint build
-	$(GO) test -race -count=1 ./pkg/... ./cmd/...
+# that start bin/skiff and drive it with client-go and kubectl, then the end-to-end tests
+# of the node agent (as root, with containerd and the test images; they skip otherwise).
+test: lint build images
+	$(GO) test -race -count=1 ./pkg/... ./cmd/... ./tests/images/...
 	SKIFF_BIN=$(CURDIR)/bin/skiff $(GO) test -race -count=1 -timeout 30m ./tests/integration/...
+	SKIFF_BIN=$(CURDIR)/bin/skiff SKIFF_IMAGES=$(CURDIR)/bin/images $(GO) test -race -count=1 -timeout 20m ./tests/e2e/...
 
 bench: build
 	SKIFF_BIN=$(CURDIR)/bin/skiff $(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./tests/bench/...

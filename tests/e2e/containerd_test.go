@@ -1,0 +1,347 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	containerdclient "github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/oci"
+
+	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
+)
+
+// Test images, as `make images` writes them (tests/images).
+const (
+	ctdAgnhostRef = "skiff.test/agnhost-lite:1"
+	ctdBusyboxRef = "skiff.test/busybox:1"
+)
+
+// ctdRequire skips unless the test can run containers: root, containerd and runc.
+func ctdRequire(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containerd")
+	}
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "runc"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed (scripts/install-deps.sh installs it)", b)
+		}
+	}
+}
+
+var (
+	ctdImagesOnce sync.Once
+	ctdImagesDir  string
+	ctdImagesErr  error
+)
+
+// ctdImages returns the directory holding agnhost-lite.tar and busybox.tar: $SKIFF_IMAGES
+// (make test sets it), else the module's bin/images, built there when missing.
+func ctdImages(t *testing.T) string {
+	t.Helper()
+	ctdImagesOnce.Do(func() {
+		if d := os.Getenv("SKIFF_IMAGES"); d != "" {
+			ctdImagesDir = d
+			return
+		}
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			ctdImagesErr = err
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		ctdImagesDir = filepath.Join(root, "bin", "images")
+		if _, err := os.Stat(filepath.Join(ctdImagesDir, "busybox.tar")); err == nil {
+			return
+		}
+		cmd := exec.Command("go", "run", "./tests/images/build", "-out", ctdImagesDir)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			ctdImagesErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if ctdImagesErr != nil {
+		t.Fatalf("test images: %v", ctdImagesErr)
+	}
+	return ctdImagesDir
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string {
+	return "go run ./tests/images/build: " + e.err.Error() + "\n" + e.out
+}
+
+// ctdStart starts a supervised containerd whose root, state and socket are under a fresh
+// temporary directory, and stops it (killing it by pid if need be) when the test ends.
+func ctdStart(t *testing.T, mod func(*containerd.Config)) (*containerd.Process, containerd.Config) {
+	t.Helper()
+	ctdRequire(t)
+	// The state dir holds the socket, whose path must stay short; t.TempDir's can be long.
+	state, err := os.MkdirTemp("", "skiff-ctd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := containerd.Config{
+		RootDir:    filepath.Join(t.TempDir(), "root"),
+		StateDir:   state,
+		MinBackoff: 100 * time.Millisecond,
+		StopGrace:  20 * time.Second,
+		Logf:       t.Logf,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := containerd.Start(context.Background(), cfg)
+	if err != nil {
+		if b, rerr := os.ReadFile(filepath.Join(cfg.RootDir, "containerd.log")); rerr == nil {
+			t.Logf("containerd.log:\n%s", b)
+		}
+		os.RemoveAll(state)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pid := p.Pid()
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop containerd: %v", err)
+		}
+		if syscall.Kill(pid, 0) == nil && cfg.KeepRunning {
+			// Left running on purpose by the test's config; the test is over, so end it.
+			syscall.Kill(pid, syscall.SIGKILL)
+			ctdWaitGone(t, pid)
+		}
+		os.RemoveAll(state)
+	})
+	return p, cfg
+}
+
+// ctdWaitGone waits until pid has exited (or is a zombie nobody reaps).
+func ctdWaitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			return
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("pid %d still running", pid)
+}
+
+// ctdClient connects to the supervised containerd and closes the client when the test ends.
+func ctdClient(t *testing.T, p *containerd.Process) *containerdclient.Client {
+	t.Helper()
+	c, err := containerd.Connect(context.Background(), p.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// ctdImport imports both test images into c and unpacks them for snapshotter.
+func ctdImport(t *testing.T, c *containerdclient.Client, snapshotter string) {
+	t.Helper()
+	dir := ctdImages(t)
+	ctx := context.Background()
+	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
+		r, err := os.Open(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, err := c.Import(ctx, r)
+		r.Close()
+		if err != nil {
+			t.Fatalf("import %s: %v", f, err)
+		}
+		for _, img := range imgs {
+			if err := containerdclient.NewImage(c, img).Unpack(ctx, snapshotter); err != nil {
+				t.Fatalf("unpack %s: %v", img.Name, err)
+			}
+		}
+	}
+}
+
+// ctdBuffer is a bytes.Buffer that a container's stdout and stderr copiers can share.
+type ctdBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *ctdBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *ctdBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// ctdRun runs one container of ref with args appended to the image's entrypoint, and returns
+// its exit code and output; container, task and snapshot are deleted afterwards.
+func ctdRun(t *testing.T, c *containerdclient.Client, snapshotter, ref string, args ...string) (uint32, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	img, err := c.GetImage(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "ctd-test-" + netRandomHex(t, 6)
+	ctr, err := c.NewContainer(ctx, id,
+		containerdclient.WithSnapshotter(snapshotter),
+		containerdclient.WithNewSnapshot(id, img),
+		containerdclient.WithNewSpec(oci.WithImageConfigArgs(img, args)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := ctr.Delete(context.Background(), containerdclient.WithSnapshotCleanup); err != nil {
+			t.Errorf("delete container %s: %v", id, err)
+		}
+	}()
+	var out ctdBuffer
+	// The FIFOs go under the test's temp dir rather than /run/containerd/fifo.
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out), cio.WithFIFODir(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := task.Delete(context.Background(), containerdclient.WithProcessKill); err != nil {
+			t.Errorf("delete task %s: %v", id, err)
+		}
+	}()
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := <-statusC
+	code, _, err := st.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Output may trail the exit; the task's IO is complete once Wait on it returns.
+	task.IO().Wait()
+	return code, out.String()
+}
+
+func TestContainerdImportAndRun(t *testing.T) {
+	p, _ := ctdStart(t, nil)
+	c := ctdClient(t, p)
+	ctdImport(t, c, p.Snapshotter())
+
+	imgs, err := c.ListImages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, img := range imgs {
+		names = append(names, img.Name())
+	}
+	for _, want := range []string{ctdAgnhostRef, ctdBusyboxRef} {
+		if !slices.Contains(names, want) {
+			t.Errorf("images %q lack %s", names, want)
+		}
+	}
+
+	if code, out := ctdRun(t, c, p.Snapshotter(), ctdAgnhostRef, "exit", "3"); code != 3 {
+		t.Errorf("agnhost-lite exit 3: exit code %d, output %q", code, out)
+	}
+	if code, out := ctdRun(t, c, p.Snapshotter(), ctdAgnhostRef, "env"); code != 0 || !strings.Contains(out, "PATH=/usr/local/sbin:") {
+		t.Errorf("agnhost-lite env: exit code %d, output %q", code, out)
+	}
+	// busybox's entrypoint is empty: the args are the whole command.
+	if code, out := ctdRun(t, c, p.Snapshotter(), ctdBusyboxRef, "sh", "-c", "echo hello from $(ls /bin/sh)"); code != 0 || strings.TrimSpace(out) != "hello from /bin/sh" {
+		t.Errorf("busybox sh: exit code %d, output %q", code, out)
+	}
+}
+
+func TestContainerdRestartedWhenKilled(t *testing.T) {
+	p, _ := ctdStart(t, nil)
+	c := ctdClient(t, p)
+	ctdImport(t, c, p.Snapshotter())
+
+	old := p.Pid()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for p.Restarts() < 1 || p.Pid() == old {
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd not restarted after kill: restarts %d pid %d", p.Restarts(), p.Pid())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The old client reconnects by itself; the images are on disk under the same root.
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.GetImage(ctx, ctdAgnhostRef)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image not found after restart: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, out := ctdRun(t, c, p.Snapshotter(), ctdAgnhostRef, "exit", "3"); code != 3 {
+		t.Errorf("after restart, agnhost-lite exit 3: exit code %d, output %q", code, out)
+	}
+
+	pid := p.Pid()
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctdWaitGone(t, pid)
+}
+
+func TestContainerdKeepRunningIsAdopted(t *testing.T) {
+	p, cfg := ctdStart(t, func(c *containerd.Config) { c.KeepRunning = true })
+	pid := p.Pid()
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatalf("containerd (pid %d) stopped although KeepRunning", pid)
+	}
+	// A new agent with the same state dir adopts it instead of starting a second one; this
+	// one stops it.
+	cfg.KeepRunning = false
+	p2, err := containerd.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Pid() != pid {
+		t.Errorf("started pid %d instead of adopting %d", p2.Pid(), pid)
+	}
+	ctdClient(t, p2)
+	if err := p2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctdWaitGone(t, pid)
+}
