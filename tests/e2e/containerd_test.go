@@ -198,9 +198,10 @@ func (b *ctdBuffer) String() string {
 	return b.b.String()
 }
 
-// ctdRun runs one container of ref with args appended to the image's entrypoint, and returns
-// its exit code and output; container, task and snapshot are deleted afterwards.
-func ctdRun(t *testing.T, c *containerdclient.Client, snapshotter, ref string, args ...string) (uint32, string) {
+// ctdStartTask creates and starts a container of ref with args appended to the image's
+// entrypoint and opts applied to its spec. The returned function deletes task, container and
+// snapshot; call it before containerd stops.
+func ctdStartTask(t *testing.T, c *containerdclient.Client, snapshotter, ref string, opts []oci.SpecOpts, args ...string) (containerdclient.Task, <-chan containerdclient.ExitStatus, *ctdBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -212,41 +213,64 @@ func ctdRun(t *testing.T, c *containerdclient.Client, snapshotter, ref string, a
 	ctr, err := c.NewContainer(ctx, id,
 		containerdclient.WithSnapshotter(snapshotter),
 		containerdclient.WithNewSnapshot(id, img),
-		containerdclient.WithNewSpec(oci.WithImageConfigArgs(img, args)))
+		containerdclient.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfigArgs(img, args)}, opts...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	deleteContainer := func() {
 		if err := ctr.Delete(context.Background(), containerdclient.WithSnapshotCleanup); err != nil {
 			t.Errorf("delete container %s: %v", id, err)
 		}
-	}()
-	var out ctdBuffer
+	}
+	out := &ctdBuffer{}
 	// The FIFOs go under the test's temp dir rather than /run/containerd/fifo.
-	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out), cio.WithFIFODir(t.TempDir())))
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, out, out), cio.WithFIFODir(t.TempDir())))
 	if err != nil {
+		deleteContainer()
 		t.Fatal(err)
 	}
-	defer func() {
+	cleanup := func() {
 		if _, err := task.Delete(context.Background(), containerdclient.WithProcessKill); err != nil {
 			t.Errorf("delete task %s: %v", id, err)
 		}
-	}()
-	statusC, err := task.Wait(ctx)
+		deleteContainer()
+	}
+	// Wait before Start, so that an exit right after the start is not missed.
+	statusC, err := task.Wait(context.Background())
+	if err == nil {
+		err = task.Start(ctx)
+	}
 	if err != nil {
+		cleanup()
 		t.Fatal(err)
 	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := <-statusC
-	code, _, err := st.Result()
+	return task, statusC, out, cleanup
+}
+
+// ctdRun runs one container of ref to its end and returns its exit code and output.
+func ctdRun(t *testing.T, c *containerdclient.Client, snapshotter, ref string, args ...string) (uint32, string) {
+	t.Helper()
+	task, statusC, out, cleanup := ctdStartTask(t, c, snapshotter, ref, nil, args...)
+	defer cleanup()
+	code, _, err := ctdExit(t, statusC)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Output may trail the exit; the task's IO is complete once Wait on it returns.
 	task.IO().Wait()
 	return code, out.String()
+}
+
+// ctdExit waits (generously) for a task to exit.
+func ctdExit(t *testing.T, statusC <-chan containerdclient.ExitStatus) (uint32, time.Time, error) {
+	t.Helper()
+	select {
+	case st := <-statusC:
+		return st.Result()
+	case <-time.After(2 * time.Minute):
+		t.Fatal("task did not exit within 2 minutes")
+		return 0, time.Time{}, nil
+	}
 }
 
 func TestContainerdImportAndRun(t *testing.T) {
@@ -280,8 +304,34 @@ func TestContainerdImportAndRun(t *testing.T) {
 	}
 }
 
-func TestContainerdRestartedWhenKilled(t *testing.T) {
+// The test images' processes must behave as containers' pid 1: agnhost-lite ends on SIGTERM
+// (pid 1 has no default signal actions), and oom is ended by the cgroup's memory limit.
+func TestContainerdAgnhostSignalsAndOOM(t *testing.T) {
 	p, _ := ctdStart(t, nil)
+	c := ctdClient(t, p)
+	ctdImport(t, c, p.Snapshotter())
+
+	task, statusC, out, cleanup := ctdStartTask(t, c, p.Snapshotter(), ctdAgnhostRef, nil, "sleep", "infinity")
+	defer cleanup()
+	if err := task.Kill(context.Background(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := ctdExit(t, statusC); err != nil || code != 0 {
+		t.Errorf("sleep infinity after SIGTERM: exit code %d, %v, output %q", code, err, out.String())
+	}
+
+	_, statusC, out, cleanup2 := ctdStartTask(t, c, p.Snapshotter(), ctdAgnhostRef,
+		[]oci.SpecOpts{oci.WithMemoryLimit(64 << 20), oci.WithMemorySwap(64 << 20)}, "oom")
+	defer cleanup2()
+	// SIGKILL from the OOM killer: 128+9.
+	if code, _, err := ctdExit(t, statusC); err != nil || code != 137 {
+		t.Errorf("oom under a 64 MiB limit: exit code %d, %v, output %q", code, err, out.String())
+	}
+}
+
+func TestContainerdRestartedWhenKilled(t *testing.T) {
+	restarted := make(chan struct{}, 10)
+	p, _ := ctdStart(t, func(c *containerd.Config) { c.OnRestart = func() { restarted <- struct{}{} } })
 	c := ctdClient(t, p)
 	ctdImport(t, c, p.Snapshotter())
 
@@ -295,6 +345,11 @@ func TestContainerdRestartedWhenKilled(t *testing.T) {
 			t.Fatalf("containerd not restarted after kill: restarts %d pid %d", p.Restarts(), p.Pid())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case <-restarted:
+	case <-time.After(time.Minute):
+		t.Error("OnRestart not called")
 	}
 	// The old client reconnects by itself; the images are on disk under the same root.
 	for {

@@ -44,6 +44,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the delay before a restart after containerd died;
 	// 500ms and 30s when zero. The delay doubles on each quick death.
 	MinBackoff, MaxBackoff time.Duration
+	// OnRestart is called, from the supervising goroutine, each time a containerd started
+	// again after dying serves, so that the kubelet can reconcile its pods with it.
+	OnRestart func()
 	// Logf reports supervision events (started, died, restarting); dropped when nil.
 	Logf func(format string, args ...any)
 }

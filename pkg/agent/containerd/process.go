@@ -142,6 +142,9 @@ func (p *Process) supervise(ctx context.Context, d *daemon) {
 		p.restarts++
 		p.mu.Unlock()
 		p.cfg.Logf("containerd restarted (pid %d)", d.pid)
+		if p.cfg.OnRestart != nil {
+			p.cfg.OnRestart()
+		}
 	}
 }
 
