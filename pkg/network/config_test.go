@@ -98,3 +98,10 @@ func TestCheckUID(t *testing.T) {
 		}
 	}
 }
+
+func TestCNIChainName(t *testing.T) {
+	// as the bridge plugin named the chain of a pod in an e2e run
+	if got := cniChainName("cbr0", "e2e-8a80b9cae622133d"); got != "CNI-44b5428d82d73da65872ef1a" {
+		t.Errorf("got %s", got)
+	}
+}

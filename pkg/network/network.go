@@ -263,6 +263,9 @@ func (m *Manager) teardown(ctx context.Context, uid string, st *podState) error 
 	if err != nil {
 		return fmt.Errorf("network: tear down pod %s/%s (%s): %w", st.Namespace, st.Name, uid, err)
 	}
+	if cniPath == "" && len(st.IPs) > 0 {
+		dropMasquerade(m.cfg.NetworkName, uid, st.IPs)
+	}
 	if err := removeNetns(path); err != nil {
 		return fmt.Errorf("network: %w", err)
 	}

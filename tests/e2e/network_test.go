@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+
 	"github.com/skiff-k8s/skiff/pkg/network"
 )
 
@@ -120,6 +123,15 @@ func netNewNode(t *testing.T, prefix int) *netNode {
 		for _, uid := range uids {
 			if err := m.TeardownPod(ctx, uid); err != nil {
 				t.Errorf("teardown %s: %v", uid, err)
+				// what a failed teardown leaves: libcni's cached results
+				// and the namespace mount (which would block TempDir's removal)
+				leftovers, _ := filepath.Glob("/var/lib/cni/results/*-" + uid + "-*")
+				for _, f := range leftovers {
+					os.Remove(f)
+				}
+				p := filepath.Join(n.cfg.NetnsDir, "skiff-"+uid)
+				exec.Command("umount", "-l", p).Run()
+				os.Remove(p)
 			}
 		}
 		exec.Command("ip", "link", "del", n.bridge).Run()
@@ -246,6 +258,58 @@ func netWantEcho(t *testing.T, from, nsPath, addr string) {
 	}
 }
 
+// netPing sends ICMP echo requests from the namespace at nsPath to dst
+// until one is answered, or fails after a generous timeout.
+func netPing(nsPath string, dst net.IP) error {
+	return network.Do(nsPath, func() error {
+		c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		id := os.Getpid() & 0xffff
+		deadline := time.Now().Add(30 * time.Second)
+		for seq := 1; time.Now().Before(deadline); seq++ {
+			req, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("skiff")}}).Marshal(nil)
+			if _, err := c.WriteTo(req, &net.IPAddr{IP: dst}); err != nil {
+				return err
+			}
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			buf := make([]byte, 1500)
+			for {
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					break // timeout: send the next request
+				}
+				m, err := icmp.ParseMessage(1, buf[:n])
+				if err != nil || m.Type != ipv4.ICMPTypeEchoReply || !from.(*net.IPAddr).IP.Equal(dst) {
+					continue
+				}
+				if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no echo reply from %s", dst)
+	})
+}
+
+// netMasqueradeRules returns the nat POSTROUTING rules for a pod IP (the
+// bridge plugin's ipMasq).
+func netMasqueradeRules(t *testing.T, ip net.IP) string {
+	out, err := exec.Command("iptables", "-t", "nat", "-S", "POSTROUTING").Output()
+	if err != nil {
+		t.Fatalf("iptables -S POSTROUTING: %v", err)
+	}
+	var rules []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "-s "+ip.String()+"/32 ") {
+			rules = append(rules, l)
+		}
+	}
+	return strings.Join(rules, "\n")
+}
+
 func TestNetworkPodToPod(t *testing.T) {
 	n := netNewNode(t, 24)
 	uidA, a := netSetup(t, n, "a")
@@ -257,6 +321,17 @@ func TestNetworkPodToPod(t *testing.T) {
 	gw = net.IPv4(gw[0], gw[1], gw[2], gw[3]+1)
 	if !a.Gateway.Equal(gw) {
 		t.Errorf("gateway %s, want %s", a.Gateway, gw)
+	}
+
+	if err := netPing(b.NetnsPath, a.IPs[0]); err != nil {
+		t.Errorf("ping pod a from pod b: %v", err)
+	}
+	if err := netPing(a.NetnsPath, gw); err != nil {
+		t.Errorf("ping the gateway from pod a: %v", err)
+	}
+	// masquerade of what leaves the pod network comes from the bridge plugin
+	if r := netMasqueradeRules(t, a.IPs[0]); r == "" {
+		t.Errorf("no masquerade rule for %s", a.IPs[0])
 	}
 
 	netEchoServer(t, a, net.JoinHostPort(a.IPs[0].String(), "8080"))
@@ -293,6 +368,9 @@ func TestNetworkPodToPod(t *testing.T) {
 	}
 	if _, err := os.Stat(a.NetnsPath); !os.IsNotExist(err) {
 		t.Errorf("netns %s still there after teardown: %v", a.NetnsPath, err)
+	}
+	if r := netMasqueradeRules(t, a.IPs[0]); r != "" {
+		t.Errorf("masquerade rule left after teardown: %s", r)
 	}
 	if _, err := restarted.Status(ctx, uidA); !errors.Is(err, network.ErrNotFound) {
 		t.Errorf("Status after teardown: %v, want ErrNotFound", err)
@@ -343,4 +421,65 @@ func TestNetworkHostPort(t *testing.T) {
 	_, pn := netSetup(t, n, "web", network.PortMapping{HostPort: int32(hostPort), ContainerPort: 8080, Protocol: "TCP"})
 	netEchoServer(t, pn, ":8080")
 	netWantEcho(t, "host", "", fmt.Sprintf("127.0.0.1:%d", hostPort))
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet"); err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("route_localnet on %s: %q %v", n.bridge, b, err)
+	}
+}
+
+// TestNetworkParallel: pods set up at once (as a node starting many pods
+// does) get distinct addresses.
+func TestNetworkParallel(t *testing.T) {
+	n := netNewNode(t, 24)
+	const pods = 12
+	type result struct {
+		ip  net.IP
+		err error
+	}
+	results := make(chan result, pods)
+	for i := 0; i < pods; i++ {
+		go func() {
+			pn, err := n.m.SetupPod(context.Background(), network.PodNetworkRequest{UID: "e2e-" + netRandomHex(t, 8), Namespace: "e2e", Name: fmt.Sprint("p", i)})
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			results <- result{ip: pn.IPs[0]}
+		}()
+	}
+	seen := map[string]bool{}
+	for i := 0; i < pods; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("SetupPod: %v", r.err)
+			continue
+		}
+		if seen[r.ip.String()] {
+			t.Errorf("%s given twice", r.ip)
+		}
+		seen[r.ip.String()] = true
+	}
+}
+
+// TestNetworkNamespaceLost: when a pod's namespace disappears (e.g. the
+// node rebooted and /run was emptied), Status says so and SetupPod makes
+// a new one instead of returning the dead one.
+func TestNetworkNamespaceLost(t *testing.T) {
+	n := netNewNode(t, 24)
+	uid, pn := netSetup(t, n, "lost")
+	if err := exec.Command("umount", pn.NetnsPath).Run(); err != nil {
+		t.Fatalf("umount %s: %v", pn.NetnsPath, err)
+	}
+	ctx := context.Background()
+	if _, err := n.m.Status(ctx, uid); !errors.Is(err, network.ErrNotFound) {
+		t.Fatalf("Status with the namespace gone: %v", err)
+	}
+	again, err := n.m.SetupPod(ctx, network.PodNetworkRequest{UID: uid, Namespace: "e2e", Name: "lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.m.Status(ctx, uid); err != nil {
+		t.Fatalf("Status after SetupPod: %v", err)
+	}
+	netEchoServer(t, again, net.JoinHostPort(again.IPs[0].String(), "8080"))
+	netWantEcho(t, "host", "", net.JoinHostPort(again.IPs[0].String(), "8080"))
 }
