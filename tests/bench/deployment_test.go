@@ -37,19 +37,7 @@ func BenchmarkDeployment(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			c := s.Client
-			start := time.Now()
-			for {
-				l, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-				if err == nil && len(l.Items) == nodes {
-					break
-				}
-				if ctx.Err() != nil {
-					b.Fatalf("nodes did not register: %v", err)
-				}
-				time.Sleep(time.Second)
-			}
-			report(b, "%d simulated nodes registered in %v", nodes, time.Since(start).Round(time.Millisecond))
-			time.Sleep(5 * time.Second) // let registration work settle
+			waitNodes(ctx, b, c, nodes)
 			ns := "deploybench"
 			if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 				b.Fatal(err)

@@ -35,18 +35,10 @@ func BenchmarkScheduler(b *testing.B) {
 			defer s.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
-			cfg := *s.Config
-			cfg.QPS, cfg.Burst = -1, 0
-			c, err := newClient(&cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
+			c := unlimitedClient(b, s)
 			waitNodes(ctx, b, c, nodes)
 			ns := "schedbench"
-			if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				b.Fatal(err)
-			}
-			waitServiceAccount(ctx, b, c, ns)
+			createNamespace(ctx, b, c, ns)
 			allBound := watchBound(ctx, b, c, ns, pods)
 			var created, failed atomic.Int64
 			var wg sync.WaitGroup
@@ -115,18 +107,10 @@ func BenchmarkSchedulerBacklog(b *testing.B) {
 			defer s.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
-			cfg := *s.Config
-			cfg.QPS, cfg.Burst = -1, 0
-			c, err := newClient(&cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
+			c := unlimitedClient(b, s)
 			waitNodes(ctx, b, c, nodes)
 			ns := "backlog"
-			if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				b.Fatal(err)
-			}
-			waitServiceAccount(ctx, b, c, ns)
+			createNamespace(ctx, b, c, ns)
 			var wg sync.WaitGroup
 			var failed atomic.Int64
 			for w := 0; w < clients; w++ {
@@ -165,36 +149,6 @@ func BenchmarkSchedulerBacklog(b *testing.B) {
 			report(b, "scheduler drained %d pending pods on %d nodes in %v: %.0f pods/s (start, lease and cache sync included)", pods, nodes, el.Round(time.Millisecond), rate)
 			b.ReportMetric(rate, "backlog-pods/s")
 		}()
-	}
-}
-
-func waitNodes(ctx context.Context, b *testing.B, c kubernetes.Interface, nodes int) {
-	start := time.Now()
-	for {
-		l, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err == nil && len(l.Items) == nodes {
-			break
-		}
-		if ctx.Err() != nil {
-			b.Fatalf("nodes did not register: %v", err)
-		}
-		time.Sleep(time.Second)
-	}
-	report(b, "%d simulated nodes registered in %v", nodes, time.Since(start).Round(time.Millisecond))
-	time.Sleep(5 * time.Second) // let registration work settle
-}
-
-// waitServiceAccount waits for the namespace's default service account, which
-// pod admission requires.
-func waitServiceAccount(ctx context.Context, b *testing.B, c kubernetes.Interface, ns string) {
-	for {
-		if _, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			b.Fatal("no default service account")
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
