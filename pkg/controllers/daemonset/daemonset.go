@@ -22,7 +22,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -109,12 +108,8 @@ func (c *controller) registerHandlers(logger klog.Logger, dss, pods, nodes, revs
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandlerFuncs
 	}{
-		{dss, cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, cur interface{}) { c.enqueue(cur) },
-			DeleteFunc: c.enqueue,
-		}},
-		{pods, cache.ResourceEventHandlerFuncs{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod}},
+		{dss, controllers.EnqueueHandler(c.queue)},
+		{pods, c.podHandlers().Funcs()},
 		{nodes, cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj interface{}) { c.nodeChanged(logger, nil, obj.(*corev1.Node)) },
 			UpdateFunc: func(old, cur interface{}) { c.nodeChanged(logger, old.(*corev1.Node), cur.(*corev1.Node)) },
@@ -149,86 +144,37 @@ func (c *controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 	return ds
 }
 
-func (c *controller) addPod(obj interface{}) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		c.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if ds := c.resolveControllerRef(pod.Namespace, ref); ds != nil {
+// podHandlers wake the DaemonSet of a pod, or those that may adopt an orphan, and
+// count the creations and deletions it expects.
+func (c *controller) podHandlers() *controllers.OwnedHandlers[*appsv1.DaemonSet, *corev1.Pod] {
+	return &controllers.OwnedHandlers[*appsv1.DaemonSet, *corev1.Pod]{
+		Resolve: func(namespace string, ref *metav1.OwnerReference) (*appsv1.DaemonSet, bool) {
+			ds := c.resolveControllerRef(namespace, ref)
+			return ds, ds != nil
+		},
+		Matching: func(pod *corev1.Pod) []*appsv1.DaemonSet {
+			dss, _ := c.dsLister.GetPodDaemonSets(pod)
+			return dss
+		},
+		Enqueue: func(ds *appsv1.DaemonSet) { c.enqueue(ds) },
+		Created: func(ds *appsv1.DaemonSet, _ *corev1.Pod) {
 			if key, ok := controllers.Key(ds); ok {
 				c.expectations.CreationObserved(key)
 			}
-			c.enqueue(ds)
-		}
-		return
-	}
-	dss, _ := c.dsLister.GetPodDaemonSets(pod)
-	for _, ds := range dss {
-		c.enqueue(ds)
-	}
-}
-
-func (c *controller) updatePod(old, cur interface{}) {
-	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)
-	if curPod.ResourceVersion == oldPod.ResourceVersion {
-		return
-	}
-	if curPod.DeletionTimestamp != nil {
+		},
+		Deleted: func(ds *appsv1.DaemonSet, _ *corev1.Pod) {
+			if key, ok := controllers.Key(ds); ok {
+				c.expectations.DeletionObserved(key)
+			}
+		},
+		Updated: func(ds *appsv1.DaemonSet, old, cur *corev1.Pod) {
+			if after, ok := controllers.BecameAvailableAfter(old, cur, ds.Spec.MinReadySeconds); ok {
+				c.enqueueAfter(ds, after)
+			}
+		},
 		// Count a graceful deletion as done as soon as it starts, so the
 		// replacement is not held back by the grace period.
-		c.deletePod(curPod)
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOf(curPod), metav1.GetControllerOf(oldPod)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if ds := c.resolveControllerRef(oldPod.Namespace, oldRef); ds != nil {
-			c.enqueue(ds)
-		}
-	}
-	if curRef != nil {
-		ds := c.resolveControllerRef(curPod.Namespace, curRef)
-		if ds == nil {
-			return
-		}
-		c.enqueue(ds)
-		if !controllers.IsPodReady(oldPod) && controllers.IsPodReady(curPod) && ds.Spec.MinReadySeconds > 0 {
-			c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second+time.Second)
-		}
-		return
-	}
-	if !reflect.DeepEqual(curPod.Labels, oldPod.Labels) || refChanged {
-		dss, _ := c.dsLister.GetPodDaemonSets(curPod)
-		for _, ds := range dss {
-			c.enqueue(ds)
-		}
-	}
-}
-
-func (c *controller) deletePod(obj interface{}) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %+v", obj))
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %+v", obj))
-			return
-		}
-	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil {
-		return
-	}
-	if ds := c.resolveControllerRef(pod.Namespace, ref); ds != nil {
-		if key, ok := controllers.Key(ds); ok {
-			c.expectations.DeletionObserved(key)
-		}
-		c.enqueue(ds)
+		DeleteOnTerminating: true,
 	}
 }
 

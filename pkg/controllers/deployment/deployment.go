@@ -80,16 +80,8 @@ func newController(client kubernetes.Interface, dInf, rsInf, podInf cache.Shared
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
 	}{
-		{dInf, cache.ResourceEventHandlerFuncs{
-			AddFunc:    dc.enqueue,
-			UpdateFunc: func(_, cur interface{}) { dc.enqueue(cur) },
-			DeleteFunc: dc.enqueue,
-		}},
-		{rsInf, cache.ResourceEventHandlerFuncs{
-			AddFunc:    dc.addReplicaSet,
-			UpdateFunc: dc.updateReplicaSet,
-			DeleteFunc: dc.deleteReplicaSet,
-		}},
+		{dInf, controllers.EnqueueHandler(dc.queue)},
+		{rsInf, dc.replicaSetHandlers().Funcs()},
 		{podInf, cache.ResourceEventHandlerFuncs{DeleteFunc: dc.deletePod}},
 	}
 	for _, x := range handlers {
@@ -139,61 +131,16 @@ func (dc *controller) deploymentsMatching(rs *appsv1.ReplicaSet) []*appsv1.Deplo
 	return out
 }
 
-func (dc *controller) addReplicaSet(obj interface{}) {
-	rs := obj.(*appsv1.ReplicaSet)
-	if rs.DeletionTimestamp != nil {
-		dc.deleteReplicaSet(rs)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
-		if d := dc.deploymentFor(rs.Namespace, ref); d != nil {
-			dc.enqueue(d)
-		}
-		return
-	}
-	for _, d := range dc.deploymentsMatching(rs) {
-		dc.enqueue(d)
-	}
-}
-
-func (dc *controller) updateReplicaSet(old, cur interface{}) {
-	oldRS, curRS := old.(*appsv1.ReplicaSet), cur.(*appsv1.ReplicaSet)
-	if curRS.ResourceVersion == oldRS.ResourceVersion {
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOfNoCopy(curRS), metav1.GetControllerOfNoCopy(oldRS)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if d := dc.deploymentFor(oldRS.Namespace, oldRef); d != nil {
-			dc.enqueue(d)
-		}
-	}
-	if curRef != nil {
-		if d := dc.deploymentFor(curRS.Namespace, curRef); d != nil {
-			dc.enqueue(d)
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(curRS.Labels, oldRS.Labels) {
-		for _, d := range dc.deploymentsMatching(curRS) {
-			dc.enqueue(d)
-		}
-	}
-}
-
-func (dc *controller) deleteReplicaSet(obj interface{}) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rs, ok = tomb.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
-	}
-	if d := dc.deploymentFor(rs.Namespace, metav1.GetControllerOfNoCopy(rs)); d != nil {
-		dc.enqueue(d)
+// replicaSetHandlers wake the Deployment of a ReplicaSet, or those that may adopt
+// an orphan. As upstream, a ReplicaSet being deleted is handled as any update.
+func (dc *controller) replicaSetHandlers() *controllers.OwnedHandlers[*appsv1.Deployment, *appsv1.ReplicaSet] {
+	return &controllers.OwnedHandlers[*appsv1.Deployment, *appsv1.ReplicaSet]{
+		Resolve: func(namespace string, ref *metav1.OwnerReference) (*appsv1.Deployment, bool) {
+			d := dc.deploymentFor(namespace, ref)
+			return d, d != nil
+		},
+		Matching: dc.deploymentsMatching,
+		Enqueue:  func(d *appsv1.Deployment) { dc.enqueue(d) },
 	}
 }
 

@@ -15,7 +15,6 @@ package replicaset
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sync"
 	"time"
 
@@ -83,11 +82,7 @@ func newController(c *controllers.Context, k *kind) (*controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("%s: add handler: %w", k.name, err)
 	}
-	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    rc.addPod,
-		UpdateFunc: rc.updatePod,
-		DeleteFunc: rc.deletePod,
-	}); err != nil {
+	if _, err := pods.Informer().AddEventHandler(rc.podHandlers().Funcs()); err != nil {
 		return nil, fmt.Errorf("%s: add pod handler: %w", k.name, err)
 	}
 	return rc, nil
@@ -143,95 +138,40 @@ func (rc *controller) ownersMatching(pod *corev1.Pod) []*owned {
 	return out
 }
 
-func (rc *controller) addPod(obj interface{}) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		// A pod that shows up already being deleted (after a relist) counts as deleted.
-		rc.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		o := rc.resolveControllerRef(pod.Namespace, ref)
-		if o == nil {
-			return
-		}
-		key, _ := controllers.Key(o.rs)
-		rc.expectations.CreationObserved(key)
-		rc.queue.Add(key)
-		return
-	}
-	// An orphan: wake every owner that might adopt it.
-	for _, o := range rc.ownersMatching(pod) {
-		rc.enqueue(o.rs)
-	}
-}
-
-func (rc *controller) updatePod(old, cur interface{}) {
-	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)
-	if curPod.ResourceVersion == oldPod.ResourceVersion {
-		return // a resync
-	}
-	labelChanged := !reflect.DeepEqual(curPod.Labels, oldPod.Labels)
-	if curPod.DeletionTimestamp != nil {
-		// The kubelet may take a while to remove it: count the deletion now so that
-		// the owner can replace it, as upstream does.
-		rc.deletePod(curPod)
-		if labelChanged {
-			rc.deletePod(oldPod)
-		}
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOfNoCopy(curPod), metav1.GetControllerOfNoCopy(oldPod)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if o := rc.resolveControllerRef(oldPod.Namespace, oldRef); o != nil {
-			rc.enqueue(o.rs)
-		}
-	}
-	if curRef != nil {
-		o := rc.resolveControllerRef(curPod.Namespace, curRef)
-		if o == nil {
-			return
-		}
-		rc.enqueue(o.rs)
+// podHandlers wake the owner of a pod, or the owners that may adopt an orphan, and
+// count the creations and deletions the owner expects.
+func (rc *controller) podHandlers() *controllers.OwnedHandlers[*owned, *corev1.Pod] {
+	return &controllers.OwnedHandlers[*owned, *corev1.Pod]{
+		Resolve: func(namespace string, ref *metav1.OwnerReference) (*owned, bool) {
+			o := rc.resolveControllerRef(namespace, ref)
+			return o, o != nil
+		},
+		Matching: rc.ownersMatching,
+		Enqueue:  func(o *owned) { rc.enqueue(o.rs) },
+		Created: func(o *owned, _ *corev1.Pod) {
+			key, _ := controllers.Key(o.rs)
+			rc.expectations.CreationObserved(key)
+		},
+		// A pod seen twice (with a deletionTimestamp, then gone) lowers the
+		// expectations once.
+		Deleted: func(o *owned, pod *corev1.Pod) {
+			key, _ := controllers.Key(o.rs)
+			if rc.deletions.observed(key, pod.Namespace+"/"+pod.Name) {
+				rc.expectations.DeletionObserved(key)
+			}
+		},
 		// Availability comes minReadySeconds after readiness, with no pod event of its
 		// own: look again then.
-		if !controllers.IsPodReady(oldPod) && controllers.IsPodReady(curPod) && o.rs.Spec.MinReadySeconds > 0 {
-			rc.enqueueAfter(o, time.Duration(o.rs.Spec.MinReadySeconds)*time.Second+time.Second)
-		}
-		return
+		Updated: func(o *owned, old, cur *corev1.Pod) {
+			if after, ok := controllers.BecameAvailableAfter(old, cur, o.rs.Spec.MinReadySeconds); ok {
+				rc.enqueueAfter(o, after)
+			}
+		},
+		// The kubelet may take a while to remove a pod being deleted: count the
+		// deletion now so that the owner can replace it, as upstream does.
+		DeleteOnTerminating: true,
+		DeleteOldOnRelabel:  true,
 	}
-	if labelChanged || refChanged {
-		for _, o := range rc.ownersMatching(curPod) {
-			rc.enqueue(o.rs)
-		}
-	}
-}
-
-func (rc *controller) deletePod(obj interface{}) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	ref := metav1.GetControllerOfNoCopy(pod)
-	if ref == nil {
-		return
-	}
-	o := rc.resolveControllerRef(pod.Namespace, ref)
-	if o == nil {
-		return
-	}
-	key, _ := controllers.Key(o.rs)
-	if rc.deletions.observed(key, pod.Namespace+"/"+pod.Name) {
-		rc.expectations.DeletionObserved(key)
-	}
-	rc.queue.Add(key)
 }
 
 // deletions remembers which pods an owner is waiting to see deleted, so that a pod

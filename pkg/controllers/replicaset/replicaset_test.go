@@ -191,8 +191,9 @@ func TestScaleDownDeletesPendingFirst(t *testing.T) {
 		t.Fatalf("deletes %v", dels)
 	}
 	// Seen twice (terminating, then gone), the deletion counts once.
-	f.rc.deletePod(pending)
-	f.rc.deletePod(pending)
+	pods := f.rc.podHandlers()
+	pods.Delete(pending)
+	pods.Delete(pending)
 	if !f.rc.expectations.Satisfied("ns/web") {
 		t.Error("deletion not observed")
 	}

@@ -12,7 +12,6 @@ package statefulset
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -71,18 +70,10 @@ func newController(client kubernetes.Interface, setLister appslisters.StatefulSe
 }
 
 func (c *controller) registerHandlers(sets, pods cache.SharedIndexInformer) error {
-	if _, err := sets.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur interface{}) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	}); err != nil {
+	if _, err := sets.AddEventHandler(controllers.EnqueueHandler(c.queue)); err != nil {
 		return err
 	}
-	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.addPod,
-		UpdateFunc: c.updatePod,
-		DeleteFunc: c.deletePod,
-	})
+	_, err := pods.AddEventHandler(c.podHandlers().Funcs())
 	return err
 }
 
@@ -115,73 +106,24 @@ func (c *controller) setsForPod(pod *corev1.Pod) []*appsv1.StatefulSet {
 	return sets
 }
 
-func (c *controller) addPod(obj interface{}) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		c.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if set := c.resolveControllerRef(pod.Namespace, ref); set != nil {
-			c.enqueue(set)
-		}
-		return
-	}
-	for _, set := range c.setsForPod(pod) {
-		c.enqueue(set)
-	}
-}
-
-func (c *controller) updatePod(old, cur interface{}) {
-	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)
-	if curPod.ResourceVersion == oldPod.ResourceVersion {
-		return
-	}
-	labelChanged := !reflect.DeepEqual(curPod.Labels, oldPod.Labels)
-	curRef, oldRef := metav1.GetControllerOf(curPod), metav1.GetControllerOf(oldPod)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if set := c.resolveControllerRef(oldPod.Namespace, oldRef); set != nil {
-			c.enqueue(set)
-		}
-	}
-	if curRef != nil {
-		set := c.resolveControllerRef(curPod.Namespace, curRef)
-		if set == nil {
-			return
-		}
-		c.enqueue(set)
+// podHandlers wake the set of a pod, or the sets that may adopt an orphan. As
+// upstream, a pod being deleted is not handled as gone before it is: its successor
+// takes its name, so the set cannot replace it earlier anyway.
+func (c *controller) podHandlers() *controllers.OwnedHandlers[*appsv1.StatefulSet, *corev1.Pod] {
+	return &controllers.OwnedHandlers[*appsv1.StatefulSet, *corev1.Pod]{
+		Resolve: func(namespace string, ref *metav1.OwnerReference) (*appsv1.StatefulSet, bool) {
+			set := c.resolveControllerRef(namespace, ref)
+			return set, set != nil
+		},
+		Matching: c.setsForPod,
+		Enqueue:  func(set *appsv1.StatefulSet) { c.enqueue(set) },
 		// A pod that just became ready turns available minReadySeconds later, with
 		// no event to say so.
-		if !controllers.IsPodReady(oldPod) && controllers.IsPodReady(curPod) && set.Spec.MinReadySeconds > 0 {
-			c.enqueueAfter(set, time.Duration(set.Spec.MinReadySeconds)*time.Second+time.Second)
-		}
-		return
-	}
-	if labelChanged || refChanged {
-		for _, set := range c.setsForPod(curPod) {
-			c.enqueue(set)
-		}
-	}
-}
-
-func (c *controller) deletePod(obj interface{}) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %+v", obj))
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %+v", obj))
-			return
-		}
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if set := c.resolveControllerRef(pod.Namespace, ref); set != nil {
-			c.enqueue(set)
-		}
+		Updated: func(set *appsv1.StatefulSet, old, cur *corev1.Pod) {
+			if after, ok := controllers.BecameAvailableAfter(old, cur, set.Spec.MinReadySeconds); ok {
+				c.enqueueAfter(set, after)
+			}
+		},
 	}
 }
 
