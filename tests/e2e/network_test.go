@@ -140,16 +140,16 @@ func netNewNode(t *testing.T, prefix int) *netNode {
 		if !hostportChainsBefore {
 			netDropEmptyHostportChains(t)
 		}
-		if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), cidrPrefix(n.cfg.PodCIDR)) {
+		if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), netCIDRPrefix(n.cfg.PodCIDR)) {
 			t.Errorf("iptables rules for %s left behind:\n%s", n.cfg.PodCIDR, out)
 		}
 	})
 	return n
 }
 
-// cidrPrefix is the text every address of a /24 or longer podCIDR starts
+// netCIDRPrefix is the text every address of a /24 or longer podCIDR starts
 // with, to spot rules left behind.
-func cidrPrefix(n *net.IPNet) string {
+func netCIDRPrefix(n *net.IPNet) string {
 	ip := n.IP.To4()
 	return fmt.Sprintf("%d.%d.%d.", ip[0], ip[1], ip[2])
 }
@@ -482,4 +482,36 @@ func TestNetworkNamespaceLost(t *testing.T) {
 	}
 	netEchoServer(t, again, net.JoinHostPort(again.IPs[0].String(), "8080"))
 	netWantEcho(t, "host", "", net.JoinHostPort(again.IPs[0].String(), "8080"))
+}
+
+// TestNetworkBandwidth: the kubernetes.io/ingress-bandwidth and
+// egress-bandwidth limits reach the bandwidth plugin, which shapes the
+// pod's host-side interface (tbf) and, for egress, an ifb device; teardown
+// removes them.
+func TestNetworkBandwidth(t *testing.T) {
+	n := netNewNode(t, 24)
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("tc not installed")
+	}
+	ctx := context.Background()
+	uid := "e2e-" + netRandomHex(t, 8)
+	pn, err := n.m.SetupPod(ctx, network.PodNetworkRequest{UID: uid, Namespace: "e2e", Name: "shaped",
+		Bandwidth: &network.Bandwidth{IngressRate: 10_000_000, IngressBurst: 1 << 20, EgressRate: 10_000_000, EgressBurst: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("tc", "qdisc", "show").Output()
+	if strings.Count(string(out), "qdisc tbf") < 2 {
+		t.Errorf("no tbf qdiscs for ingress and egress:\n%s", out)
+	}
+	netEchoServer(t, pn, net.JoinHostPort(pn.IPs[0].String(), "8080"))
+	netWantEcho(t, "host", "", net.JoinHostPort(pn.IPs[0].String(), "8080"))
+	before := strings.Count(string(out), "qdisc tbf")
+	if err := n.m.TeardownPod(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = exec.Command("tc", "qdisc", "show").Output()
+	if after := strings.Count(string(out), "qdisc tbf"); after > before-2 {
+		t.Errorf("tbf qdiscs left after teardown:\n%s", out)
+	}
 }
