@@ -246,7 +246,8 @@ func (m *Manager) teardown(ctx context.Context, uid string, st *podState) error 
 		st = &podState{UID: uid}
 	}
 	// The CNI spec lets DEL run with no namespace when it is gone; the
-	// plugins then release what lives outside it (address, iptables).
+	// plugins then release what they can find without it (the address,
+	// portmap's rules; the bridge's masquerade rules are dropped below).
 	cniPath := path
 	if !isNetns(path) {
 		cniPath = ""
