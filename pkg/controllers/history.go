@@ -234,26 +234,10 @@ func (h History) Delete(ctx context.Context, revision *appsv1.ControllerRevision
 // Claim adopts the orphan revisions m's selector matches and releases the owned
 // ones it no longer matches, returning those the owner keeps.
 func (h History) Claim(ctx context.Context, m *RefManager, revisions []*appsv1.ControllerRevision) ([]*appsv1.ControllerRevision, error) {
-	patch := func(ctx context.Context, ns, name string, p []byte) error {
+	return ClaimAll(ctx, m, revisions, func(ctx context.Context, ns, name string, p []byte) error {
 		_, err := h.Client.AppsV1().ControllerRevisions(ns).Patch(ctx, name, types.StrategicMergePatchType, p, metav1.PatchOptions{})
 		return err
-	}
-	var out []*appsv1.ControllerRevision
-	var errs []error
-	for _, r := range revisions {
-		ok, err := m.Claim(ctx, r, patch)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ok {
-			out = append(out, r)
-		}
-	}
-	if len(errs) > 0 {
-		return out, errs[0]
-	}
-	return out, nil
+	})
 }
 
 // TruncateHistory deletes the oldest revisions that are not live until at most limit

@@ -88,20 +88,26 @@ func (m *RefManager) Claim(ctx context.Context, obj metav1.Object, patch Patcher
 
 // ClaimPods claims each pod in pods, returning the ones the owner keeps.
 func (m *RefManager) ClaimPods(ctx context.Context, client kubernetes.Interface, pods []*corev1.Pod) ([]*corev1.Pod, error) {
-	patch := func(ctx context.Context, ns, name string, p []byte) error {
+	return ClaimAll(ctx, m, pods, func(ctx context.Context, ns, name string, p []byte) error {
 		_, err := client.CoreV1().Pods(ns).Patch(ctx, name, types.StrategicMergePatchType, p, metav1.PatchOptions{})
 		return err
-	}
-	var out []*corev1.Pod
+	})
+}
+
+// ClaimAll claims each of objs through patch, returning the ones the owner keeps.
+// A failed claim does not stop the others (as upstream's ClaimPods and
+// ClaimReplicaSets); the first error is returned.
+func ClaimAll[T metav1.Object](ctx context.Context, m *RefManager, objs []T, patch Patcher) ([]T, error) {
+	var out []T
 	var errs []error
-	for _, p := range pods {
-		ok, err := m.Claim(ctx, p, patch)
+	for _, o := range objs {
+		ok, err := m.Claim(ctx, o, patch)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if ok {
-			out = append(out, p)
+			out = append(out, o)
 		}
 	}
 	if len(errs) > 0 {

@@ -236,21 +236,10 @@ func (dc *controller) replicaSetsFor(ctx context.Context, d *appsv1.Deployment) 
 		CanAdopt: controllers.RecheckDeletionTimestamp(d.UID, func(ctx context.Context) (metav1.Object, error) {
 			return dc.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
 		})}
-	patch := func(ctx context.Context, ns, name string, p []byte) error {
+	return controllers.ClaimAll(ctx, m, all, func(ctx context.Context, ns, name string, p []byte) error {
 		_, err := dc.client.AppsV1().ReplicaSets(ns).Patch(ctx, name, types.StrategicMergePatchType, p, metav1.PatchOptions{})
 		return err
-	}
-	var out []*appsv1.ReplicaSet
-	for _, rs := range all {
-		ok, err := m.Claim(ctx, rs, patch)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, rs)
-		}
-	}
-	return out, nil
+	})
 }
 
 // podsByReplicaSet are d's pods grouped by the UID of the ReplicaSet controlling

@@ -324,27 +324,16 @@ func (jm *Controller) podsForJob(ctx context.Context, job *batchv1.Job) ([]*core
 			return jm.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
 		}),
 	}
-	var out []*corev1.Pod
-	var firstErr error
-	for _, p := range pods {
-		ok, err := m.Claim(ctx, p, jm.patchPodAdoptingWithFinalizer)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if !ok {
-			continue
-		}
+	out, err := controllers.ClaimAll(ctx, m, pods, jm.patchPodAdoptingWithFinalizer)
+	for i, p := range out {
 		if !metav1.IsControlledBy(p, job) && !hasTrackingFinalizer(p) {
 			// Just adopted: the patch added the finalizer; count with it.
 			p = p.DeepCopy()
 			p.Finalizers = append(p.Finalizers, batchv1.JobTrackingFinalizer)
+			out[i] = p
 		}
-		out = append(out, p)
 	}
-	return out, firstErr
+	return out, err
 }
 
 // patchPodAdoptingWithFinalizer writes a claim patch; an adoption also adds the
