@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
 // BenchmarkDeployment measures a 1,000-replica Deployment on simulated nodes: the
@@ -28,10 +25,7 @@ func BenchmarkDeployment(b *testing.B) {
 		nodes = v
 	}
 	for i := 0; i < b.N; i++ {
-		s, err := framework.Run(binary(b), fmt.Sprintf("--sim-nodes=%d", nodes))
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := runSim(b, nodes)
 		func() {
 			defer s.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

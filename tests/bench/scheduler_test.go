@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-k8s/skiff/pkg/scheduler"
-	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
 // BenchmarkScheduler measures scheduling throughput: 5,000 pods created by 50
@@ -27,10 +26,7 @@ import (
 func BenchmarkScheduler(b *testing.B) {
 	const nodes, pods, clients = 1000, 5000, 50
 	for i := 0; i < b.N; i++ {
-		s, err := framework.Run(binary(b), fmt.Sprintf("--sim-nodes=%d", nodes))
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := runSim(b, nodes)
 		func() {
 			defer s.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -99,10 +95,7 @@ func benchPod(name string) *corev1.Pod {
 func BenchmarkSchedulerBacklog(b *testing.B) {
 	const nodes, pods, clients = 1000, 5000, 50
 	for i := 0; i < b.N; i++ {
-		s, err := framework.Run(binary(b), fmt.Sprintf("--sim-nodes=%d", nodes), "--disable-scheduler")
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := runSim(b, nodes, "--disable-scheduler")
 		func() {
 			defer s.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,6 +14,15 @@ import (
 )
 
 // What the benchmarks on simulated nodes (scheduler, deployment) share.
+
+// runSim starts a server of its own with nodes simulated nodes and the extra flags.
+func runSim(b *testing.B, nodes int, extra ...string) *framework.Server {
+	s, err := framework.Run(binary(b), append([]string{fmt.Sprintf("--sim-nodes=%d", nodes)}, extra...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
 
 // unlimitedClient is a client of s without client-side rate limits: the load a
 // benchmark puts on the server is what it measures.
