@@ -82,32 +82,10 @@ func newController(client kubernetes.Interface, recorder record.EventRecorder, s
 		triggerTimes: endpointsliceutil.NewTriggerTimeTracker(),
 	}
 	enqueue := func(obj interface{}) { controllers.Enqueue(e.queue, obj) }
-	_, _ = services.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, cur interface{}) { enqueue(cur) },
-		DeleteFunc: enqueue,
-	})
-	_, _ = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { e.onPodChange(nil, obj) },
-		UpdateFunc: e.onPodChange,
-		DeleteFunc: func(obj interface{}) { e.onPodChange(obj, nil) },
-	})
+	_, _ = services.AddEventHandler(controllers.EnqueueHandler(e.queue))
+	_, _ = pods.AddEventHandler(controllers.PodServicesHandler(e.services, e.queue))
 	_, _ = endpoints.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: enqueue})
 	return e
-}
-
-// onPodChange queues the services whose endpoints a pod event may change: those the
-// pod matches now and, when its labels changed, those it matched before.
-func (e *controller) onPodChange(old, cur interface{}) {
-	key := endpointsliceutil.GetPodUpdateProjectionKey(old, cur)
-	services, err := endpointsliceutil.GetServicesToUpdate(e.services, key)
-	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("unable to get pod service memberships: %w", err))
-		return
-	}
-	for k := range services {
-		e.queue.Add(k)
-	}
 }
 
 func (e *controller) checkLeftoverEndpoints() {

@@ -99,17 +99,8 @@ func newController(client kubernetes.Interface, recorder record.EventRecorder, s
 	e.reconciler = endpointslice.NewReconciler(client, e.nodes, maxEndpointsPerSlice, e.tracker,
 		e.topologyCache, recorder, ControllerName, endpointslice.WithPreferSameTrafficDistributionEnabled(true))
 
-	enqueue := func(obj interface{}) { controllers.Enqueue(e.queue, obj) }
-	_, _ = services.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, cur interface{}) { enqueue(cur) },
-		DeleteFunc: enqueue,
-	})
-	_, _ = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { e.onPodChange(nil, obj) },
-		UpdateFunc: e.onPodChange,
-		DeleteFunc: func(obj interface{}) { e.onPodChange(obj, nil) },
-	})
+	_, _ = services.AddEventHandler(controllers.EnqueueHandler(e.queue))
+	_, _ = pods.AddEventHandler(controllers.PodServicesHandler(e.services, e.queue))
 	_, _ = slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    e.onSliceAdd,
 		UpdateFunc: e.onSliceUpdate,
@@ -127,18 +118,6 @@ func newController(client kubernetes.Interface, recorder record.EventRecorder, s
 		DeleteFunc: func(interface{}) { e.topology.Add(topologyKey) },
 	})
 	return e
-}
-
-func (e *controller) onPodChange(old, cur interface{}) {
-	key := endpointsliceutil.GetPodUpdateProjectionKey(old, cur)
-	services, err := endpointsliceutil.GetServicesToUpdate(e.services, key)
-	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("unable to get pod service memberships: %w", err))
-		return
-	}
-	for k := range services {
-		e.queue.Add(k)
-	}
 }
 
 // onSliceAdd resyncs the Service of a slice of ours the controller did not write

@@ -74,12 +74,7 @@ func newController(client kubernetes.Interface, recorder record.EventRecorder, s
 		tracker:   endpointsliceutil.NewEndpointSliceTracker(),
 	}
 	// Services and Endpoints share keys: namespace/name.
-	enqueue := func(obj interface{}) { controllers.Enqueue(e.queue, obj) }
-	handlers := cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, cur interface{}) { enqueue(cur) },
-		DeleteFunc: enqueue,
-	}
+	handlers := controllers.EnqueueHandler(e.queue)
 	_, _ = services.AddEventHandler(handlers)
 	_, _ = endpoints.AddEventHandler(handlers)
 	onSlice := func(obj interface{}) {
