@@ -394,3 +394,23 @@ func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// NodeUserPrefix starts a node's user name: system:node:<node name>.
+const NodeUserPrefix = "system:node:"
+
+// EnsureNodeClient issues, or keeps when still good, the client certificate
+// of the server's own node agent: CN system:node:<nodeName>, O system:nodes,
+// the identity upstream's kubelet has. It returns the certificate and key
+// files (client-kubelet.crt/.key in the bundle's dir).
+func (b *Bundle) EnsureNodeClient(nodeName string) (certFile, keyFile string, err error) {
+	ca, err := LoadCA(b.ClientCA, b.ClientKey)
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(b.Dir, "client-kubelet.crt"), filepath.Join(b.Dir, "client-kubelet.key")
+	leaf := Leaf{CommonName: NodeUserPrefix + nodeName, Organization: []string{NodesGroup}, Usage: x509.ExtKeyUsageClientAuth}
+	if err := ca.ensureLeaf(certFile, keyFile, leaf); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
+}

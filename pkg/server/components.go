@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
+	"strconv"
 	"path/filepath"
 	"sync"
 
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/controllermanager"
 	"github.com/skiff-k8s/skiff/pkg/controllers"
 	"github.com/skiff-k8s/skiff/pkg/pki"
@@ -62,6 +65,9 @@ func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki
 		cfg := scheduler.Config{Kubeconfig: filepath.Join(cred, schedulerKubeconfig)}
 		c.start(ctx, "scheduler", func(ctx context.Context) error { return scheduler.Run(ctx, cfg) })
 	}
+	if !o.DisableAgent {
+		c.start(ctx, "agent", func(ctx context.Context) error { return runAgent(ctx, o, dataDir, bundle) })
+	}
 	if o.SimNodes > 0 {
 		c.start(ctx, "sim", func(ctx context.Context) error {
 			rc, err := controllermanager.RESTConfig(filepath.Join(cred, simKubeconfig), "skiff/sim")
@@ -72,4 +78,37 @@ func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki
 		})
 	}
 	return c
+}
+
+// runAgent runs the server's own node agent with a node identity
+// (system:node:<name>) and the cluster settings of the server. A machine
+// that cannot run pods (not root, no containerd) runs the control plane
+// alone: the agent logs why and stays off.
+func runAgent(ctx context.Context, o Options, dataDir string, bundle *pki.Bundle) error {
+	cfg := o.Agent
+	cfg.DataDir = dataDir
+	cfg.NodeName = o.NodeName
+	cfg.NodeIP = o.AdvertiseAddress
+	cfg.ClusterDomain = o.ClusterDomain
+	cfg.ControlPlane = true
+	if ip := net.ParseIP(o.ClusterDNS); ip != nil {
+		cfg.ClusterDNS = []net.IP{ip}
+	}
+	_, cfg.ClusterCIDR, _ = net.ParseCIDR(o.ClusterCIDR)
+	if err := agent.Preflight(cfg); err != nil {
+		if errors.Is(err, agent.ErrUnsupported) {
+			klog.InfoS("Not running the node agent", "reason", err)
+			return nil
+		}
+		return err
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = agent.DefaultNodeName()
+	}
+	kc, err := writeAgentKubeconfig(bundle, "https://127.0.0.1:"+strconv.Itoa(o.HTTPSPort), dataDir, cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	cfg.Kubeconfig = kc
+	return agent.Run(ctx, cfg)
 }

@@ -90,3 +90,25 @@ func kubeconfig(b *pki.Bundle, server, certFile, keyFile string) ([]byte, error)
 	}
 	return data, nil
 }
+
+// writeAgentKubeconfig writes the kubeconfig of the server's own node agent,
+// <data-dir>/agent/kubelet.kubeconfig, with the node's client certificate
+// (system:node:<name>), and returns its path.
+func writeAgentKubeconfig(b *pki.Bundle, server, dataDir, nodeName string) (string, error) {
+	cert, key, err := b.EnsureNodeClient(nodeName)
+	if err != nil {
+		return "", fmt.Errorf("node client certificate: %w", err)
+	}
+	data, err := kubeconfig(b, server, cert, key)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dataDir, "agent", "kubelet.kubeconfig")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := pki.WriteFileAtomic(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/apiserver"
 	"github.com/skiff-k8s/skiff/pkg/datastore"
 	"github.com/skiff-k8s/skiff/pkg/pki"
@@ -43,6 +44,9 @@ type Options struct {
 	DisableControllerManager bool
 	// SimNodes is the number of simulated nodes to run in the server (0: none).
 	SimNodes int
+	// Agent holds the node agent's own settings (runtime endpoint, run dir,
+	// CNI bridge …); the rest of its config comes from the options above.
+	Agent agent.Config
 }
 
 // Run starts the control plane and blocks until ctx is done.

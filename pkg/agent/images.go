@@ -1,0 +1,91 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+)
+
+// imagePollInterval is how often the images dir is looked at for new or
+// changed tarballs (polling keeps it simple and works on every filesystem).
+const imagePollInterval = 5 * time.Second
+
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+}
+
+// importer imports the tarballs of the images dir, each once per version of the file.
+type importer struct {
+	dir  string
+	rt   *runtime.Runtime
+	seen map[string]fileStamp
+}
+
+func (i *importer) run(ctx context.Context) {
+	t := time.NewTicker(imagePollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			i.scan(ctx)
+		}
+	}
+}
+
+// scan imports the tarballs that are new or changed since the last scan.
+func (i *importer) scan(ctx context.Context) {
+	log := klog.FromContext(ctx)
+	entries, err := os.ReadDir(i.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz")) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		st := fileStamp{info.Size(), info.ModTime()}
+		if old, ok := i.seen[name]; ok && old == st {
+			continue
+		}
+		// A file still being written changes between two scans: wait for it to settle.
+		if time.Since(st.modTime) < time.Second {
+			continue
+		}
+		path := filepath.Join(i.dir, name)
+		imgs, err := i.importFile(ctx, path)
+		if err != nil {
+			log.Error(err, "Importing images", "file", path)
+		} else {
+			var names []string
+			for _, img := range imgs {
+				names = append(names, img.RepoTags...)
+			}
+			log.Info("Imported images", "file", path, "images", names)
+		}
+		i.seen[name] = st
+	}
+}
+
+func (i *importer) importFile(ctx context.Context, path string) ([]*runtime.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// containerd's Import reads gzip as well as plain tar.
+	return i.rt.ImportImages(ctx, f)
+}

@@ -1,0 +1,352 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+)
+
+// updatePodStatus computes the pod's status from the runtime and writes it
+// through pods/status when it changed.
+func (k *Kubelet) updatePodStatus(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) error {
+	status := k.podStatus(pod, w, pr)
+	if apiequality.Semantic.DeepEqual(&pod.Status, status) {
+		return nil
+	}
+	p := pod.DeepCopy()
+	p.Status = *status
+	_, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	return err
+}
+
+// podStatus is the pod's status as upstream's kubelet generates it.
+func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *corev1.PodStatus {
+	old := &pod.Status
+	s := &corev1.PodStatus{
+		QOSClass:          qosClass(pod),
+		StartTime:         old.StartTime,
+		NominatedNodeName: old.NominatedNodeName,
+	}
+	if s.StartTime == nil {
+		now := metav1.Now()
+		s.StartTime = &now
+	}
+	if k.cfg.NodeIP != nil {
+		s.HostIP = k.cfg.NodeIP.String()
+		s.HostIPs = []corev1.HostIP{{IP: s.HostIP}}
+	}
+	if pr != nil && len(pr.ips) > 0 {
+		s.PodIP = pr.ips[0]
+		for _, ip := range pr.ips {
+			s.PodIPs = append(s.PodIPs, corev1.PodIP{IP: ip})
+		}
+	} else if isTerminal(old.Phase) || pod.DeletionTimestamp != nil {
+		s.PodIP, s.PodIPs = old.PodIP, old.PodIPs
+	}
+	if pr == nil {
+		pr = &podRuntime{}
+	}
+	for i := range pod.Spec.InitContainers {
+		s.InitContainerStatuses = append(s.InitContainerStatuses, containerStatus(&pod.Spec.InitContainers[i], w, pr, old.InitContainerStatuses))
+	}
+	for i := range pod.Spec.Containers {
+		s.ContainerStatuses = append(s.ContainerStatuses, containerStatus(&pod.Spec.Containers[i], w, pr, old.ContainerStatuses))
+	}
+
+	s.Phase = podPhase(pod, s)
+	if isTerminal(old.Phase) {
+		s.Phase = old.Phase // a terminal phase never changes
+	}
+	if w != nil && w.deadlineExceeded && !isTerminal(s.Phase) || (w != nil && w.deadlineExceeded && old.Reason == "DeadlineExceeded") {
+		s.Phase = corev1.PodFailed
+		s.Reason = "DeadlineExceeded"
+		s.Message = fmt.Sprintf("Pod was active on the node longer than the specified deadline")
+	} else {
+		s.Reason, s.Message = old.Reason, old.Message
+	}
+
+	initDone, initPending := initialized(pod, s)
+	var notReady []string
+	for _, cs := range s.ContainerStatuses {
+		if !cs.Ready {
+			notReady = append(notReady, cs.Name)
+		}
+	}
+	conds := []corev1.PodCondition{
+		{Type: corev1.PodReadyToStartContainers, Status: boolCond(pr.sandbox != nil && !isTerminal(s.Phase) || pr.sandbox != nil && anyRunning(s))},
+		{Type: corev1.PodInitialized, Status: boolCond(initDone)},
+	}
+	if !initDone {
+		conds[1].Reason = "ContainersNotInitialized"
+		conds[1].Message = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(initPending, " "))
+	}
+	ready := corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}
+	switch {
+	case isTerminal(s.Phase) && s.Phase == corev1.PodSucceeded:
+		ready.Status, ready.Reason = corev1.ConditionFalse, "PodCompleted"
+	case !initDone:
+		ready.Status, ready.Reason = corev1.ConditionFalse, "ContainersNotInitialized"
+		ready.Message = conds[1].Message
+	case len(notReady) > 0:
+		ready.Status, ready.Reason = corev1.ConditionFalse, "ContainersNotReady"
+		ready.Message = fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
+	}
+	if isTerminal(s.Phase) && ready.Status == corev1.ConditionFalse && s.Phase == corev1.PodFailed && ready.Reason == "" {
+		ready.Reason = "PodFailed"
+	}
+	podReady := ready
+	podReady.Type = corev1.PodReady
+	conds = append(conds, ready, podReady)
+	for _, c := range old.Conditions {
+		if c.Type == corev1.PodScheduled || !ownCondition(c.Type) {
+			conds = append(conds, c)
+		}
+	}
+	now := metav1.Now()
+	for i := range conds {
+		c := &conds[i]
+		if !ownCondition(c.Type) {
+			continue
+		}
+		c.LastTransitionTime = now
+		for _, o := range old.Conditions {
+			if o.Type == c.Type && o.Status == c.Status {
+				c.LastTransitionTime = o.LastTransitionTime
+			}
+		}
+	}
+	s.Conditions = conds
+	return s
+}
+
+func ownCondition(t corev1.PodConditionType) bool {
+	switch t {
+	case corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady:
+		return true
+	}
+	return false
+}
+
+func boolCond(b bool) corev1.ConditionStatus {
+	if b {
+		return corev1.ConditionTrue
+	}
+	return corev1.ConditionFalse
+}
+
+func anyRunning(s *corev1.PodStatus) bool {
+	for _, c := range s.ContainerStatuses {
+		if c.State.Running != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// containerStatus is one container's status: its latest attempt's state,
+// the previous attempt's as lastState, or why it is waiting.
+func containerStatus(c *corev1.Container, w *podWorker, pr *podRuntime, old []corev1.ContainerStatus) corev1.ContainerStatus {
+	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
+	latest := pr.latest[c.Name]
+	if latest == nil {
+		// Keep what an earlier kubelet reported (a restarted agent may not
+		// have the exited containers any more).
+		for _, o := range old {
+			if o.Name == c.Name && o.State.Terminated != nil {
+				o.Ready = false
+				return o
+			}
+		}
+		reason := "ContainerCreating"
+		if pr.sandbox == nil {
+			reason = "ContainerCreating"
+		}
+		if w != nil {
+			if wt, ok := w.waiting[c.Name]; ok {
+				cs.State.Waiting = &wt
+				return cs
+			}
+		}
+		if w == nil || pr.sandbox != nil || true {
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason}
+		}
+		return cs
+	}
+	cs.ContainerID = "containerd://" + latest.ID
+	cs.ImageID = latest.ImageRef
+	cs.RestartCount = int32(latest.Attempt)
+	switch latest.State {
+	case runtime.StateRunning:
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
+		cs.Started = ptrBool(true)
+		cs.Ready = true
+	case runtime.StateExited, runtime.StateCreated, runtime.StateUnknown:
+		term := terminated(latest)
+		cs.Started = ptrBool(false)
+		if wt, ok := w.waiting[c.Name]; w != nil && ok {
+			cs.State.Waiting = &wt
+			cs.LastTerminationState.Terminated = term
+		} else {
+			cs.State.Terminated = term
+		}
+	}
+	if cs.LastTerminationState.Terminated == nil {
+		if prev := pr.previous[c.Name]; prev != nil {
+			cs.LastTerminationState.Terminated = terminated(prev)
+		}
+	}
+	return cs
+}
+
+func ptrBool(b bool) *bool { return &b }
+
+func terminated(c *runtime.ContainerStatus) *corev1.ContainerStateTerminated {
+	reason := c.Reason
+	if reason == "" {
+		reason = runtime.ReasonError
+		if c.ExitCode == 0 {
+			reason = runtime.ReasonCompleted
+		}
+	}
+	t := &corev1.ContainerStateTerminated{
+		ExitCode:    int32(c.ExitCode),
+		Reason:      reason,
+		Message:     c.Message,
+		ContainerID: "containerd://" + c.ID,
+		FinishedAt:  metav1.NewTime(c.FinishedAt),
+	}
+	if !c.StartedAt.IsZero() {
+		t.StartedAt = metav1.NewTime(c.StartedAt)
+	}
+	return t
+}
+
+// initialized reports whether every regular init container completed (and
+// every sidecar started), and the names of those that did not.
+func initialized(pod *corev1.Pod, s *corev1.PodStatus) (bool, []string) {
+	var pending []string
+	for i, c := range pod.Spec.InitContainers {
+		cs := s.InitContainerStatuses[i]
+		if isSidecar(&c) {
+			if cs.Started == nil || !*cs.Started {
+				pending = append(pending, c.Name)
+			}
+			continue
+		}
+		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+			pending = append(pending, c.Name)
+		}
+	}
+	return len(pending) == 0, pending
+}
+
+// podPhase follows upstream's getPhase.
+func podPhase(pod *corev1.Pod, s *corev1.PodStatus) corev1.PodPhase {
+	done, _ := initialized(pod, s)
+	if !done {
+		for i, c := range pod.Spec.InitContainers {
+			cs := s.InitContainerStatuses[i]
+			failed := cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0 ||
+				cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil && cs.LastTerminationState.Terminated.ExitCode != 0
+			if failed && !isSidecar(&c) && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				return corev1.PodFailed
+			}
+		}
+		return corev1.PodPending
+	}
+	var running, waiting, stopped, succeeded int
+	for _, cs := range s.ContainerStatuses {
+		switch {
+		case cs.State.Running != nil:
+			running++
+		case cs.State.Terminated != nil:
+			stopped++
+			if cs.State.Terminated.ExitCode == 0 {
+				succeeded++
+			}
+		case cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil:
+			stopped++
+		default:
+			waiting++
+		}
+	}
+	switch {
+	case waiting > 0:
+		return corev1.PodPending
+	case running > 0:
+		return corev1.PodRunning
+	case stopped > 0:
+		switch pod.Spec.RestartPolicy {
+		case corev1.RestartPolicyAlways:
+			return corev1.PodRunning
+		case corev1.RestartPolicyOnFailure:
+			if stopped == succeeded {
+				return corev1.PodSucceeded
+			}
+			return corev1.PodRunning
+		}
+		if stopped == succeeded {
+			return corev1.PodSucceeded
+		}
+		return corev1.PodFailed
+	}
+	return corev1.PodPending
+}
+
+// qosClass is the pod's QoS class, as upstream's GetPodQOS computes it.
+func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
+	if pod.Status.QOSClass != "" {
+		return pod.Status.QOSClass
+	}
+	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
+	guaranteed := true
+	all := append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		for name, q := range c.Resources.Requests {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory || q.IsZero() {
+				continue
+			}
+			cur := requests[name]
+			cur.Add(q)
+			requests[name] = cur
+		}
+		got := 0
+		for name, q := range c.Resources.Limits {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory || q.IsZero() {
+				continue
+			}
+			got++
+			cur := limits[name]
+			cur.Add(q)
+			limits[name] = cur
+		}
+		if got != 2 {
+			guaranteed = false
+		}
+	}
+	if len(requests) == 0 && len(limits) == 0 {
+		return corev1.PodQOSBestEffort
+	}
+	if guaranteed {
+		for name, r := range requests {
+			if l, ok := limits[name]; !ok || l.Cmp(r) != 0 {
+				guaranteed = false
+			}
+		}
+	}
+	if guaranteed && len(limits) == 2 {
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}
+
+var _ = sort.Strings
+var _ = time.Now

@@ -1,0 +1,545 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/network"
+)
+
+// Upstream's container restart back-off.
+const (
+	initialBackoff = 10 * time.Second
+	maxBackoff     = 5 * time.Minute
+	// minKillGrace is used when a pod vanished from the API without the
+	// kubelet stopping it (a force delete), as upstream's minimum.
+	minKillGrace = 2 * time.Second
+)
+
+// podWorker is the per-pod state that outlives one sync.
+type podWorker struct {
+	backoff map[string]*backoffEntry
+	// waiting is why a container is not running, when the kubelet knows
+	// better than the runtime (image pull errors, back-off, config errors).
+	waiting map[string]corev1.ContainerStateWaiting
+	// deadlineExceeded is set once activeDeadlineSeconds passed.
+	deadlineExceeded bool
+}
+
+type backoffEntry struct {
+	delay time.Duration
+	// attempt is the container attempt the current delay was taken for.
+	attempt int
+}
+
+// podRuntime is what the runtime has for a pod.
+type podRuntime struct {
+	sandbox *runtime.Sandbox
+	ips     []string
+	// latest and previous attempts of each container, by name.
+	latest, previous map[string]*runtime.ContainerStatus
+	all              []*runtime.ContainerStatus
+}
+
+func (k *Kubelet) worker(uid types.UID) *podWorker {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	w := k.workers[uid]
+	if w == nil {
+		w = &podWorker{backoff: map[string]*backoffEntry{}, waiting: map[string]corev1.ContainerStateWaiting{}}
+		k.workers[uid] = w
+	}
+	return w
+}
+
+// livePod returns the pod as the informer has it now, nil when it is gone
+// from the API (or never was).
+func (k *Kubelet) livePod(uid types.UID) (last, live *corev1.Pod) {
+	k.mu.Lock()
+	last = k.pods[uid]
+	k.mu.Unlock()
+	if last == nil {
+		return nil, nil
+	}
+	obj, ok, _ := k.podStore.GetByKey(last.Namespace + "/" + last.Name)
+	if !ok {
+		return last, nil
+	}
+	p := obj.(*corev1.Pod)
+	if p.UID != uid {
+		return last, nil
+	}
+	return last, p
+}
+
+// syncPod reconciles one pod with the runtime. requeue asks for another
+// sync after a delay (back-off, deadline).
+func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Duration, err error) {
+	last, pod := k.livePod(uid)
+	if pod == nil {
+		// Gone from the API: stop and remove what is left, and forget it.
+		if err := k.killPod(ctx, uid, last, minKillGrace); err != nil {
+			return 0, err
+		}
+		if err := k.removePod(ctx, uid); err != nil {
+			return 0, err
+		}
+		k.mu.Lock()
+		delete(k.pods, uid)
+		delete(k.workers, uid)
+		k.mu.Unlock()
+		return 0, nil
+	}
+	w := k.worker(uid)
+	pr, err := k.podRuntime(ctx, uid)
+	if err != nil {
+		return 0, err
+	}
+
+	if pod.DeletionTimestamp != nil {
+		return 0, k.terminatePod(ctx, pod, w, pr)
+	}
+	if isTerminal(pod.Status.Phase) {
+		// A finished pod keeps its sandbox (for logs) but runs nothing.
+		return 0, k.killPod(ctx, uid, pod, gracePeriod(pod))
+	}
+	if d := pod.Spec.ActiveDeadlineSeconds; d != nil && pod.Status.StartTime != nil {
+		left := time.Until(pod.Status.StartTime.Add(time.Duration(*d) * time.Second))
+		if left <= 0 || w.deadlineExceeded {
+			if !w.deadlineExceeded {
+				w.deadlineExceeded = true
+				k.recorder.Eventf(pod, corev1.EventTypeNormal, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+			}
+			if err := k.killPod(ctx, uid, pod, gracePeriod(pod)); err != nil {
+				return 0, err
+			}
+			pr, _ = k.podRuntime(ctx, uid)
+			return 0, k.updatePodStatus(ctx, pod, w, pr)
+		}
+		requeue = left
+	}
+
+	if pr.sandbox == nil {
+		if pr, err = k.createSandbox(ctx, pod); err != nil {
+			k.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			_ = k.updatePodStatus(ctx, pod, w, &podRuntime{})
+			return 0, err
+		}
+	}
+	r, serr := k.syncContainers(ctx, pod, w, pr)
+	if r > 0 && (requeue == 0 || r < requeue) {
+		requeue = r
+	}
+	if pr, err = k.podRuntime(ctx, uid); err != nil {
+		return 0, err
+	}
+	if err := k.updatePodStatus(ctx, pod, w, pr); err != nil {
+		return 0, err
+	}
+	return requeue, serr
+}
+
+func isTerminal(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
+
+// podRuntime reads the pod's sandbox and containers from the runtime.
+func (k *Kubelet) podRuntime(ctx context.Context, uid types.UID) (*podRuntime, error) {
+	pr := &podRuntime{latest: map[string]*runtime.ContainerStatus{}, previous: map[string]*runtime.ContainerStatus{}}
+	sbs, err := k.sandboxes(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	if len(sbs) == 0 {
+		return pr, nil
+	}
+	pr.sandbox = sbs[len(sbs)-1]
+	if k.net != nil && !pr.sandbox.HostNetwork {
+		if st, err := k.net.Status(ctx, string(uid)); err == nil {
+			for _, ip := range st.IPs {
+				pr.ips = append(pr.ips, ip.String())
+			}
+		}
+	}
+	if pr.sandbox.HostNetwork && k.cfg.NodeIP != nil {
+		pr.ips = []string{k.cfg.NodeIP.String()}
+	}
+	cs, err := k.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: pr.sandbox.ID})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Attempt < cs[j].Attempt })
+	pr.all = cs
+	for _, c := range cs {
+		if cur := pr.latest[c.Name]; cur != nil {
+			pr.previous[c.Name] = cur
+		}
+		pr.latest[c.Name] = c
+	}
+	return pr, nil
+}
+
+// sandboxes returns the pod's sandboxes, oldest first.
+func (k *Kubelet) sandboxes(ctx context.Context, uid types.UID) ([]*runtime.Sandbox, error) {
+	all, err := k.rt.ListSandboxes(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []*runtime.Sandbox
+	for _, sb := range all {
+		if sb.UID == string(uid) {
+			out = append(out, sb)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// createSandbox sets up the pod's network and records its sandbox.
+func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRuntime, error) {
+	req := network.PodNetworkRequest{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, HostNetwork: pod.Spec.HostNetwork}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort > 0 && !pod.Spec.HostNetwork {
+				proto := string(p.Protocol)
+				if proto == "" {
+					proto = "TCP"
+				}
+				req.PortMappings = append(req.PortMappings, network.PortMapping{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: proto, HostIP: p.HostIP})
+			}
+		}
+	}
+	cfg := runtime.SandboxConfig{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, HostNetwork: pod.Spec.HostNetwork}
+	if pod.Spec.HostNetwork {
+		if k.cfg.NodeIP != nil {
+			cfg.PodIPs = []string{k.cfg.NodeIP.String()}
+		}
+	} else {
+		pn, err := k.net.SetupPod(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		cfg.NetNSPath = pn.NetnsPath
+		for _, ip := range pn.IPs {
+			cfg.PodIPs = append(cfg.PodIPs, ip.String())
+		}
+	}
+	hostname, domain, err := network.PodHostnameAndDomain(pod, k.cfg.ClusterDomain)
+	if err == nil && !pod.Spec.HostNetwork {
+		cfg.Hostname = hostname
+		_ = domain
+	}
+	dns, warnings := network.PodDNS(pod, k.hostDNS)
+	for _, w := range warnings {
+		if !w.OnNode {
+			k.recorder.Event(pod, corev1.EventTypeWarning, w.Reason, w.Message)
+		}
+	}
+	cfg.DNS = &runtime.DNSConfig{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
+	for _, a := range pod.Spec.HostAliases {
+		cfg.HostAliases = append(cfg.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: a.Hostnames})
+	}
+	if _, err := k.rt.CreateSandbox(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return k.podRuntime(ctx, pod.UID)
+}
+
+// syncContainers runs the init containers in order, then the containers,
+// restarting those that exited as the restart policy says.
+func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) (time.Duration, error) {
+	var requeue time.Duration
+	min := func(d time.Duration) {
+		if d > 0 && (requeue == 0 || d < requeue) {
+			requeue = d
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		latest := pr.latest[c.Name]
+		if isSidecar(c) {
+			if latest == nil || latest.State == runtime.StateExited || latest.State == runtime.StateCreated {
+				min(k.startOrBackoff(ctx, pod, w, pr, c, latest, true))
+			}
+			continue
+		}
+		switch {
+		case latest != nil && latest.State == runtime.StateExited && latest.ExitCode == 0:
+			continue
+		case latest != nil && latest.State == runtime.StateRunning:
+			return requeue, nil
+		case latest == nil:
+			min(k.startOrBackoff(ctx, pod, w, pr, c, nil, true))
+			return requeue, nil
+		default: // failed
+			if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				return requeue, nil
+			}
+			min(k.startOrBackoff(ctx, pod, w, pr, c, latest, true))
+			return requeue, nil
+		}
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		latest := pr.latest[c.Name]
+		if latest != nil && latest.State == runtime.StateRunning {
+			delete(w.waiting, c.Name)
+			continue
+		}
+		if latest != nil && !shouldRestart(pod.Spec.RestartPolicy, latest) {
+			continue
+		}
+		min(k.startOrBackoff(ctx, pod, w, pr, c, latest, false))
+	}
+	k.pruneContainers(ctx, pr)
+	return requeue, nil
+}
+
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+func shouldRestart(policy corev1.RestartPolicy, c *runtime.ContainerStatus) bool {
+	if c.State != runtime.StateExited && c.State != runtime.StateCreated {
+		return false
+	}
+	switch policy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return c.ExitCode != 0
+	}
+	return true
+}
+
+// startOrBackoff starts the next attempt of a container unless its last
+// attempt is in back-off; it returns when to look again.
+func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, c *corev1.Container, latest *runtime.ContainerStatus, init bool) time.Duration {
+	attempt := 0
+	if latest != nil {
+		attempt = latest.Attempt + 1
+		e := w.backoff[c.Name]
+		if e != nil && e.attempt == latest.Attempt {
+			finished := latest.FinishedAt
+			if finished.IsZero() {
+				finished = latest.CreatedAt
+			}
+			if left := time.Until(finished.Add(e.delay)); left > 0 {
+				msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", e.delay, c.Name, pod.Name, pod.Namespace, pod.UID)
+				if _, was := w.waiting[c.Name]; !was || w.waiting[c.Name].Reason != "CrashLoopBackOff" {
+					k.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.Name, podDesc(pod))
+				}
+				w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: msg}
+				return left
+			}
+		}
+		next := initialBackoff
+		if e != nil {
+			next = min(e.delay*2, maxBackoff)
+		}
+		w.backoff[c.Name] = &backoffEntry{delay: next, attempt: attempt}
+	}
+	if err := k.startContainer(ctx, pod, w, pr, c, attempt); err != nil {
+		klog.FromContext(ctx).V(2).Info("Container start failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)
+		if e := w.backoff[c.Name]; e != nil && latest == nil {
+			return e.delay
+		}
+		return initialBackoff
+	}
+	return 0
+}
+
+func podDesc(p *corev1.Pod) string { return fmt.Sprintf("%s_%s(%s)", p.Name, p.Namespace, p.UID) }
+
+// startContainer pulls the image, creates and starts one attempt of a container.
+func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, c *corev1.Container, attempt int) error {
+	img, err := k.ensureImage(ctx, pod, w, c)
+	if err != nil {
+		return err
+	}
+	cfg, err := k.containerConfig(ctx, pod, c, pr, attempt)
+	if err != nil {
+		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return err
+	}
+	cfg.Image = img.ID
+	id, err := k.rt.CreateContainer(ctx, pr.sandbox.ID, cfg)
+	if err != nil {
+		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+		k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return err
+	}
+	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container %s", c.Name)
+	if err := k.rt.StartContainer(ctx, id); err != nil {
+		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "RunContainerError", Message: err.Error()}
+		k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return err
+	}
+	delete(w.waiting, c.Name)
+	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	return nil
+}
+
+// ensureImage makes the container's image present per its pull policy,
+// with upstream's events and waiting reasons.
+func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, w *podWorker, c *corev1.Container) (*runtime.Image, error) {
+	if c.ImagePullPolicy != corev1.PullAlways {
+		if img, err := k.rt.GetImage(ctx, c.Image); err == nil {
+			if c.ImagePullPolicy != corev1.PullNever || true {
+				k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+			}
+			return img, nil
+		}
+	}
+	if c.ImagePullPolicy != corev1.PullNever {
+		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	}
+	start := time.Now()
+	img, err := k.rt.EnsureImage(ctx, c.Image, c.ImagePullPolicy, nil)
+	if err != nil {
+		reason, msg := "ErrImagePull", err.Error()
+		var ie *runtime.ImageError
+		if errors.As(err, &ie) {
+			msg = ie.Message
+			if errors.Is(err, runtime.ErrImageNeverPull) {
+				reason = "ErrImageNeverPull"
+			} else if errors.Is(err, runtime.ErrInvalidImageRef) {
+				reason = "InvalidImageName"
+			}
+		}
+		if prev, ok := w.waiting[c.Name]; ok && reason == "ErrImagePull" && (prev.Reason == "ErrImagePull" || prev.Reason == "ImagePullBackOff") {
+			reason = "ImagePullBackOff"
+			msg = fmt.Sprintf("Back-off pulling image %q: %s", c.Image, msg)
+			k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
+		} else {
+			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, msg)
+			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", reason)
+		}
+		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: msg}
+		return nil, err
+	}
+	if c.ImagePullPolicy == corev1.PullAlways {
+		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(start).Round(time.Millisecond))
+	}
+	return img, nil
+}
+
+// pruneContainers removes exited attempts older than the previous one
+// (kept for `kubectl logs --previous`), as upstream's container GC.
+func (k *Kubelet) pruneContainers(ctx context.Context, pr *podRuntime) {
+	for _, c := range pr.all {
+		if c.State != runtime.StateExited {
+			continue
+		}
+		if l, p := pr.latest[c.Name], pr.previous[c.Name]; (l != nil && l.ID == c.ID) || (p != nil && p.ID == c.ID) {
+			continue
+		}
+		_ = k.rt.RemoveContainer(ctx, c.ID)
+	}
+}
+
+func gracePeriod(pod *corev1.Pod) time.Duration {
+	if pod.DeletionGracePeriodSeconds != nil {
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// killPod stops the pod's running containers in parallel, each with the
+// grace period (SIGTERM, then SIGKILL).
+func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, grace time.Duration) error {
+	sbs, err := k.sandboxes(ctx, uid)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, sb := range sbs {
+		cs, err := k.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.State != runtime.StateRunning {
+				continue
+			}
+			if pod != nil && k.recorder != nil {
+				k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+			}
+			wg.Add(1)
+			go func(id string) {
+				defer wg.Done()
+				if err := k.rt.StopContainer(ctx, id, grace); err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+				}
+			}(c.ID)
+		}
+	}
+	wg.Wait()
+	return first
+}
+
+// removePod removes the pod's sandboxes (and their containers) and network.
+func (k *Kubelet) removePod(ctx context.Context, uid types.UID) error {
+	sbs, err := k.sandboxes(ctx, uid)
+	if err != nil {
+		return err
+	}
+	for _, sb := range sbs {
+		if err := k.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+			return err
+		}
+	}
+	if k.net != nil {
+		if err := k.net.TeardownPod(ctx, string(uid)); err != nil && !errors.Is(err, network.ErrNotFound) {
+			return err
+		}
+	}
+	k.removeVolumes(uid)
+	return nil
+}
+
+// terminatePod stops a pod being deleted within its grace period, reports
+// its final status, and then deletes the object for good as upstream's
+// kubelet does (grace period 0, UID precondition).
+func (k *Kubelet) terminatePod(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) error {
+	if err := k.killPod(ctx, pod.UID, pod, gracePeriod(pod)); err != nil {
+		return err
+	}
+	pr, err := k.podRuntime(ctx, pod.UID)
+	if err != nil {
+		return err
+	}
+	if err := k.updatePodStatus(ctx, pod, w, pr); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	if k.net != nil {
+		if err := k.net.TeardownPod(ctx, string(pod.UID)); err != nil && !errors.Is(err, network.ErrNotFound) {
+			return err
+		}
+	}
+	err = k.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: new(int64),
+		Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return err
+	}
+	return nil
+}
