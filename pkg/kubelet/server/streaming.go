@@ -8,8 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	crremote "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	crportforward "k8s.io/cri-streaming/pkg/streaming/portforward"
+	crremote "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 	utilexec "k8s.io/utils/exec"
 
