@@ -1,0 +1,453 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
+)
+
+// ContainerState is a container's state as the CRI names it.
+type ContainerState string
+
+// Container states.
+const (
+	StateCreated ContainerState = "created"
+	StateRunning ContainerState = "running"
+	StateExited  ContainerState = "exited"
+	StateUnknown ContainerState = "unknown"
+)
+
+// Reasons of an exited container, as the kubelet reports them.
+const (
+	ReasonCompleted  = "Completed"
+	ReasonError      = "Error"
+	ReasonOOMKilled  = "OOMKilled"
+	ReasonStartError = "StartError"
+)
+
+// ContainerStatus is what the kubelet needs for a container status.
+type ContainerStatus struct {
+	ID, SandboxID string
+	Name          string
+	Attempt       int
+	// Image is the reference the container was created with; ImageRef its
+	// image ID.
+	Image, ImageRef string
+	State           ContainerState
+	Pid             uint32
+	CreatedAt       time.Time
+	StartedAt       time.Time
+	FinishedAt      time.Time
+	ExitCode        int
+	// Reason is Completed, Error, OOMKilled or StartError for an exited container.
+	Reason, Message string
+	LogPath         string
+	Labels          map[string]string
+}
+
+// ContainerFilter selects containers; empty fields match all.
+type ContainerFilter struct {
+	SandboxID string
+	Labels    map[string]string
+}
+
+// CreateContainer creates a container in a sandbox from an image already
+// present; StartContainer runs it.
+func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg ContainerConfig) (string, error) {
+	ctx = r.ctx(ctx)
+	sb, err := r.GetSandbox(ctx, sandboxID)
+	if err != nil {
+		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
+	}
+	img, err := r.GetImage(ctx, cfg.Image)
+	if err != nil {
+		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
+	}
+	cimg, err := r.client.GetImage(ctx, imageRecordName(img))
+	if err != nil {
+		return "", fmt.Errorf("create container %q: image %s: %w", cfg.Name, cfg.Image, err)
+	}
+	id := newID()
+	cgroupsPath := filepath.Join(sb.CgroupParent, id)
+	specOpts, err := r.specOpts(id, &cfg, sb, img, cgroupsPath)
+	if err != nil {
+		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
+	}
+	logPath := cfg.LogPath
+	if logPath == "" {
+		logPath = filepath.Join(cfg.Name, strconv.Itoa(cfg.Attempt)+".log")
+	}
+	if !filepath.IsAbs(logPath) {
+		logPath = filepath.Join(sb.LogDirectory, logPath)
+	}
+	labels := map[string]string{
+		labelKind:         kindContaner,
+		labelSandboxID:    sb.ID,
+		labelPodUID:       sb.UID,
+		labelPodName:      sb.Name,
+		labelPodNamespace: sb.Namespace,
+		labelName:         cfg.Name,
+		labelAttempt:      strconv.Itoa(cfg.Attempt),
+		labelImage:        cfg.Image,
+		labelLogPath:      logPath,
+		labelCgroupPath:   cgroupsPath,
+		labelStopSignal:   img.Config.StopSignal,
+		labelTTY:          strconv.FormatBool(cfg.TTY),
+		labelStdin:        strconv.FormatBool(cfg.Stdin),
+		labelStdinOnce:    strconv.FormatBool(cfg.StdinOnce),
+	}
+	for k, v := range cfg.Labels {
+		labels[userLabelPrefix+k] = v
+	}
+	_, err = r.client.NewContainer(ctx, id,
+		containerd.WithImage(cimg),
+		containerd.WithSnapshotter(r.cfg.Snapshotter),
+		containerd.WithNewSnapshot(id, cimg),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(labels))
+	if err != nil {
+		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
+	}
+	return id, nil
+}
+
+// imageRecordName is a containerd image name of the image.
+func imageRecordName(img *Image) string {
+	if len(img.RepoTags) > 0 {
+		return img.RepoTags[0]
+	}
+	if len(img.RepoDigests) > 0 {
+		return img.RepoDigests[0]
+	}
+	return img.ID
+}
+
+// StartContainer starts a created container: its task, with its output
+// copied to the log. A failure leaves the container exited with reason
+// StartError and the runtime's message, as CRI runtimes do.
+func (r *Runtime) StartContainer(ctx context.Context, id string) (retErr error) {
+	ctx = r.ctx(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if labels[labelKind] != kindContaner {
+		return fmt.Errorf("start container %s: %w", id, errdefs.ErrNotFound)
+	}
+	if labels[labelStartedAt] != "" || labels[labelExitCode] != "" {
+		return fmt.Errorf("start container %s: already started: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	lw, err := r.logWriter(labels[labelLogPath])
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	cio, err := newContainerIO(r.fifoDir(id), id, labels[labelTTY] == "true", labels[labelStdin] == "true", lw)
+	if err != nil {
+		lw.Close()
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	defer func() {
+		if retErr != nil {
+			cio.Close()
+			removeFIFOs(r.fifoDir(id))
+			// Record the failure so that the container reads as exited.
+			c.SetLabels(ctx, map[string]string{
+				labelFinishedAt: formatTime(time.Now()),
+				labelExitCode:   "128",
+				labelReason:     ReasonStartError,
+				labelMessage:    retErr.Error(),
+			})
+		}
+	}()
+	task, err := c.NewTask(ctx, func(string) (cioIO, error) { return cio, nil })
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	// Wait before Start so that even an instant exit is seen.
+	exitCh, err := task.Wait(r.bgCtx)
+	if err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if _, err := c.SetLabels(ctx, map[string]string{labelStartedAt: formatTime(time.Now())}); err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	r.track(id, cio, exitCh)
+	r.publish(Event{Type: EventStarted, ContainerID: id, SandboxID: labels[labelSandboxID]})
+	return nil
+}
+
+// cioIO is cio.IO, named so that the closure above reads plainly.
+type cioIO = cio.IO
+
+// logWriter opens a container's log file with the runtime's rotation settings.
+func (r *Runtime) logWriter(path string) (*logs.Writer, error) {
+	return logs.NewWriter(path, logs.WriterOptions{MaxSize: r.cfg.LogMaxSize, MaxFiles: r.cfg.LogMaxFiles})
+}
+
+// track remembers a running container's IO and handles its exit.
+func (r *Runtime) track(id string, cio *containerIO, exitCh <-chan containerd.ExitStatus) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		cio.detach()
+		return
+	}
+	r.ios[id] = cio
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		for {
+			var es containerd.ExitStatus
+			select {
+			case es = <-exitCh:
+			case <-r.bgCtx.Done():
+				return
+			}
+			if es.Error() == nil {
+				break
+			}
+			// containerd went away (restarting): wait on the task again.
+			select {
+			case <-r.bgCtx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			ch, err := r.waitTask(id)
+			if errdefs.IsNotFound(err) {
+				return
+			}
+			if err == nil {
+				exitCh = ch
+			}
+		}
+		if err := r.handleExit(r.bgCtx, id); err != nil && r.bgCtx.Err() == nil {
+			r.cfg.Logf("container %s exited: %v", id, err)
+		}
+	}()
+}
+
+func (r *Runtime) waitTask(id string) (<-chan containerd.ExitStatus, error) {
+	c, err := r.client.LoadContainer(r.bgCtx, id)
+	if err != nil {
+		return nil, err
+	}
+	task, err := c.Task(r.bgCtx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return task.Wait(r.bgCtx)
+}
+
+// StopContainer stops a container: its stop signal (the image's STOPSIGNAL,
+// else SIGTERM), then SIGKILL after timeout. Stopping a stopped container
+// succeeds.
+func (r *Runtime) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
+	ctx = r.ctx(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	if st.Status != containerd.Stopped {
+		exitCh, err := task.Wait(ctx)
+		if err != nil {
+			return fmt.Errorf("stop container %s: %w", id, err)
+		}
+		if timeout > 0 {
+			sig := syscall.SIGTERM
+			labels, _ := c.Labels(ctx)
+			if s := labels[labelStopSignal]; s != "" {
+				if parsed, err := containerd.ParseSignal(s); err == nil {
+					sig = parsed
+				}
+			}
+			if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("stop container %s: signal %v: %w", id, sig, err)
+			}
+			select {
+			case <-exitCh:
+			case <-time.After(timeout):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("stop container %s: SIGKILL: %w", id, err)
+		}
+		select {
+		case <-exitCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return r.handleExit(ctx, id)
+}
+
+// RemoveContainer removes a container, killing it if it still runs. Its
+// log files stay: they go with the pod's log directory.
+func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
+	ctx = r.ctx(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	if err := r.StopContainer(ctx, id, 0); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	if task, err := c.Task(ctx, nil); err == nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+	}
+	r.untrack(id)
+	removeFIFOs(r.fifoDir(id))
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) untrack(id string) *containerIO {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cio := r.ios[id]
+	delete(r.ios, id)
+	return cio
+}
+
+// ContainerStatus returns a container's status from containerd.
+func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerStatus, error) {
+	ctx = r.ctx(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	if info.Labels[labelKind] != kindContaner {
+		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	}
+	return r.status(ctx, c, info.Labels, info.CreatedAt, info.Image)
+}
+
+func (r *Runtime) status(ctx context.Context, c containerd.Container, labels map[string]string, created time.Time, image string) (*ContainerStatus, error) {
+	s := &ContainerStatus{
+		ID:        c.ID(),
+		SandboxID: labels[labelSandboxID],
+		Name:      labels[labelName],
+		Attempt:   parseInt(labels[labelAttempt]),
+		Image:     labels[labelImage],
+		CreatedAt: created,
+		StartedAt: parseTime(labels[labelStartedAt]),
+		LogPath:   labels[labelLogPath],
+		Labels:    userLabels(labels),
+		State:     StateCreated,
+	}
+	if img, err := r.GetImage(ctx, image); err == nil {
+		s.ImageRef = img.ID
+	}
+	if code := labels[labelExitCode]; code != "" {
+		s.State = StateExited
+		s.ExitCode = parseInt(code)
+		s.FinishedAt = parseTime(labels[labelFinishedAt])
+		s.Reason = labels[labelReason]
+		s.Message = labels[labelMessage]
+		return s, nil
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		if !s.StartedAt.IsZero() {
+			// Started, never seen to exit, and its task is gone.
+			s.State = StateUnknown
+		}
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID(), err)
+	}
+	s.Pid = task.Pid()
+	switch st.Status {
+	case containerd.Running, containerd.Paused, containerd.Pausing:
+		s.State = StateRunning
+	case containerd.Created:
+		s.State = StateCreated
+	case containerd.Stopped:
+		// Exited; the exit handler has not recorded it yet.
+		s.State = StateExited
+		s.ExitCode = int(st.ExitStatus)
+		s.FinishedAt = st.ExitTime
+		s.Reason = r.exitReason(c.ID(), labels, s.ExitCode)
+	default:
+		s.State = StateUnknown
+	}
+	return s, nil
+}
+
+// ListContainers returns the statuses of the containers the filter selects.
+func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*ContainerStatus, error) {
+	ctx = r.ctx(ctx)
+	match := prefixed(f.Labels)
+	if f.SandboxID != "" {
+		match[labelSandboxID] = f.SandboxID
+	}
+	cs, err := r.client.Containers(ctx, labelFilter(kindContaner, match))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []*ContainerStatus
+	for _, c := range cs {
+		info, err := c.Info(ctx)
+		if err != nil {
+			continue
+		}
+		s, err := r.status(ctx, c, info.Labels, info.CreatedAt, info.Image)
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// errNotRunning is returned for exec and attach to a container that does not run.
+var errNotRunning = errors.New("container is not running")

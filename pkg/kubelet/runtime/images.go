@@ -1,0 +1,349 @@
+package runtime
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/remotes/docker"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Image is a local image as the kubelet sees it (node.status.images,
+// containerStatus.imageID). An image is identified by its config digest; the
+// names that point at it are its repo tags and digests.
+type Image struct {
+	// ID is the image's config digest ("sha256:…").
+	ID          string
+	RepoTags    []string
+	RepoDigests []string
+	// Size is the size of the image's content (manifest, config, compressed layers).
+	Size int64
+	// Config is the image's runtime configuration (entrypoint, env, user, …).
+	Config ocispec.ImageConfig
+}
+
+// Auth holds registry credentials as the kubelet gets them from
+// imagePullSecrets (a docker config entry).
+type Auth struct {
+	Username, Password string
+	// Auth is base64("username:password"), used when Username is empty.
+	Auth string
+	// IdentityToken is a refresh token sent to the registry's token server.
+	IdentityToken string
+	// RegistryToken is a bearer token sent to the registry as is.
+	RegistryToken string
+}
+
+// Reasons the kubelet reports for image problems (container waiting reasons).
+var (
+	ErrImagePull       = errors.New("ErrImagePull")
+	ErrImageNeverPull  = errors.New("ErrImageNeverPull")
+	ErrInvalidImageRef = errors.New("InvalidImageName")
+)
+
+// ImageError is an image problem with the kubelet's reason (Reason) and the
+// message shown in the container's waiting state.
+type ImageError struct {
+	Reason  error
+	Message string
+	Err     error
+}
+
+func (e *ImageError) Error() string { return e.Message }
+
+// Is lets errors.Is(err, ErrImagePull) find the reason.
+func (e *ImageError) Is(target error) bool { return target == e.Reason }
+
+func (e *ImageError) Unwrap() error { return e.Err }
+
+// NormalizeImageRef returns the full reference of an image name as
+// containerd stores it: "busybox" → "docker.io/library/busybox:latest".
+// Digests are kept; a tag is added only when there is neither.
+func NormalizeImageRef(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", &ImageError{Reason: ErrInvalidImageRef, Message: fmt.Sprintf("Failed to apply default image tag %q: %v", ref, err), Err: err}
+	}
+	return reference.TagNameOnly(named).String(), nil
+}
+
+// EnsureImage makes the image present according to the pull policy and
+// returns it, as the kubelet's image manager does.
+func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, auth *Auth) (*Image, error) {
+	if policy == "" {
+		policy = corev1.PullIfNotPresent
+	}
+	if policy != corev1.PullAlways {
+		img, err := r.GetImage(ctx, ref)
+		if err == nil {
+			return img, nil
+		}
+		if !errdefs.IsNotFound(err) {
+			return nil, err
+		}
+		if policy == corev1.PullNever {
+			return nil, &ImageError{Reason: ErrImageNeverPull,
+				Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", ref)}
+		}
+	}
+	return r.PullImage(ctx, ref, auth)
+}
+
+// PullImage pulls and unpacks an image. Failures are ErrImagePull
+// ImageErrors carrying the registry's message.
+func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image, error) {
+	ctx = r.ctx(ctx)
+	named, err := NormalizeImageRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: r.registryHosts(auth)})
+	_, err = r.client.Pull(ctx, named,
+		containerd.WithResolver(resolver),
+		containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter(r.cfg.Snapshotter))
+	if err != nil {
+		// containerd's CRI plugin's wording, which kubectl users know.
+		return nil, &ImageError{Reason: ErrImagePull,
+			Message: fmt.Sprintf("failed to pull and unpack image %q: %v", named, err), Err: err}
+	}
+	return r.GetImage(ctx, named)
+}
+
+// registryHosts returns the endpoints for a host with the pull's credentials.
+func (r *Runtime) registryHosts(auth *Auth) docker.RegistryHosts {
+	authorizer := docker.NewDockerAuthorizer(docker.WithAuthCreds(func(host string) (string, string, error) {
+		return credentials(auth)
+	}))
+	if r.cfg.RegistryHosts == nil {
+		return docker.ConfigureDefaultRegistries(docker.WithAuthorizer(authorizer))
+	}
+	return func(host string) ([]docker.RegistryHost, error) {
+		hosts, err := r.cfg.RegistryHosts(host)
+		if err != nil {
+			return nil, err
+		}
+		for i := range hosts {
+			if hosts[i].Authorizer == nil {
+				hosts[i].Authorizer = authorizer
+			}
+		}
+		return hosts, nil
+	}
+}
+
+// credentials turns a docker config entry into the username and secret
+// containerd's authorizer sends (an identity token goes with no username).
+func credentials(auth *Auth) (string, string, error) {
+	if auth == nil {
+		return "", "", nil
+	}
+	switch {
+	case auth.IdentityToken != "":
+		return "", auth.IdentityToken, nil
+	case auth.Username != "":
+		return auth.Username, auth.Password, nil
+	case auth.Auth != "":
+		decoded, err := base64.StdEncoding.DecodeString(auth.Auth)
+		if err != nil {
+			return "", "", fmt.Errorf("invalid registry auth: %w", err)
+		}
+		user, pass, ok := strings.Cut(string(decoded), ":")
+		if !ok {
+			return "", "", errors.New("invalid registry auth: no ':' in auth")
+		}
+		return user, strings.Trim(pass, "\x00"), nil
+	case auth.RegistryToken != "":
+		// containerd's authorizer has no bearer-token-only mode: send it as
+		// a refresh token, which token servers accept.
+		return "", auth.RegistryToken, nil
+	}
+	return "", "", nil
+}
+
+// ImportImages imports a docker-archive (`docker save`) or OCI layout tar
+// and unpacks its images.
+func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, error) {
+	ctx = r.ctx(ctx)
+	imported, err := r.client.Import(ctx, tar)
+	if err != nil {
+		return nil, fmt.Errorf("import images: %w", err)
+	}
+	var out []*Image
+	seen := map[string]bool{}
+	for _, i := range imported {
+		img := containerd.NewImage(r.client, i)
+		if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+			return nil, fmt.Errorf("unpack image %s: %w", i.Name, err)
+		}
+		got, err := r.GetImage(ctx, i.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[got.ID] {
+			seen[got.ID] = true
+			out = append(out, got)
+		}
+	}
+	return out, nil
+}
+
+// GetImage returns the image a reference names: a name (normalised), or an
+// image ID ("sha256:…"). A missing image is an errdefs.ErrNotFound.
+func (r *Runtime) GetImage(ctx context.Context, ref string) (*Image, error) {
+	ctx = r.ctx(ctx)
+	if strings.HasPrefix(ref, "sha256:") {
+		all, err := r.ListImages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range all {
+			if img.ID == ref {
+				return img, nil
+			}
+		}
+		return nil, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
+	}
+	named, err := NormalizeImageRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	i, err := r.client.ImageService().Get(ctx, named)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", ref, err)
+	}
+	id, err := r.imageID(ctx, i)
+	if err != nil {
+		return nil, err
+	}
+	// Gather every name of the same image.
+	all, err := r.client.ImageService().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var same []images.Image
+	for _, o := range all {
+		if o.Name == i.Name || o.Target.Digest == i.Target.Digest {
+			same = append(same, o)
+		}
+	}
+	return r.describeImage(ctx, id, same)
+}
+
+// ListImages returns the local images, one per config digest.
+func (r *Runtime) ListImages(ctx context.Context) ([]*Image, error) {
+	ctx = r.ctx(ctx)
+	all, err := r.client.ImageService().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	byID := map[string][]images.Image{}
+	var ids []string
+	for _, i := range all {
+		id, err := r.imageID(ctx, i)
+		if err != nil {
+			// Content missing (a pull in progress, or GC): not an image yet.
+			continue
+		}
+		if _, ok := byID[id]; !ok {
+			ids = append(ids, id)
+		}
+		byID[id] = append(byID[id], i)
+	}
+	sort.Strings(ids)
+	var out []*Image
+	for _, id := range ids {
+		img, err := r.describeImage(ctx, id, byID[id])
+		if err != nil {
+			continue
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// RemoveImage removes every name of the image a reference names. Removing
+// a missing image succeeds, as CRI's RemoveImage does.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	ctx = r.ctx(ctx)
+	img, err := r.GetImage(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	names := append(append([]string{}, img.RepoTags...), img.RepoDigests...)
+	for i, name := range names {
+		var opts []images.DeleteOpt
+		if i == len(names)-1 {
+			// Collect the content once the last name is gone.
+			opts = append(opts, images.SynchronousDelete())
+		}
+		if err := r.client.ImageService().Delete(ctx, name, opts...); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove image %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) imageID(ctx context.Context, i images.Image) (string, error) {
+	desc, err := containerd.NewImage(r.client, i).Config(ctx)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", i.Name, err)
+	}
+	return desc.Digest.String(), nil
+}
+
+// describeImage builds an Image from the containerd records naming it.
+func (r *Runtime) describeImage(ctx context.Context, id string, records []images.Image) (*Image, error) {
+	out := &Image{ID: id}
+	tags, digests := map[string]bool{}, map[string]bool{}
+	for _, i := range records {
+		named, err := reference.ParseNormalizedNamed(i.Name)
+		if err != nil {
+			continue // a digest-only or otherwise bare record
+		}
+		if _, ok := named.(reference.Tagged); ok {
+			tags[named.String()] = true
+		}
+		if c, ok := named.(reference.Canonical); ok {
+			digests[c.String()] = true
+		} else {
+			digests[named.Name()+"@"+i.Target.Digest.String()] = true
+		}
+	}
+	for t := range tags {
+		out.RepoTags = append(out.RepoTags, t)
+	}
+	for d := range digests {
+		out.RepoDigests = append(out.RepoDigests, d)
+	}
+	sort.Strings(out.RepoTags)
+	sort.Strings(out.RepoDigests)
+	if len(records) == 0 {
+		return out, nil
+	}
+	img := containerd.NewImage(r.client, records[0])
+	size, err := img.Size(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", records[0].Name, err)
+	}
+	out.Size = size
+	spec, err := img.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", records[0].Name, err)
+	}
+	out.Config = spec.Config
+	return out, nil
+}

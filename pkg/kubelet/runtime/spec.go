@@ -1,0 +1,347 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/pkg/cap"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// ContainerConfig describes a container of a sandbox, as the kubelet
+// derives it from the pod's container spec.
+type ContainerConfig struct {
+	Name    string
+	Attempt int
+	// Image is a reference or image ID of an image already present.
+	Image string
+	// Command and Args follow Kubernetes' rules against the image's
+	// ENTRYPOINT and CMD.
+	Command, Args []string
+	WorkingDir    string
+	// Env is appended to the image's environment, overriding it by name.
+	Env    []EnvVar
+	Mounts []Mount
+	// User is the process's identity; nil takes the image's USER.
+	User       *User
+	Privileged bool
+	// Capabilities are added to and dropped from the default set ("NET_ADMIN",
+	// "CAP_NET_ADMIN" and "ALL" all work).
+	Capabilities   *Capabilities
+	ReadOnlyRootfs bool
+	// AllowPrivilegeEscalation false sets no_new_privs; nil allows, as Kubernetes does.
+	AllowPrivilegeEscalation *bool
+	Resources                Resources
+	TTY, Stdin, StdinOnce    bool
+	// LogPath is relative to the sandbox's log directory (or absolute);
+	// <name>/<attempt>.log when empty.
+	LogPath string
+	// Labels are the caller's, returned by Status and matched by ListContainers.
+	Labels map[string]string
+}
+
+// EnvVar is one environment variable.
+type EnvVar struct{ Name, Value string }
+
+// MountPropagation is a bind mount's propagation.
+type MountPropagation string
+
+// Propagations, as Kubernetes' mountPropagation None/HostToContainer/Bidirectional.
+const (
+	PropagationPrivate MountPropagation = "rprivate"
+	PropagationSlave   MountPropagation = "rslave"
+	PropagationShared  MountPropagation = "rshared"
+)
+
+// Mount binds a host path into the container.
+type Mount struct {
+	HostPath, ContainerPath string
+	ReadOnly                bool
+	Propagation             MountPropagation
+}
+
+// User is runAsUser/runAsGroup/supplementalGroups, or a user name.
+type User struct {
+	UID                *int64
+	GID                *int64
+	Username           string
+	SupplementalGroups []int64
+}
+
+// Capabilities to add to and drop from the default set.
+type Capabilities struct{ Add, Drop []string }
+
+// Resources are the container's cgroup limits.
+type Resources struct {
+	CPUShares   uint64
+	CPUQuota    int64
+	CPUPeriod   uint64
+	MemoryLimit int64
+	OOMScoreAdj int
+}
+
+// containerArgs applies Kubernetes' rules: a command replaces the image's
+// ENTRYPOINT and drops its CMD; args alone replace CMD.
+func containerArgs(cfg *ContainerConfig, entrypoint, cmd []string) []string {
+	if len(cfg.Command) > 0 {
+		return append(append([]string{}, cfg.Command...), cfg.Args...)
+	}
+	if len(cfg.Args) > 0 {
+		return append(append([]string{}, entrypoint...), cfg.Args...)
+	}
+	return append(append([]string{}, entrypoint...), cmd...)
+}
+
+// specOpts builds the OCI spec of a container in a sandbox from its image.
+func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Image, cgroupsPath string) ([]oci.SpecOpts, error) {
+	args := containerArgs(cfg, img.Config.Entrypoint, img.Config.Cmd)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("no command specified")
+	}
+	cwd := cfg.WorkingDir
+	if cwd == "" {
+		cwd = img.Config.WorkingDir
+	}
+	if cwd == "" {
+		cwd = "/"
+	}
+	env := append([]string{}, img.Config.Env...)
+	for _, e := range cfg.Env {
+		env = append(env, e.Name+"="+e.Value)
+	}
+	opts := []oci.SpecOpts{
+		oci.WithDefaultPathEnv,
+		oci.WithEnv(env),
+		oci.WithProcessArgs(args...),
+		oci.WithProcessCwd(cwd),
+		oci.WithCgroup(cgroupsPath),
+		withResources(cfg.Resources),
+	}
+	if cfg.TTY {
+		opts = append(opts, oci.WithTTY)
+	}
+	if sb.HostNetwork {
+		opts = append(opts,
+			oci.WithHostNamespace(specs.NetworkNamespace),
+			oci.WithHostNamespace(specs.UTSNamespace))
+	} else {
+		opts = append(opts, oci.WithHostname(sb.Hostname))
+		if sb.NetNSPath != "" {
+			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNSPath}))
+		}
+		// Without a netns path the container gets a network namespace of its
+		// own (loopback only), never the host's by accident.
+	}
+	opts = append(opts, oci.WithMounts(r.mounts(sb, cfg)))
+	if needsSharedRootfs(cfg.Mounts) != "" {
+		opts = append(opts, withRootfsPropagation(needsSharedRootfs(cfg.Mounts)))
+	}
+	if cfg.ReadOnlyRootfs {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	opts = append(opts, userOpts(cfg.User, img.Config.User)...)
+	if cfg.Privileged {
+		opts = append(opts, oci.WithPrivileged, oci.WithHostDevices, oci.WithAllDevicesAllowed)
+	} else if cfg.Capabilities != nil {
+		opts = append(opts, withCapabilities(cfg.Capabilities))
+	}
+	if cfg.AllowPrivilegeEscalation != nil && !*cfg.AllowPrivilegeEscalation {
+		opts = append(opts, oci.WithNoNewPrivileges)
+	} else {
+		opts = append(opts, oci.WithNewPrivileges)
+	}
+	return opts, nil
+}
+
+// mounts are the sandbox's /etc files (unless the caller mounts over them)
+// followed by the caller's bind mounts.
+func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig) []specs.Mount {
+	taken := map[string]bool{}
+	for _, m := range cfg.Mounts {
+		taken[filepath.Clean(m.ContainerPath)] = true
+	}
+	var out []specs.Mount
+	etc := []struct{ file, target string }{{hostsFile, "/etc/hosts"}, {resolvConfFile, "/etc/resolv.conf"}}
+	if !sb.HostNetwork {
+		etc = append(etc, struct{ file, target string }{hostnameFile, "/etc/hostname"})
+	}
+	for _, f := range etc {
+		if taken[f.target] {
+			continue
+		}
+		src := filepath.Join(r.sandboxDir(sb.ID), f.file)
+		if sb.HostNetwork && f.file != hostsFile {
+			src = f.target // the host's own resolv.conf
+		}
+		opts := []string{"rbind", "rprivate"}
+		if cfg.ReadOnlyRootfs {
+			opts = append(opts, "ro")
+		}
+		out = append(out, specs.Mount{Source: src, Destination: f.target, Type: "bind", Options: opts})
+	}
+	for _, m := range cfg.Mounts {
+		prop := m.Propagation
+		if prop == "" {
+			prop = PropagationPrivate
+		}
+		opts := []string{"rbind", string(prop)}
+		if m.ReadOnly {
+			opts = append(opts, "ro")
+		} else {
+			opts = append(opts, "rw")
+		}
+		out = append(out, specs.Mount{Source: m.HostPath, Destination: m.ContainerPath, Type: "bind", Options: opts})
+	}
+	return out
+}
+
+// needsSharedRootfs returns the rootfs propagation that mounts with
+// propagation need: a shared or slave mount inside a private rootfs would
+// not propagate.
+func needsSharedRootfs(mounts []Mount) string {
+	prop := ""
+	for _, m := range mounts {
+		switch m.Propagation {
+		case PropagationShared:
+			return "rshared"
+		case PropagationSlave:
+			prop = "rslave"
+		}
+	}
+	return prop
+}
+
+func withRootfsPropagation(p string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.RootfsPropagation = p
+		return nil
+	}
+}
+
+func userOpts(u *User, imageUser string) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	switch {
+	case u != nil && u.UID != nil && u.GID != nil:
+		opts = append(opts, oci.WithUIDGID(uint32(*u.UID), uint32(*u.GID)))
+	case u != nil && u.UID != nil:
+		// The group comes from the image's /etc/passwd, or 0.
+		opts = append(opts, oci.WithUserID(uint32(*u.UID)))
+	case u != nil && u.Username != "":
+		opts = append(opts, oci.WithUsername(u.Username))
+	case imageUser != "":
+		opts = append(opts, oci.WithUser(imageUser))
+	}
+	if u != nil && u.GID != nil && u.UID == nil {
+		opts = append(opts, withGID(uint32(*u.GID)))
+	}
+	// Groups of the user in the image's /etc/group, as docker and CRI do.
+	if u == nil || u.UID == nil || u.GID == nil {
+		opts = append(opts, withAdditionalGIDsOfUser())
+	}
+	if u != nil && len(u.SupplementalGroups) > 0 {
+		opts = append(opts, withSupplementalGroups(u.SupplementalGroups))
+	}
+	return opts
+}
+
+func withAdditionalGIDsOfUser() oci.SpecOpts {
+	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
+		user := fmt.Sprint(s.Process.User.UID)
+		return oci.WithAdditionalGIDs(user)(ctx, client, c, s)
+	}
+}
+
+func withGID(gid uint32) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.User.GID = gid
+		return nil
+	}
+}
+
+func withSupplementalGroups(groups []int64) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		for _, g := range groups {
+			s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, uint32(g))
+		}
+		return nil
+	}
+}
+
+// withCapabilities adds and drops capabilities from the default set; "ALL"
+// in drop empties it first and in add grants every capability the kernel knows.
+func withCapabilities(c *Capabilities) oci.SpecOpts {
+	norm := func(in []string) (list []string, all bool) {
+		for _, n := range in {
+			n = strings.ToUpper(n)
+			if n == "ALL" {
+				all = true
+				continue
+			}
+			if !strings.HasPrefix(n, "CAP_") {
+				n = "CAP_" + n
+			}
+			list = append(list, n)
+		}
+		return list, all
+	}
+	add, addAll := norm(c.Add)
+	drop, dropAll := norm(c.Drop)
+	return func(ctx context.Context, client oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		if dropAll {
+			if err := oci.WithCapabilities(nil)(ctx, client, ctr, s); err != nil {
+				return err
+			}
+		}
+		if addAll {
+			known, err := cap.Current()
+			if err != nil {
+				return err
+			}
+			add = append(add, known...)
+		}
+		if err := oci.WithAddedCapabilities(add)(ctx, client, ctr, s); err != nil {
+			return err
+		}
+		return oci.WithDroppedCapabilities(drop)(ctx, client, ctr, s)
+	}
+}
+
+// withResources sets the container's CPU and memory limits and OOM score.
+func withResources(res Resources) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		lr := s.Linux.Resources
+		if res.CPUShares > 0 || res.CPUQuota > 0 || res.CPUPeriod > 0 {
+			lr.CPU = &specs.LinuxCPU{}
+			if res.CPUShares > 0 {
+				lr.CPU.Shares = &res.CPUShares
+			}
+			if res.CPUQuota > 0 {
+				lr.CPU.Quota = &res.CPUQuota
+			}
+			if res.CPUPeriod > 0 {
+				lr.CPU.Period = &res.CPUPeriod
+			}
+		}
+		if res.MemoryLimit > 0 {
+			lr.Memory = &specs.LinuxMemory{Limit: &res.MemoryLimit}
+		}
+		if res.OOMScoreAdj != 0 {
+			adj := res.OOMScoreAdj
+			s.Process.OOMScoreAdj = &adj
+		}
+		return nil
+	}
+}

@@ -1,0 +1,435 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
+)
+
+// rtEnv is a runtime on its own containerd, with the test images imported.
+type rtEnv struct {
+	rt      *runtime.Runtime
+	cfg     runtime.Config
+	logRoot string
+}
+
+// rtStart starts containerd (pkg/agent/containerd) and a Runtime on it with
+// its logs, FIFOs and pod cgroups under names of this test only.
+func rtStart(t *testing.T) *rtEnv {
+	t.Helper()
+	p, _ := ctdStart(t, nil)
+	cgroupRoot := "/skiff-e2e-" + netRandomHex(t, 4)
+	t.Cleanup(func() { rtRemoveCgroup(cgroupRoot) })
+	cfg := runtime.Config{
+		Address:     p.Address(),
+		Snapshotter: p.Snapshotter(),
+		LogRoot:     filepath.Join(t.TempDir(), "pods"),
+		RootDir:     filepath.Join(t.TempDir(), "runtime"),
+		CgroupRoot:  cgroupRoot,
+		Logf:        t.Logf,
+	}
+	rt, err := runtime.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &rtEnv{rt: rt, cfg: cfg, logRoot: cfg.LogRoot}
+	// Registered after containerd's cleanup, so it runs before it.
+	t.Cleanup(func() {
+		ctx := context.Background()
+		sbs, _ := env.rt.ListSandboxes(ctx, nil)
+		for _, sb := range sbs {
+			if err := env.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+				t.Errorf("remove sandbox: %v", err)
+			}
+		}
+		env.rt.Close()
+	})
+	dir := ctdImages(t)
+	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
+		r, err := os.Open(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, err := rt.ImportImages(context.Background(), r)
+		r.Close()
+		if err != nil {
+			t.Fatalf("import %s: %v", f, err)
+		}
+		if len(imgs) != 1 {
+			t.Fatalf("import %s: %d images", f, len(imgs))
+		}
+	}
+	return env
+}
+
+func rtRemoveCgroup(root string) {
+	entries, _ := os.ReadDir("/sys/fs/cgroup")
+	os.Remove(filepath.Join("/sys/fs/cgroup", root))
+	for _, e := range entries {
+		os.Remove(filepath.Join("/sys/fs/cgroup", e.Name(), root))
+	}
+}
+
+func (e *rtEnv) sandbox(t *testing.T, name, netns string) *runtime.Sandbox {
+	t.Helper()
+	sb, err := e.rt.CreateSandbox(context.Background(), runtime.SandboxConfig{
+		UID: "uid-" + netRandomHex(t, 4), Namespace: "default", Name: name, NetNSPath: netns,
+		Labels: map[string]string{"test": t.Name()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// run creates and starts a container and returns its id.
+func (e *rtEnv) run(t *testing.T, sb *runtime.Sandbox, cfg runtime.ContainerConfig) string {
+	t.Helper()
+	ctx := context.Background()
+	if cfg.Image == "" {
+		cfg.Image = ctdAgnhostRef
+	}
+	id, err := e.rt.CreateContainer(ctx, sb.ID, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// waitExited polls (generously) until the container has exited and its exit is recorded.
+func (e *rtEnv) waitExited(t *testing.T, id string) *runtime.ContainerStatus {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := e.rt.ContainerStatus(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == runtime.StateExited && !st.FinishedAt.IsZero() {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s did not exit: %+v", id, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *rtEnv) logs(t *testing.T, id string, opts logs.ReadOptions) (string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if err := e.rt.ReadContainerLogs(context.Background(), id, opts, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String()
+}
+
+func (e *rtEnv) exec(t *testing.T, id string, cmd ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code, err := e.rt.Exec(ctx, id, cmd, runtime.ExecOptions{Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatalf("exec %q: %v", cmd, err)
+	}
+	return code, out.String()
+}
+
+func TestRuntime(t *testing.T) {
+	env := rtStart(t)
+	ctx := context.Background()
+
+	t.Run("images", func(t *testing.T) {
+		img, err := env.rt.GetImage(ctx, ctdAgnhostRef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(img.ID, "sha256:") || img.Size <= 0 || len(img.RepoTags) != 1 || img.RepoTags[0] != ctdAgnhostRef || len(img.RepoDigests) != 1 {
+			t.Errorf("image %+v", img)
+		}
+		if byID, err := env.rt.GetImage(ctx, img.ID); err != nil || byID.ID != img.ID {
+			t.Errorf("by id: %v %v", byID, err)
+		}
+		list, err := env.rt.ListImages(ctx)
+		if err != nil || len(list) != 2 {
+			t.Errorf("list: %d images, %v", len(list), err)
+		}
+		if got, err := env.rt.EnsureImage(ctx, ctdBusyboxRef, corev1.PullNever, nil); err != nil || got.RepoTags[0] != ctdBusyboxRef {
+			t.Errorf("present image with Never: %v %v", got, err)
+		}
+		_, err = env.rt.EnsureImage(ctx, "skiff.test/missing:1", corev1.PullNever, nil)
+		if !errors.Is(err, runtime.ErrImageNeverPull) || err.Error() != `Container image "skiff.test/missing:1" is not present with pull policy of Never` {
+			t.Errorf("missing image with Never: %v", err)
+		}
+		// No registry is reachable: a pull fails as ErrImagePull with the resolver's message.
+		_, err = env.rt.EnsureImage(ctx, "127.0.0.1:1/missing:1", corev1.PullIfNotPresent, nil)
+		if !errors.Is(err, runtime.ErrImagePull) || !strings.Contains(err.Error(), `failed to pull and unpack image "127.0.0.1:1/missing:1"`) {
+			t.Errorf("pull from nowhere: %v", err)
+		}
+		if n, _ := runtime.NormalizeImageRef("busybox"); n != "docker.io/library/busybox:latest" {
+			t.Errorf("normalised busybox: %s", n)
+		}
+	})
+
+	t.Run("exit code and logs", func(t *testing.T) {
+		sb := env.sandbox(t, "exit", "")
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "app", Args: []string{"exit", "3"}})
+		st := env.waitExited(t, id)
+		if st.ExitCode != 3 || st.Reason != runtime.ReasonError || st.Name != "app" || st.SandboxID != sb.ID {
+			t.Errorf("status %+v", st)
+		}
+		id = env.run(t, sb, runtime.ContainerConfig{Name: "echo", Command: []string{"sh", "-c", "echo one; echo two >&2; echo three; printf four"}, Image: ctdBusyboxRef})
+		st = env.waitExited(t, id)
+		if st.ExitCode != 0 || st.Reason != runtime.ReasonCompleted {
+			t.Errorf("status %+v", st)
+		}
+		if want := filepath.Join(env.logRoot, "default_exit_"+sb.UID, "echo", "0.log"); st.LogPath != want {
+			t.Errorf("log path %s, want %s", st.LogPath, want)
+		}
+		raw, _ := os.ReadFile(st.LogPath)
+		lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+		if len(lines) != 4 {
+			t.Fatalf("log file:\n%s", raw)
+		}
+		for _, l := range lines {
+			f := strings.SplitN(l, " ", 4)
+			if len(f) != 4 {
+				t.Fatalf("log line %q", l)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, f[0]); err != nil {
+				t.Errorf("log line %q: %v", l, err)
+			}
+		}
+		if !strings.HasSuffix(lines[3], " stdout P four") || !strings.Contains(string(raw), " stderr F two\n") {
+			t.Errorf("log file:\n%s", raw)
+		}
+		stdout, stderr := env.logs(t, id, logs.ReadOptions{})
+		if stdout != "one\nthree\nfour" || stderr != "two\n" {
+			t.Errorf("logs %q %q", stdout, stderr)
+		}
+		// stdout and stderr reach the file through separate pipes, so only
+		// the order within a stream is fixed: "four" is the last line.
+		tail := int64(1)
+		if stdout, stderr := env.logs(t, id, logs.ReadOptions{Tail: &tail}); stdout != "four" || stderr != "" {
+			t.Errorf("tail 1: %q %q", stdout, stderr)
+		}
+		stdout, _ = env.logs(t, id, logs.ReadOptions{Timestamps: true, Tail: &tail})
+		if f := strings.Fields(stdout); len(f) != 2 || f[1] != "four" || len(f[0]) != len("2006-01-02T15:04:05.000000000Z") {
+			t.Errorf("timestamps: %q", stdout)
+		}
+		limit := int64(5)
+		if stdout, _ := env.logs(t, id, logs.ReadOptions{LimitBytes: &limit}); stdout != "one\nt" && !strings.HasPrefix("one\n", stdout) {
+			t.Errorf("limit 5 bytes: %q", stdout)
+		}
+		if stdout, stderr := env.logs(t, id, logs.ReadOptions{Since: time.Now().Add(time.Minute)}); stdout+stderr != "" {
+			t.Errorf("since the future: %q %q", stdout, stderr)
+		}
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		sb := env.sandbox(t, "stop", "")
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "sleeper", Args: []string{"sleep", "infinity"}})
+		st, err := env.rt.ContainerStatus(ctx, id)
+		if err != nil || st.State != runtime.StateRunning || st.Pid == 0 || st.StartedAt.IsZero() {
+			t.Fatalf("status %+v %v", st, err)
+		}
+		// agnhost-lite ends on SIGTERM, so the stop completes without SIGKILL (exit 0, not 137).
+		if err := env.rt.StopContainer(ctx, id, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		st = env.waitExited(t, id)
+		if st.ExitCode != 0 || st.Reason != runtime.ReasonCompleted {
+			t.Errorf("status after stop %+v", st)
+		}
+		if err := env.rt.StopContainer(ctx, id, time.Second); err != nil {
+			t.Errorf("stopping again: %v", err)
+		}
+		// busybox sleep ignores nothing but as pid 1 has no default SIGTERM action: SIGKILL after the timeout.
+		id = env.run(t, sb, runtime.ContainerConfig{Name: "stubborn", Image: ctdBusyboxRef, Command: []string{"sleep", "3600"}})
+		if err := env.rt.StopContainer(ctx, id, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if st := env.waitExited(t, id); st.ExitCode != 137 {
+			t.Errorf("status after SIGKILL %+v", st)
+		}
+		if err := env.rt.RemoveContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.rt.ContainerStatus(ctx, id); err == nil {
+			t.Error("removed container still has a status")
+		}
+	})
+
+	t.Run("exec and hostname", func(t *testing.T) {
+		sb := env.sandbox(t, "exec-pod", "")
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "app", Args: []string{"sleep", "infinity"}})
+		if code, out := env.exec(t, id, "/agnhost-lite", "hostname"); code != 0 || strings.TrimSpace(out) != "exec-pod" {
+			t.Errorf("hostname: %d %q", code, out)
+		}
+		if code, out := env.exec(t, id, "/agnhost-lite", "cat", "/etc/hostname"); code != 0 || strings.TrimSpace(out) != "exec-pod" {
+			t.Errorf("/etc/hostname: %d %q", code, out)
+		}
+		if code, _ := env.exec(t, id, "/agnhost-lite", "exit", "7"); code != 7 {
+			t.Errorf("exec exit 7: %d", code)
+		}
+		// stdin reaches the process and its end is an EOF.
+		var out bytes.Buffer
+		code, err := env.rt.Exec(ctx, id, []string{"/agnhost-lite", "cat", "/dev/stdin"}, runtime.ExecOptions{Stdin: strings.NewReader("piped\n"), Stdout: &out})
+		if err != nil || code != 0 || out.String() != "piped\n" {
+			t.Errorf("exec with stdin: %d %v %q", code, err, out.String())
+		}
+	})
+
+	t.Run("command env workingDir", func(t *testing.T) {
+		sb := env.sandbox(t, "env", "")
+		id := env.run(t, sb, runtime.ContainerConfig{
+			Name: "sh", Image: ctdBusyboxRef,
+			Command:    []string{"sh", "-c"},
+			Args:       []string{`echo "$GREETING $1 $(pwd)"`, "arg0", "world"},
+			WorkingDir: "/tmp",
+			Env:        []runtime.EnvVar{{Name: "GREETING", Value: "hello"}},
+		})
+		env.waitExited(t, id)
+		if stdout, _ := env.logs(t, id, logs.ReadOptions{}); stdout != "hello world /tmp\n" {
+			t.Errorf("output %q", stdout)
+		}
+	})
+
+	t.Run("read-only rootfs", func(t *testing.T) {
+		sb := env.sandbox(t, "ro", "")
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "w", Args: []string{"write-file", "/probe", "x"}, ReadOnlyRootfs: true})
+		if st := env.waitExited(t, id); st.ExitCode == 0 {
+			t.Errorf("write to a read-only rootfs succeeded: %+v", st)
+		}
+		if _, stderr := env.logs(t, id, logs.ReadOptions{}); !strings.Contains(stderr, "read-only file system") {
+			t.Errorf("stderr %q", stderr)
+		}
+	})
+
+	t.Run("runAsUser", func(t *testing.T) {
+		sb := env.sandbox(t, "user", "")
+		uid, gid := int64(1000), int64(3000)
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "id", Args: []string{"cat", "/proc/self/status"},
+			User: &runtime.User{UID: &uid, GID: &gid, SupplementalGroups: []int64{4000}}})
+		env.waitExited(t, id)
+		stdout, _ := env.logs(t, id, logs.ReadOptions{})
+		var uidLine, gidLine, groups string
+		for _, l := range strings.Split(stdout, "\n") {
+			switch {
+			case strings.HasPrefix(l, "Uid:"):
+				uidLine = strings.Join(strings.Fields(l)[1:], " ")
+			case strings.HasPrefix(l, "Gid:"):
+				gidLine = strings.Join(strings.Fields(l)[1:], " ")
+			case strings.HasPrefix(l, "Groups:"):
+				groups = strings.Join(strings.Fields(l)[1:], " ")
+			}
+		}
+		if uidLine != "1000 1000 1000 1000" || gidLine != "3000 3000 3000 3000" || !strings.Contains(groups, "4000") {
+			t.Errorf("Uid %q Gid %q Groups %q", uidLine, gidLine, groups)
+		}
+	})
+
+	t.Run("oom", func(t *testing.T) {
+		sb := env.sandbox(t, "oom", "")
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "hog", Args: []string{"oom"},
+			Resources: runtime.Resources{MemoryLimit: 20 << 20}})
+		if st := env.waitExited(t, id); st.Reason != runtime.ReasonOOMKilled || st.ExitCode != 137 {
+			t.Errorf("status %+v", st)
+		}
+	})
+
+	t.Run("netns by path", func(t *testing.T) {
+		if _, err := exec.LookPath("ip"); err != nil {
+			t.Skip("ip (iproute2) not installed")
+		}
+		name := "skiff-rt-" + netRandomHex(t, 4)
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "delete", name).Run() })
+		path := "/var/run/netns/" + name
+		sb := env.sandbox(t, "netns", path)
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "app", Args: []string{"sleep", "infinity"}})
+		st, err := env.rt.ContainerStatus(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got syscall.Stat_t
+		if err := syscall.Stat(path, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Stat(filepath.Join("/proc", strconv.Itoa(int(st.Pid)), "ns", "net"), &got); err != nil {
+			t.Fatal(err)
+		}
+		if want.Ino != got.Ino || want.Dev != got.Dev {
+			t.Errorf("container's netns is not the sandbox's")
+		}
+		if err := env.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("re-adoption", func(t *testing.T) {
+		sb := env.sandbox(t, "adopt", "")
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "app", Image: ctdBusyboxRef,
+			Command: []string{"sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"}})
+		// The agent goes away; the container keeps running.
+		if err := env.rt.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rt2, err := runtime.New(ctx, env.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.rt = rt2
+		cs, err := rt2.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID})
+		if err != nil || len(cs) != 1 || cs[0].ID != id || cs[0].State != runtime.StateRunning {
+			t.Fatalf("after re-adoption: %+v %v", cs, err)
+		}
+		sbs, err := rt2.ListSandboxes(ctx, map[string]string{"test": t.Name()})
+		if err != nil || len(sbs) != 1 || sbs[0].ID != sb.ID || sbs[0].Name != "adopt" {
+			t.Fatalf("sandboxes after re-adoption: %+v %v", sbs, err)
+		}
+		// Logs keep flowing through the new runtime's copier.
+		size := func() int64 {
+			fi, err := os.Stat(cs[0].LogPath)
+			if err != nil {
+				return 0
+			}
+			return fi.Size()
+		}
+		before := size()
+		deadline := time.Now().Add(time.Minute)
+		for size() <= before {
+			if time.Now().After(deadline) {
+				t.Fatal("no log written after re-adoption")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := rt2.StopContainer(ctx, id, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		env.waitExited(t, id)
+		stdout, _ := env.logs(t, id, logs.ReadOptions{})
+		if !strings.HasPrefix(stdout, "tick 0\ntick 1\n") {
+			t.Errorf("log %q", stdout)
+		}
+	})
+}
