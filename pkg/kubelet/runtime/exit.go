@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	apievents "github.com/containerd/containerd/api/events"
 	containerd "github.com/containerd/containerd"
+	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"

@@ -185,5 +185,5 @@ func (r *Runtime) Close() error {
 	return nil
 }
 
-func (r *Runtime) fifoDir(id string) string   { return filepath.Join(r.cfg.RootDir, "fifo", id) }
+func (r *Runtime) fifoDir(id string) string    { return filepath.Join(r.cfg.RootDir, "fifo", id) }
 func (r *Runtime) sandboxDir(id string) string { return filepath.Join(r.cfg.RootDir, "sandboxes", id) }
