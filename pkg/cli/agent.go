@@ -73,4 +73,5 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 }

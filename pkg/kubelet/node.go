@@ -76,9 +76,9 @@ func (k *Kubelet) registerNode(ctx context.Context) (*corev1.Node, error) {
 func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 	hostname, _ := os.Hostname()
 	labels := map[string]string{
-		corev1.LabelHostname:   k.cfg.NodeName,
-		corev1.LabelOSStable:   goruntime.GOOS,
-		corev1.LabelArchStable: goruntime.GOARCH,
+		corev1.LabelHostname:      k.cfg.NodeName,
+		corev1.LabelOSStable:      goruntime.GOOS,
+		corev1.LabelArchStable:    goruntime.GOARCH,
 		"beta.kubernetes.io/os":   goruntime.GOOS,
 		"beta.kubernetes.io/arch": goruntime.GOARCH,
 	}

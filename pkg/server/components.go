@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"k8s.io/klog/v2"

@@ -55,6 +55,9 @@ type Server struct {
 	Dynamic    dynamic.Interface
 	Log        *bytes.Buffer
 	Args       []string
+	// WithAgent runs the server's node agent (StartWithAgent); servers
+	// run without one by default, since an agent runs real containers.
+	WithAgent bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -66,6 +69,20 @@ type Server struct {
 func Start(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
 	s := &Server{Bin: Binary(t), DataDir: t.TempDir(), Args: extraArgs}
+	s.Port = FreePort(t)
+	s.Kubeconfig = filepath.Join(s.DataDir, "kubeconfig.yaml")
+	s.start(t)
+	t.Cleanup(func() { s.Stop(t) })
+	return s
+}
+
+// StartWithAgent runs a fresh server with its node agent (root, containerd
+// and runc needed; the caller points the agent's state at temp dirs with
+// --run-dir, --pod-log-dir, --cni-bridge and --cgroup-root) and stops it
+// when the test ends.
+func StartWithAgent(t testing.TB, extraArgs ...string) *Server {
+	t.Helper()
+	s := &Server{Bin: Binary(t), DataDir: t.TempDir(), Args: extraArgs, WithAgent: true}
 	s.Port = FreePort(t)
 	s.Kubeconfig = filepath.Join(s.DataDir, "kubeconfig.yaml")
 	s.start(t)
@@ -169,8 +186,10 @@ func (s *Server) run() error {
 		"--https-listen-port", strconv.Itoa(s.Port),
 		"--bind-address", "127.0.0.1",
 		"--write-kubeconfig", s.Kubeconfig,
-		"--disable-agent",
 	}, s.Args...)
+	if !s.WithAgent {
+		args = append(args, "--disable-agent")
+	}
 	s.Log = &bytes.Buffer{}
 	s.logw = &SyncWriter{W: s.Log}
 	cmd := exec.Command(s.Bin, args...)

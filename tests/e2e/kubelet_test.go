@@ -1,0 +1,362 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+
+	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
+	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/tests/integration/framework"
+)
+
+// kubeletNode is a skiff server running its node agent, with every piece
+// of the agent's state under the test's own directories and names.
+type kubeletNode struct {
+	s        *framework.Server
+	name     string
+	runDir   string
+	bridge   string
+	cidr     *net.IPNet
+	podCIDR  *net.IPNet
+	ctdSock  string
+	cgroup   string
+	agentDir string
+}
+
+// kubeletFreeClusterCIDR picks a /16 in 10.245-10.250 that no route or
+// address of the host uses, so the test never meets a developer's cni0.
+func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
+	t.Helper()
+	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	addrs, _ := exec.Command("ip", "-4", "addr").Output()
+	for b := 245; b <= 250; b++ {
+		prefix := fmt.Sprintf("10.%d.", b)
+		if !strings.Contains(string(routes), prefix) && !strings.Contains(string(addrs), prefix) {
+			_, n, _ := net.ParseCIDR(prefix + "0.0/16")
+			return n
+		}
+	}
+	t.Skip("no free /16 in 10.245.0.0-10.250.0.0 for the test's cluster CIDR")
+	return nil
+}
+
+// kubeletStart runs `skiff server` with its agent and registers the
+// cleanup of pods, containerd, network and cgroups.
+func kubeletStart(t *testing.T) *kubeletNode {
+	t.Helper()
+	ctdRequire(t)
+	netRequireRoot(t)
+	images := t.TempDir()
+	if err := os.Symlink(filepath.Join(ctdImages(t), "agnhost-lite.tar"), filepath.Join(images, "agnhost-lite.tar")); err != nil {
+		t.Fatal(err)
+	}
+	// containerd's socket lives in the run dir: keep its path short.
+	runDir, err := os.MkdirTemp("", "skiff-kl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &kubeletNode{
+		name:    "e2e-" + netRandomHex(t, 4),
+		runDir:  runDir,
+		bridge:  "skk" + netRandomHex(t, 4),
+		cidr:    kubeletFreeClusterCIDR(t),
+		ctdSock: filepath.Join(runDir, "containerd", "containerd.sock"),
+		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
+	}
+	t.Cleanup(func() { n.cleanupNode(t) })
+	n.s = framework.StartWithAgent(t,
+		"--node-name", n.name,
+		"--cluster-cidr", n.cidr.String(),
+		"--cni-bridge", n.bridge,
+		"--run-dir", runDir,
+		"--pod-log-dir", filepath.Join(t.TempDir(), "pods"),
+		"--cgroup-root", n.cgroup,
+		"--images-dir", images,
+	)
+	n.agentDir = filepath.Join(n.s.DataDir, "agent")
+	// Runs before the server stops: the kubelet tears the pods down.
+	t.Cleanup(func() { n.deleteAllPods(t) })
+	n.waitReady(t)
+	return n
+}
+
+// waitReady waits for the node to be Ready with a podCIDR and the test image.
+func (n *kubeletNode) waitReady(t *testing.T) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		node, err := n.s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil || node.Spec.PodCIDR == "" {
+			return false, nil
+		}
+		_, n.podCIDR, _ = net.ParseCIDR(node.Spec.PodCIDR)
+		ready := false
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+		hasImage := false
+		for _, img := range node.Status.Images {
+			for _, name := range img.Names {
+				hasImage = hasImage || name == ctdAgnhostRef
+			}
+		}
+		return ready && hasImage, nil
+	})
+	if err != nil {
+		t.Fatalf("node %s not Ready with %s: %v\n%s", n.name, ctdAgnhostRef, err, n.s.LogText())
+	}
+}
+
+// deleteAllPods deletes the test's pods and waits until the kubelet removed them.
+func (n *kubeletNode) deleteAllPods(t *testing.T) {
+	ctx := context.Background()
+	pods := n.s.Client.CoreV1().Pods("default")
+	_ = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(5))}, metav1.ListOptions{})
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := pods.List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	if err != nil {
+		t.Errorf("pods not deleted by the kubelet: %v", err)
+	}
+}
+
+// cleanupNode removes what the agent leaves running on purpose (containerd
+// and any container) and what the pods' networks made.
+func (n *kubeletNode) cleanupNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if c, err := containerd.Connect(ctx, n.ctdSock); err == nil {
+		cs, _ := c.Containers(ctx)
+		for _, ctr := range cs {
+			if task, err := ctr.Task(ctx, nil); err == nil {
+				_ = task.Kill(ctx, syscall.SIGKILL)
+				if ch, err := task.Wait(ctx); err == nil {
+					select {
+					case <-ch:
+					case <-time.After(10 * time.Second):
+					}
+				}
+				_, _ = task.Delete(ctx)
+			}
+			_ = ctr.Delete(ctx)
+		}
+		c.Close()
+	}
+	if b, err := os.ReadFile(filepath.Join(n.runDir, "containerd", "containerd.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			ctdWaitGone(t, pid)
+		}
+	}
+	if n.podCIDR != nil && n.agentDir != "" {
+		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge})
+		if err == nil {
+			uids, _ := m.List()
+			for _, uid := range uids {
+				if err := m.TeardownPod(ctx, uid); err != nil {
+					t.Errorf("teardown pod network %s: %v", uid, err)
+				}
+			}
+		}
+	}
+	exec.Command("ip", "link", "del", n.bridge).Run()
+	// Mounts left by a container killed above would keep the dirs busy.
+	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
+		for _, m := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(m, n.runDir) || (n.agentDir != "" && strings.HasPrefix(m, n.agentDir)) {
+				exec.Command("umount", "-l", m).Run()
+			}
+		}
+	}
+	rtRemoveCgroup(n.cgroup)
+	os.RemoveAll(n.runDir)
+	if n.podCIDR != nil {
+		if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), netCIDRPrefix(n.podCIDR)) {
+			t.Errorf("iptables rules for %s left behind:\n%s", n.podCIDR, out)
+		}
+	}
+}
+
+// waitPod polls the pod until cond holds.
+func (n *kubeletNode) waitPod(t *testing.T, name, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var last *corev1.Pod
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := n.s.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = p
+		return cond(p), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s: %s: %v\nstatus: %+v\n%s", name, what, err, last.Status, n.s.Kubectl(t, "get", "events"))
+	}
+	return last
+}
+
+func (n *kubeletNode) createPod(t *testing.T, name string, policy corev1.RestartPolicy, args ...string) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 policy,
+			TerminationGracePeriodSeconds: ptr.To(int64(10)),
+			Containers: []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever, Args: args}},
+		},
+	}
+	p, err := n.s.Client.CoreV1().Pods("default").Create(context.Background(), p, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func podRunning(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) > 0 &&
+		p.Status.ContainerStatuses[0].State.Running != nil && p.Status.PodIP != ""
+}
+
+// httpGet fetches url, retrying while the server comes up.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	var body string
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		c := http.Client{Timeout: 3 * time.Second}
+		resp, err := c.Get(url)
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200, nil
+	})
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return body
+}
+
+// TestKubelet runs pods through `skiff server`'s own node agent: node
+// registration, a served pod reachable from the host, exit codes, restarts
+// with back-off, deletion, and re-adoption after kill -9 of skiff.
+func TestKubelet(t *testing.T) {
+	n := kubeletStart(t)
+	ctx := context.Background()
+
+	node, err := n.s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Labels["node-role.kubernetes.io/control-plane"] != "true" || node.Status.NodeInfo.KernelVersion == "" ||
+		!strings.HasPrefix(node.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") ||
+		node.Status.Capacity.Cpu().IsZero() || node.Status.Capacity.Memory().IsZero() || node.Status.Allocatable.Pods().Value() != 110 {
+		t.Errorf("node as registered: labels %v, nodeInfo %+v, capacity %v, allocatable %v", node.Labels, node.Status.NodeInfo, node.Status.Capacity, node.Status.Allocatable)
+	}
+	if _, err := n.s.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.name, metav1.GetOptions{}); err != nil {
+		t.Errorf("node lease: %v", err)
+	}
+
+	// A served pod, through kubectl, reachable from the host on its pod IP.
+	n.s.Kubectl(t, "run", "web", "--image="+ctdAgnhostRef, "--image-pull-policy=Never", "--", "serve-http", "--port", "8080")
+	web := n.waitPod(t, "web", "Running", podRunning)
+	if ip := net.ParseIP(web.Status.PodIP); !n.podCIDR.Contains(ip) {
+		t.Errorf("pod IP %s is not in the node's podCIDR %s", ip, n.podCIDR)
+	}
+	if body := httpGet(t, "http://"+net.JoinHostPort(web.Status.PodIP, "8080")+"/"); !strings.Contains(body, `"hostname":"web"`) {
+		t.Errorf("GET from web: %s", body)
+	}
+	cs := web.Status.ContainerStatuses[0]
+	if !cs.Ready || cs.RestartCount != 0 || !strings.HasPrefix(cs.ContainerID, "containerd://") || cs.ImageID == "" || web.Status.QOSClass != corev1.PodQOSBestEffort {
+		t.Errorf("web status: %+v", web.Status)
+	}
+
+	t.Run("ExitCodeNever", func(t *testing.T) {
+		n.createPod(t, "exit3", corev1.RestartPolicyNever, "exit", "3")
+		p := n.waitPod(t, "exit3", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		term := p.Status.ContainerStatuses[0].State.Terminated
+		if term == nil || term.ExitCode != 3 || term.Reason != "Error" {
+			t.Errorf("exit3 container state: %+v", p.Status.ContainerStatuses[0].State)
+		}
+	})
+
+	t.Run("CrashLoopBackOff", func(t *testing.T) {
+		n.createPod(t, "crash", corev1.RestartPolicyAlways, "exit", "1")
+		p := n.waitPod(t, "crash", "CrashLoopBackOff", func(p *corev1.Pod) bool {
+			if len(p.Status.ContainerStatuses) == 0 {
+				return false
+			}
+			c := p.Status.ContainerStatuses[0]
+			return c.RestartCount >= 1 && c.State.Waiting != nil && c.State.Waiting.Reason == "CrashLoopBackOff"
+		})
+		c := p.Status.ContainerStatuses[0]
+		if c.LastTerminationState.Terminated == nil || c.LastTerminationState.Terminated.ExitCode != 1 || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("crash status: phase %s, container %+v", p.Status.Phase, c)
+		}
+	})
+
+	t.Run("DeleteStopsContainer", func(t *testing.T) {
+		n.createPod(t, "stopme", corev1.RestartPolicyAlways, "serve-http", "--port", "8080")
+		p := n.waitPod(t, "stopme", "Running", podRunning)
+		id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+		if err := n.s.Client.CoreV1().Pods("default").Delete(ctx, "stopme", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := n.s.Client.CoreV1().Pods("default").Get(ctx, "stopme", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if err != nil {
+			t.Fatalf("pod stopme not removed: %v", err)
+		}
+		c, err := containerd.Connect(ctx, n.ctdSock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := c.LoadContainer(ctx, id)
+			return errdefs.IsNotFound(err), nil
+		})
+		if err != nil {
+			t.Errorf("container %s of the deleted pod is still in containerd", id)
+		}
+	})
+
+	t.Run("ReadoptAfterKill9", func(t *testing.T) {
+		before := n.waitPod(t, "web", "Running", podRunning)
+		id := before.Status.ContainerStatuses[0].ContainerID
+		n.s.Kill()
+		n.s.Restart(t)
+		n.waitReady(t)
+		// Give the new kubelet a full sync before looking.
+		time.Sleep(3 * time.Second)
+		after := n.waitPod(t, "web", "Running", podRunning)
+		c := after.Status.ContainerStatuses[0]
+		if c.ContainerID != id || c.RestartCount != 0 {
+			t.Errorf("web after restart: container %s (was %s), restartCount %d", c.ContainerID, id, c.RestartCount)
+		}
+		httpGet(t, "http://"+net.JoinHostPort(after.Status.PodIP, "8080")+"/")
+	})
+}
