@@ -161,15 +161,26 @@ func (s *Server) TLSConfig() *tls.Config { return s.tls }
 // Handler is the authenticated API, for use behind a TLS listener with TLSConfig.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run serves until ctx is done.
+// Run listens on Config.Addr and serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("kubelet server: %w", err)
 	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves TLS on ln until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.handler, TLSConfig: s.tls, ReadHeaderTimeout: 30 * time.Second}
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
