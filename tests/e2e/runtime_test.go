@@ -3,7 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	containerdclient "github.com/containerd/containerd"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/remotes/docker"
+	"github.com/google/go-containerregistry/pkg/registry"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
@@ -28,7 +38,7 @@ type rtEnv struct {
 
 // rtStart starts containerd (pkg/agent/containerd) and a Runtime on it with
 // its logs, FIFOs and pod cgroups under names of this test only.
-func rtStart(t *testing.T) *rtEnv {
+func rtStart(t *testing.T, mod func(*runtime.Config)) *rtEnv {
 	t.Helper()
 	p, _ := ctdStart(t, nil)
 	cgroupRoot := "/skiff-e2e-" + netRandomHex(t, 4)
@@ -40,6 +50,9 @@ func rtStart(t *testing.T) *rtEnv {
 		RootDir:     filepath.Join(t.TempDir(), "runtime"),
 		CgroupRoot:  cgroupRoot,
 		Logf:        t.Logf,
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	rt, err := runtime.New(context.Background(), cfg)
 	if err != nil {
@@ -153,7 +166,7 @@ func (e *rtEnv) exec(t *testing.T, id string, cmd ...string) (int, string) {
 }
 
 func TestRuntime(t *testing.T) {
-	env := rtStart(t)
+	env := rtStart(t, nil)
 	ctx := context.Background()
 
 	t.Run("images", func(t *testing.T) {
@@ -432,4 +445,115 @@ func TestRuntime(t *testing.T) {
 			t.Errorf("log %q", stdout)
 		}
 	})
+}
+
+// A registry on loopback (go-containerregistry's in-memory one) behind basic
+// auth, reached as a mirror of skiff.test through Config.RegistryHosts.
+func TestRuntimePull(t *testing.T) {
+	ctdRequire(t)
+	const user, pass = "puller", "s3cret"
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="skiff-test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	regHost := strings.TrimPrefix(srv.URL, "http://")
+	env := rtStart(t, func(c *runtime.Config) {
+		c.RegistryHosts = func(host string) ([]docker.RegistryHost, error) {
+			if host != "skiff.test" {
+				return nil, fmt.Errorf("no registry for %s in this test", host)
+			}
+			return []docker.RegistryHost{{
+				Client: http.DefaultClient, Host: regHost, Scheme: "http", Path: "/v2",
+				Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve,
+			}}, nil
+		}
+	})
+	rt := env.rt
+	ctx := context.Background()
+
+	// Push the imported agnhost-lite to the registry as mirror/agnhost:2.
+	nsCtx := namespaces.WithNamespace(ctx, "k8s.io")
+	local, err := rt.Client().GetImage(nsCtx, ctdAgnhostRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pusher := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
+		docker.WithPlainHTTP(docker.MatchAllHosts),
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(func(string) (string, string, error) { return user, pass, nil }))))})
+	if err := rt.Client().Push(nsCtx, regHost+"/mirror/agnhost:2", local.Target(), containerdclient.WithResolver(pusher)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := rt.GetImage(ctx, ctdAgnhostRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = rt.PullImage(ctx, "skiff.test/mirror/agnhost:2", nil)
+	if !errors.Is(err, runtime.ErrImagePull) || !strings.Contains(err.Error(), "pull access denied") {
+		t.Errorf("pull without credentials: %v", err)
+	}
+	auth := &runtime.Auth{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+	_, err = rt.EnsureImage(ctx, "skiff.test/mirror/missing:1", corev1.PullIfNotPresent, auth)
+	if !errors.Is(err, runtime.ErrImagePull) || !strings.Contains(err.Error(), `failed to pull and unpack image "skiff.test/mirror/missing:1"`) || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("pull of a missing image: %v", err)
+	}
+	got, err := rt.EnsureImage(ctx, "skiff.test/mirror/agnhost:2", corev1.PullAlways, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same image (config digest) now has two names.
+	if got.ID != want.ID || len(got.RepoTags) != 2 || got.RepoTags[0] != "skiff.test/agnhost-lite:1" || got.RepoTags[1] != "skiff.test/mirror/agnhost:2" ||
+		len(got.RepoDigests) != 2 || got.RepoDigests[1] != "skiff.test/mirror/agnhost@"+local.Target().Digest.String() {
+		t.Errorf("pulled image %+v", got)
+	}
+	// Present now: IfNotPresent needs no registry (nor credentials).
+	if _, err := rt.EnsureImage(ctx, "skiff.test/mirror/agnhost:2", corev1.PullIfNotPresent, nil); err != nil {
+		t.Error(err)
+	}
+	if err := rt.RemoveImage(ctx, got.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.GetImage(ctx, "skiff.test/mirror/agnhost:2"); err == nil {
+		t.Error("removed image still there")
+	}
+	if _, err := rt.GetImage(ctx, ctdAgnhostRef); err == nil {
+		t.Error("removing by image id leaves other names of the image")
+	}
+}
+
+func TestRuntimeAttach(t *testing.T) {
+	env := rtStart(t, nil)
+	ctx := context.Background()
+	sb := env.sandbox(t, "attach", "")
+	id := env.run(t, sb, runtime.ContainerConfig{Name: "cat", Image: ctdBusyboxRef, Command: []string{"cat"}, Stdin: true, StdinOnce: true})
+	var out ctdBuffer
+	attachCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	// stdinOnce: the end of the attached stdin is the end of the container's.
+	if err := env.rt.Attach(attachCtx, id, runtime.ExecOptions{Stdin: strings.NewReader("through attach\n"), Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	st := env.waitExited(t, id)
+	if st.ExitCode != 0 || out.String() != "through attach\n" {
+		t.Errorf("status %+v, attached output %q", st, out.String())
+	}
+	if stdout, _ := env.logs(t, id, logs.ReadOptions{}); stdout != "through attach\n" {
+		t.Errorf("log %q", stdout)
+	}
+
+	// A TTY exec: one stream, and the terminal's size comes through.
+	id = env.run(t, sb, runtime.ContainerConfig{Name: "sleeper", Args: []string{"sleep", "infinity"}})
+	resize := make(chan runtime.TerminalSize, 1)
+	resize <- runtime.TerminalSize{Width: 100, Height: 40}
+	var tty ctdBuffer
+	code, err := env.rt.Exec(ctx, id, []string{"/agnhost-lite", "hostname"}, runtime.ExecOptions{Stdout: &tty, TTY: true, Resize: resize})
+	if err != nil || code != 0 || strings.TrimSpace(tty.String()) != "attach" {
+		t.Errorf("tty exec: %d %v %q", code, err, tty.String())
+	}
 }

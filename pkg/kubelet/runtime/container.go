@@ -99,6 +99,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 		labelName:         cfg.Name,
 		labelAttempt:      strconv.Itoa(cfg.Attempt),
 		labelImage:        cfg.Image,
+		labelImageRef:     img.ID,
 		labelLogPath:      logPath,
 		labelCgroupPath:   cgroupsPath,
 		labelStopSignal:   img.Config.StopSignal,
@@ -360,24 +361,22 @@ func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerSta
 	if info.Labels[labelKind] != kindContaner {
 		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
 	}
-	return r.status(ctx, c, info.Labels, info.CreatedAt, info.Image)
+	return r.status(ctx, c, info.Labels, info.CreatedAt)
 }
 
-func (r *Runtime) status(ctx context.Context, c containerd.Container, labels map[string]string, created time.Time, image string) (*ContainerStatus, error) {
+func (r *Runtime) status(ctx context.Context, c containerd.Container, labels map[string]string, created time.Time) (*ContainerStatus, error) {
 	s := &ContainerStatus{
 		ID:        c.ID(),
 		SandboxID: labels[labelSandboxID],
 		Name:      labels[labelName],
 		Attempt:   parseInt(labels[labelAttempt]),
 		Image:     labels[labelImage],
+		ImageRef:  labels[labelImageRef],
 		CreatedAt: created,
 		StartedAt: parseTime(labels[labelStartedAt]),
 		LogPath:   labels[labelLogPath],
 		Labels:    userLabels(labels),
 		State:     StateCreated,
-	}
-	if img, err := r.GetImage(ctx, image); err == nil {
-		s.ImageRef = img.ID
 	}
 	if code := labels[labelExitCode]; code != "" {
 		s.State = StateExited
@@ -437,7 +436,7 @@ func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*Con
 		if err != nil {
 			continue
 		}
-		s, err := r.status(ctx, c, info.Labels, info.CreatedAt, info.Image)
+		s, err := r.status(ctx, c, info.Labels, info.CreatedAt)
 		if err != nil {
 			if errdefs.IsNotFound(err) {
 				continue

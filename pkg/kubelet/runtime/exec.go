@@ -153,7 +153,9 @@ func (r *Runtime) Attach(ctx context.Context, id string, opts ExecOptions) error
 			io.Copy(cio.stdin, opts.Stdin)
 			if labels[labelStdinOnce] == "true" {
 				// stdinOnce: the container's stdin closes with the first
-				// attached client's.
+				// attached client's. The FIFO ends only when every writer is
+				// gone: ours, and the shim's own (CloseIO).
+				cio.closeStdin()
 				if task, err := c.Task(r.ctx(context.Background()), nil); err == nil {
 					task.CloseIO(r.ctx(context.Background()), containerd.WithStdinCloser)
 				}

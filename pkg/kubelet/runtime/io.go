@@ -27,6 +27,8 @@ type containerIO struct {
 	config cio.Config
 	log    *logs.Writer
 	stdin  io.WriteCloser
+	// stdinClosed makes closing stdin (stdinOnce, Close) happen once.
+	stdinClosed sync.Once
 
 	stdout, stderr *broadcaster
 	openCtx        context.Context
@@ -117,10 +119,14 @@ func (c *containerIO) Close() error {
 	for _, r := range c.readers {
 		r.Close()
 	}
-	if c.stdin != nil {
-		c.stdin.Close()
-	}
+	c.closeStdin()
 	return nil
+}
+
+func (c *containerIO) closeStdin() {
+	if c.stdin != nil {
+		c.stdinClosed.Do(func() { c.stdin.Close() })
+	}
 }
 
 // detach stops copying without touching the container, for a Runtime that

@@ -29,6 +29,7 @@ const (
 	labelName       = labelPrefix + "name"
 	labelAttempt    = labelPrefix + "attempt"
 	labelImage      = labelPrefix + "image"
+	labelImageRef   = labelPrefix + "image-ref"
 	labelLogPath    = labelPrefix + "log-path"
 	labelStopSignal = labelPrefix + "stop-signal"
 	labelTTY        = labelPrefix + "tty"
