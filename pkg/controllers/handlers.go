@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 )
@@ -26,10 +27,11 @@ func EnqueueHandler(q Queue) cache.ResourceEventHandlerFuncs {
 // as upstream's addPod/updatePod/deletePod do: an object with a controllerRef wakes
 // the owner it names (if that owner still exists with that UID); an orphan wakes every
 // owner whose selector matches it, since one of them may adopt it.
-type OwnedHandlers[O any, T metav1.Object] struct {
-	// Resolve returns the owner ref names, and false when ref is not of the owner's
-	// kind or names an owner that is gone or has another UID. ref is never nil.
-	Resolve func(namespace string, ref *metav1.OwnerReference) (O, bool)
+type OwnedHandlers[O comparable, T metav1.Object] struct {
+	// Resolve returns the owner ref names, or the zero O (nil) when ref is not of
+	// the owner's kind or names an owner that is gone or has another UID. ref is
+	// never nil.
+	Resolve func(namespace string, ref *metav1.OwnerReference) O
 	// Matching returns the owners whose selector matches an orphan.
 	Matching func(obj T) []O
 	// Enqueue queues an owner for a sync.
@@ -72,7 +74,7 @@ func (h *OwnedHandlers[O, T]) Add(obj interface{}) {
 		return
 	}
 	if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
-		owner, ok := h.Resolve(o.GetNamespace(), ref)
+		owner, ok := h.resolve(o.GetNamespace(), ref)
 		if !ok {
 			return
 		}
@@ -104,12 +106,12 @@ func (h *OwnedHandlers[O, T]) Update(old, cur interface{}) {
 	curRef, oldRef := metav1.GetControllerOfNoCopy(curObj), metav1.GetControllerOfNoCopy(oldObj)
 	refChanged := !reflect.DeepEqual(curRef, oldRef)
 	if refChanged && oldRef != nil {
-		if owner, ok := h.Resolve(oldObj.GetNamespace(), oldRef); ok {
+		if owner, ok := h.resolve(oldObj.GetNamespace(), oldRef); ok {
 			h.Enqueue(owner)
 		}
 	}
 	if curRef != nil {
-		owner, ok := h.Resolve(curObj.GetNamespace(), curRef)
+		owner, ok := h.resolve(curObj.GetNamespace(), curRef)
 		if !ok {
 			return
 		}
@@ -128,23 +130,15 @@ func (h *OwnedHandlers[O, T]) Update(old, cur interface{}) {
 // deletion. Only the owner named by its controllerRef is queued: an orphan's
 // deletion changes nothing for anyone.
 func (h *OwnedHandlers[O, T]) Delete(obj interface{}) {
-	o, ok := obj.(T)
+	o, ok := DeletedObject[T](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %+v", obj))
-			return
-		}
-		if o, ok = tombstone.Obj.(T); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a %T %+v", o, obj))
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOfNoCopy(o)
 	if ref == nil {
 		return
 	}
-	owner, ok := h.Resolve(o.GetNamespace(), ref)
+	owner, ok := h.resolve(o.GetNamespace(), ref)
 	if !ok {
 		return
 	}
@@ -152,6 +146,32 @@ func (h *OwnedHandlers[O, T]) Delete(obj interface{}) {
 		h.Deleted(owner, o)
 	}
 	h.Enqueue(owner)
+}
+
+// DeletedObject returns the object of a delete event as a T, taken out of its
+// tombstone when the watch missed the deletion; false, with an error logged, when it
+// is neither.
+func DeletedObject[T any](obj interface{}) (T, bool) {
+	o, ok := obj.(T)
+	if ok {
+		return o, true
+	}
+	tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
+	if !ok {
+		utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %+v", obj))
+		return o, false
+	}
+	if o, ok = tombstone.Obj.(T); !ok {
+		utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a %T %+v", o, obj))
+		return o, false
+	}
+	return o, true
+}
+
+func (h *OwnedHandlers[O, T]) resolve(namespace string, ref *metav1.OwnerReference) (O, bool) {
+	var none O
+	owner := h.Resolve(namespace, ref)
+	return owner, owner != none
 }
 
 func (h *OwnedHandlers[O, T]) enqueueMatching(obj T) {
@@ -168,4 +188,19 @@ func BecameAvailableAfter(old, cur *corev1.Pod, minReadySeconds int32) (time.Dur
 		return 0, false
 	}
 	return time.Duration(minReadySeconds)*time.Second + time.Second, true
+}
+
+// Selecting returns the owners whose label selector matches lbls: those that may
+// adopt an orphan with these labels. An owner whose selector is empty (it would
+// select everything) or invalid is left out.
+func Selecting[O any](owners []O, selector func(O) *metav1.LabelSelector, lbls map[string]string) []O {
+	var out []O
+	for _, o := range owners {
+		sel, err := metav1.LabelSelectorAsSelector(selector(o))
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(lbls)) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }

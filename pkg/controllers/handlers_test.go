@@ -24,8 +24,11 @@ func newOwnedFixture(owners ...string) *ownedFixture {
 		known[o] = true
 	}
 	f.h = &OwnedHandlers[string, *corev1.Pod]{
-		Resolve: func(_ string, ref *metav1.OwnerReference) (string, bool) {
-			return string(ref.UID), known[string(ref.UID)]
+		Resolve: func(_ string, ref *metav1.OwnerReference) string {
+			if !known[string(ref.UID)] {
+				return ""
+			}
+			return string(ref.UID)
 		},
 		Matching: func(p *corev1.Pod) []string { return []string{"matching-" + p.Labels["app"]} },
 		Enqueue:  func(o string) { f.events = append(f.events, "enqueue "+o) },
@@ -95,4 +98,18 @@ func TestOwnedHandlers(t *testing.T) {
 	f.expect(t, "orphan deleted")
 	f.h.Delete(cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: &corev1.Node{}})
 	f.expect(t, "tombstone of another kind")
+}
+
+func TestSelecting(t *testing.T) {
+	owners := []*metav1.LabelSelector{
+		{MatchLabels: map[string]string{"app": "x"}},
+		{},  // selects everything: never an adopter
+		nil, // selects nothing
+		{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Bogus"}}},
+		{MatchLabels: map[string]string{"app": "y"}},
+	}
+	got := Selecting(owners, func(s *metav1.LabelSelector) *metav1.LabelSelector { return s }, map[string]string{"app": "x"})
+	if len(got) != 1 || got[0] != owners[0] {
+		t.Errorf("got %v, want only the app=x selector", got)
+	}
 }

@@ -18,7 +18,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
@@ -119,17 +118,9 @@ func (jm *Controller) updateJob(old, cur interface{}) {
 }
 
 func (jm *Controller) deleteJob(obj interface{}) {
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllers.DeletedObject[*batchv1.Job](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %#v", obj))
-			return
-		}
-		if job, ok = tombstone.Obj.(*batchv1.Job); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a Job %#v", obj))
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOf(job); ref != nil {
 		if cj := jm.resolveControllerRef(job.Namespace, ref); cj != nil {

@@ -148,10 +148,7 @@ func (c *controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 // count the creations and deletions it expects.
 func (c *controller) podHandlers() *controllers.OwnedHandlers[*appsv1.DaemonSet, *corev1.Pod] {
 	return &controllers.OwnedHandlers[*appsv1.DaemonSet, *corev1.Pod]{
-		Resolve: func(namespace string, ref *metav1.OwnerReference) (*appsv1.DaemonSet, bool) {
-			ds := c.resolveControllerRef(namespace, ref)
-			return ds, ds != nil
-		},
+		Resolve: c.resolveControllerRef,
 		Matching: func(pod *corev1.Pod) []*appsv1.DaemonSet {
 			dss, _ := c.dsLister.GetPodDaemonSets(pod)
 			return dss

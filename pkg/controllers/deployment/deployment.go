@@ -120,25 +120,14 @@ func (dc *controller) deploymentsMatching(rs *appsv1.ReplicaSet) []*appsv1.Deplo
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.Deployment
-	for _, d := range all {
-		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(rs.Labels)) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
+	return controllers.Selecting(all, func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector }, rs.Labels)
 }
 
 // replicaSetHandlers wake the Deployment of a ReplicaSet, or those that may adopt
 // an orphan. As upstream, a ReplicaSet being deleted is handled as any update.
 func (dc *controller) replicaSetHandlers() *controllers.OwnedHandlers[*appsv1.Deployment, *appsv1.ReplicaSet] {
 	return &controllers.OwnedHandlers[*appsv1.Deployment, *appsv1.ReplicaSet]{
-		Resolve: func(namespace string, ref *metav1.OwnerReference) (*appsv1.Deployment, bool) {
-			d := dc.deploymentFor(namespace, ref)
-			return d, d != nil
-		},
+		Resolve:  dc.deploymentFor,
 		Matching: dc.deploymentsMatching,
 		Enqueue:  func(d *appsv1.Deployment) { dc.enqueue(d) },
 	}
@@ -146,15 +135,9 @@ func (dc *controller) replicaSetHandlers() *controllers.OwnedHandlers[*appsv1.De
 
 // deletePod wakes a Recreate Deployment: it waits for its old pods to be gone.
 func (dc *controller) deletePod(obj interface{}) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.DeletedObject[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil || ref.Kind != "ReplicaSet" {

@@ -156,15 +156,7 @@ func (jm *Controller) podJobs(pod *corev1.Pod) []*batchv1.Job {
 	if err != nil {
 		return nil
 	}
-	var out []*batchv1.Job
-	for _, j := range jobs {
-		sel, err := metav1.LabelSelectorAsSelector(j.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, j)
-	}
-	return out
+	return controllers.Selecting(jobs, func(j *batchv1.Job) *metav1.LabelSelector { return j.Spec.Selector }, pod.Labels)
 }
 
 func (jm *Controller) addPod(obj interface{}) {
@@ -244,17 +236,9 @@ func (jm *Controller) observeFinalizerRemoval(job *batchv1.Job, pod *corev1.Pod)
 
 // deletePod handles a pod deleted (final) or marked for deletion.
 func (jm *Controller) deletePod(obj interface{}, final bool) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.DeletedObject[*corev1.Pod](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %+v", obj))
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %+v", obj))
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOf(pod)
 	hasFinalizer := hasTrackingFinalizer(pod)
@@ -314,17 +298,9 @@ func (jm *Controller) updateJob(logger klog.Logger, old, cur interface{}) {
 
 func (jm *Controller) deleteJob(obj interface{}) {
 	jm.enqueue(obj, 0)
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllers.DeletedObject[*batchv1.Job](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %+v", obj))
-			return
-		}
-		if job, ok = tombstone.Obj.(*batchv1.Job); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a job %+v", obj))
-			return
-		}
+		return
 	}
 	jm.cleanupPodFinalizers(job)
 }

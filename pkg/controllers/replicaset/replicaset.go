@@ -20,7 +20,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -127,25 +126,14 @@ func (rc *controller) ownersMatching(pod *corev1.Pod) []*owned {
 	if err != nil {
 		return nil
 	}
-	var out []*owned
-	for _, o := range all {
-		sel, err := metav1.LabelSelectorAsSelector(o.rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, o)
-	}
-	return out
+	return controllers.Selecting(all, func(o *owned) *metav1.LabelSelector { return o.rs.Spec.Selector }, pod.Labels)
 }
 
 // podHandlers wake the owner of a pod, or the owners that may adopt an orphan, and
 // count the creations and deletions the owner expects.
 func (rc *controller) podHandlers() *controllers.OwnedHandlers[*owned, *corev1.Pod] {
 	return &controllers.OwnedHandlers[*owned, *corev1.Pod]{
-		Resolve: func(namespace string, ref *metav1.OwnerReference) (*owned, bool) {
-			o := rc.resolveControllerRef(namespace, ref)
-			return o, o != nil
-		},
+		Resolve:  rc.resolveControllerRef,
 		Matching: rc.ownersMatching,
 		Enqueue:  func(o *owned) { rc.enqueue(o.rs) },
 		Created: func(o *owned, _ *corev1.Pod) {

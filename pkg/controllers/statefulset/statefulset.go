@@ -111,10 +111,7 @@ func (c *controller) setsForPod(pod *corev1.Pod) []*appsv1.StatefulSet {
 // takes its name, so the set cannot replace it earlier anyway.
 func (c *controller) podHandlers() *controllers.OwnedHandlers[*appsv1.StatefulSet, *corev1.Pod] {
 	return &controllers.OwnedHandlers[*appsv1.StatefulSet, *corev1.Pod]{
-		Resolve: func(namespace string, ref *metav1.OwnerReference) (*appsv1.StatefulSet, bool) {
-			set := c.resolveControllerRef(namespace, ref)
-			return set, set != nil
-		},
+		Resolve:  c.resolveControllerRef,
 		Matching: c.setsForPod,
 		Enqueue:  func(set *appsv1.StatefulSet) { c.enqueue(set) },
 		// A pod that just became ready turns available minReadySeconds later, with
