@@ -3,8 +3,6 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,13 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 )
 
 // containerConfig derives the runtime's container config from the spec.
-func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, pr *podRuntime, attempt int) (runtime.ContainerConfig, error) {
+func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, pr *podRuntime, vols map[string]volume.Mounted, attempt int) (runtime.ContainerConfig, error) {
 	env, err := k.containerEnv(ctx, pod, c, pr)
 	if err != nil {
 		return runtime.ContainerConfig{}, err
@@ -40,7 +38,7 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		StdinOnce:  c.StdinOnce,
 		Resources:  k.resources(pod, c),
 	}
-	mounts, err := k.containerMounts(pod, c)
+	mounts, err := containerMounts(c, vols)
 	if err != nil {
 		return cfg, err
 	}
@@ -460,51 +458,20 @@ func applySecurityContext(cfg *runtime.ContainerConfig, pod *corev1.Pod, c *core
 	}
 }
 
-// podDir holds the pod's files on the node (volumes).
-func (k *Kubelet) podDir(uid types.UID) string {
-	return filepath.Join(k.cfg.DataDir, "pods", string(uid))
-}
-
-// containerMounts binds the pod's volumes into the container. Only
-// emptyDir and hostPath are mounted here; the other volume types come with
-// pkg/kubelet/volume.
-func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container) ([]runtime.Mount, error) {
-	paths := map[string]string{}
-	for _, v := range pod.Spec.Volumes {
-		switch {
-		case v.EmptyDir != nil:
-			dir := filepath.Join(k.podDir(pod.UID), "volumes", "kubernetes.io~empty-dir", v.Name)
-			if err := os.MkdirAll(dir, 0o777); err != nil {
-				return nil, err
-			}
-			_ = os.Chmod(dir, 0o777)
-			paths[v.Name] = dir
-		case v.HostPath != nil:
-			t := corev1.HostPathUnset
-			if v.HostPath.Type != nil {
-				t = *v.HostPath.Type
-			}
-			if t == corev1.HostPathDirectoryOrCreate {
-				if err := os.MkdirAll(v.HostPath.Path, 0o755); err != nil {
-					return nil, err
-				}
-			}
-			paths[v.Name] = v.HostPath.Path
-		}
-	}
+// containerMounts binds the pod's volumes (set up by the volume manager)
+// into the container, as its volumeMounts say.
+func containerMounts(c *corev1.Container, vols map[string]volume.Mounted) ([]runtime.Mount, error) {
 	var out []runtime.Mount
 	for _, m := range c.VolumeMounts {
-		host, ok := paths[m.Name]
+		v, ok := vols[m.Name]
 		if !ok {
-			continue
+			return nil, fmt.Errorf("cannot find volume %q to mount into container %q", m.Name, c.Name)
 		}
-		if m.SubPath != "" {
-			host = filepath.Join(host, m.SubPath)
-			if err := os.MkdirAll(host, 0o755); err != nil {
-				return nil, err
-			}
+		host, err := volume.SubPath(v.HostPath, m.SubPath)
+		if err != nil {
+			return nil, err
 		}
-		mnt := runtime.Mount{HostPath: host, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly}
+		mnt := runtime.Mount{HostPath: host, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly || v.ReadOnly}
 		if m.MountPropagation != nil {
 			switch *m.MountPropagation {
 			case corev1.MountPropagationHostToContainer:
@@ -516,9 +483,4 @@ func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container) ([]runti
 		out = append(out, mnt)
 	}
 	return out, nil
-}
-
-// removeVolumes deletes the pod's directory once its containers are gone.
-func (k *Kubelet) removeVolumes(uid types.UID) {
-	_ = os.RemoveAll(k.podDir(uid))
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 	"github.com/skiff-k8s/skiff/pkg/network"
 )
 
@@ -68,6 +70,7 @@ type Kubelet struct {
 	client   kubernetes.Interface
 	rt       *runtime.Runtime
 	net      *network.Manager
+	vol      *volume.Manager
 	hostDNS  network.HostDNS
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
@@ -100,6 +103,7 @@ func New(cfg Config) (*Kubelet, error) {
 		workers:        map[types.UID]*podWorker{},
 		nodeStatusKick: make(chan struct{}, 1),
 		started:        time.Now(),
+		vol:            &volume.Manager{Client: cfg.Client, RootDir: filepath.Join(cfg.DataDir, "pods"), NodeName: cfg.NodeName},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](200*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"}),
@@ -161,8 +165,10 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return ctx.Err()
 	}
-	// Leftovers of pods no longer bound here: sandboxes and networks.
+	// Leftovers of pods no longer bound here: sandboxes and networks, and
+	// volume directories of pods with neither.
 	k.enqueueOrphans(ctx)
+	k.cleanupVolumes(ctx)
 
 	events, unsubscribe := k.rt.Subscribe()
 	defer unsubscribe()
@@ -282,4 +288,23 @@ func (k *Kubelet) processNext(ctx context.Context) bool {
 		k.queue.AddAfter(uid, requeue)
 	}
 	return true
+}
+
+// cleanupVolumes removes the volume directories of pods that are neither
+// bound here nor have a sandbox (left by a crash or a missed deletion).
+func (k *Kubelet) cleanupVolumes(ctx context.Context) {
+	live := map[types.UID]bool{}
+	for _, obj := range k.podStore.List() {
+		live[obj.(*corev1.Pod).UID] = true
+	}
+	sbs, err := k.rt.ListSandboxes(ctx, nil)
+	if err != nil {
+		return
+	}
+	for _, sb := range sbs {
+		live[types.UID(sb.UID)] = true
+	}
+	if err := k.vol.Cleanup(ctx, live); err != nil {
+		klog.FromContext(ctx).Error(err, "Removing volumes of pods gone")
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 	"github.com/skiff-k8s/skiff/pkg/network"
 )
 
@@ -25,6 +26,9 @@ const (
 	// minKillGrace is used when a pod vanished from the API without the
 	// kubelet stopping it (a force delete), as upstream's minimum.
 	minKillGrace = 2 * time.Second
+	// volumeRefreshPeriod: configMap, secret and token updates reach
+	// running pods within about this long (upstream's sync period is 1 min).
+	volumeRefreshPeriod = time.Minute
 )
 
 // podWorker is the per-pod state that outlives one sync.
@@ -35,6 +39,9 @@ type podWorker struct {
 	waiting map[string]corev1.ContainerStateWaiting
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
+	// refreshed is when the pod's configMap/secret/projected volumes were
+	// last re-projected.
+	refreshed time.Time
 }
 
 type backoffEntry struct {
@@ -111,8 +118,13 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 		return 0, k.terminatePod(ctx, pod, w, pr)
 	}
 	if isTerminal(pod.Status.Phase) {
-		// A finished pod keeps its sandbox (for logs) but runs nothing.
-		return 0, k.killPod(ctx, uid, pod, gracePeriod(pod))
+		// A finished pod keeps its containers (for logs) until it is
+		// deleted, but runs nothing and gives its IP back, as upstream's
+		// kubelet stops a terminated pod's sandbox.
+		if err := k.killPod(ctx, uid, pod, gracePeriod(pod)); err != nil {
+			return 0, err
+		}
+		return 0, k.teardownNetwork(ctx, uid)
 	}
 	if d := pod.Spec.ActiveDeadlineSeconds; d != nil && pod.Status.StartTime != nil {
 		left := time.Until(pod.Status.StartTime.Add(time.Duration(*d) * time.Second))
@@ -137,7 +149,23 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 			return 0, err
 		}
 	}
-	r, serr := k.syncContainers(ctx, pod, w, pr)
+	vols, err := k.vol.Mount(ctx, pod)
+	if err != nil {
+		// As upstream: the pod waits in ContainerCreating with FailedMount events.
+		k.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
+		_ = k.updatePodStatus(ctx, pod, w, pr)
+		return 0, err
+	}
+	if time.Since(w.refreshed) > volumeRefreshPeriod {
+		if w.refreshed.IsZero() {
+			w.refreshed = time.Now()
+		} else if err := k.vol.Refresh(ctx, pod); err != nil {
+			k.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
+		} else {
+			w.refreshed = time.Now()
+		}
+	}
+	r, serr := k.syncContainers(ctx, pod, w, pr, vols)
 	if r > 0 && (requeue == 0 || r < requeue) {
 		requeue = r
 	}
@@ -256,7 +284,7 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 
 // syncContainers runs the init containers in order, then the containers,
 // restarting those that exited as the restart policy says.
-func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) (time.Duration, error) {
+func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, vols map[string]volume.Mounted) (time.Duration, error) {
 	var requeue time.Duration
 	min := func(d time.Duration) {
 		if d > 0 && (requeue == 0 || d < requeue) {
@@ -268,7 +296,7 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 		latest := pr.latest[c.Name]
 		if isSidecar(c) {
 			if latest == nil || latest.State == runtime.StateExited || latest.State == runtime.StateCreated {
-				min(k.startOrBackoff(ctx, pod, w, pr, c, latest, true))
+				min(k.startOrBackoff(ctx, pod, w, pr, vols, c, latest, true))
 			}
 			continue
 		}
@@ -278,13 +306,13 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 		case latest != nil && latest.State == runtime.StateRunning:
 			return requeue, nil
 		case latest == nil:
-			min(k.startOrBackoff(ctx, pod, w, pr, c, nil, true))
+			min(k.startOrBackoff(ctx, pod, w, pr, vols, c, nil, true))
 			return requeue, nil
 		default: // failed
 			if pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 				return requeue, nil
 			}
-			min(k.startOrBackoff(ctx, pod, w, pr, c, latest, true))
+			min(k.startOrBackoff(ctx, pod, w, pr, vols, c, latest, true))
 			return requeue, nil
 		}
 	}
@@ -298,7 +326,7 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 		if latest != nil && !shouldRestart(pod.Spec.RestartPolicy, latest) {
 			continue
 		}
-		min(k.startOrBackoff(ctx, pod, w, pr, c, latest, false))
+		min(k.startOrBackoff(ctx, pod, w, pr, vols, c, latest, false))
 	}
 	k.pruneContainers(ctx, pr)
 	return requeue, nil
@@ -323,7 +351,7 @@ func shouldRestart(policy corev1.RestartPolicy, c *runtime.ContainerStatus) bool
 
 // startOrBackoff starts the next attempt of a container unless its last
 // attempt is in back-off; it returns when to look again.
-func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, c *corev1.Container, latest *runtime.ContainerStatus, init bool) time.Duration {
+func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, vols map[string]volume.Mounted, c *corev1.Container, latest *runtime.ContainerStatus, init bool) time.Duration {
 	attempt := 0
 	if latest != nil {
 		attempt = latest.Attempt + 1
@@ -348,7 +376,7 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 		}
 		w.backoff[c.Name] = &backoffEntry{delay: next, attempt: attempt}
 	}
-	if err := k.startContainer(ctx, pod, w, pr, c, attempt); err != nil {
+	if err := k.startContainer(ctx, pod, w, pr, vols, c, attempt); err != nil {
 		klog.FromContext(ctx).V(2).Info("Container start failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)
 		if e := w.backoff[c.Name]; e != nil && latest == nil {
 			return e.delay
@@ -361,12 +389,12 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 func podDesc(p *corev1.Pod) string { return fmt.Sprintf("%s_%s(%s)", p.Name, p.Namespace, p.UID) }
 
 // startContainer pulls the image, creates and starts one attempt of a container.
-func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, c *corev1.Container, attempt int) error {
+func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, vols map[string]volume.Mounted, c *corev1.Container, attempt int) error {
 	img, err := k.ensureImage(ctx, pod, w, c)
 	if err != nil {
 		return err
 	}
-	cfg, err := k.containerConfig(ctx, pod, c, pr, attempt)
+	cfg, err := k.containerConfig(ctx, pod, c, pr, vols, attempt)
 	if err != nil {
 		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
 		k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
@@ -506,12 +534,20 @@ func (k *Kubelet) removePod(ctx context.Context, uid types.UID) error {
 			return err
 		}
 	}
-	if k.net != nil {
-		if err := k.net.TeardownPod(ctx, string(uid)); err != nil && !errors.Is(err, network.ErrNotFound) {
-			return err
-		}
+	if err := k.teardownNetwork(ctx, uid); err != nil {
+		return err
 	}
-	k.removeVolumes(uid)
+	return k.vol.Unmount(ctx, uid)
+}
+
+// teardownNetwork releases the pod's network (IP, namespace, host ports).
+func (k *Kubelet) teardownNetwork(ctx context.Context, uid types.UID) error {
+	if k.net == nil {
+		return nil
+	}
+	if err := k.net.TeardownPod(ctx, string(uid)); err != nil && !errors.Is(err, network.ErrNotFound) {
+		return err
+	}
 	return nil
 }
 
@@ -529,10 +565,8 @@ func (k *Kubelet) terminatePod(ctx context.Context, pod *corev1.Pod, w *podWorke
 	if err := k.updatePodStatus(ctx, pod, w, pr); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if k.net != nil {
-		if err := k.net.TeardownPod(ctx, string(pod.UID)); err != nil && !errors.Is(err, network.ErrNotFound) {
-			return err
-		}
+	if err := k.teardownNetwork(ctx, pod.UID); err != nil {
+		return err
 	}
 	err = k.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: new(int64),

@@ -39,6 +39,7 @@ type kubeletNode struct {
 	ctdSock  string
 	cgroup   string
 	agentDir string
+	logDir   string
 }
 
 // kubeletFreeClusterCIDR picks a /16 in 10.245-10.250 that no route or
@@ -80,6 +81,7 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		cidr:    kubeletFreeClusterCIDR(t),
 		ctdSock: filepath.Join(runDir, "containerd", "containerd.sock"),
 		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
+		logDir:  filepath.Join(t.TempDir(), "pods"),
 	}
 	t.Cleanup(func() { n.cleanupNode(t) })
 	n.s = framework.StartWithAgent(t,
@@ -87,7 +89,7 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
 		"--run-dir", runDir,
-		"--pod-log-dir", filepath.Join(t.TempDir(), "pods"),
+		"--pod-log-dir", n.logDir,
 		"--cgroup-root", n.cgroup,
 		"--images-dir", images,
 	)
@@ -232,6 +234,10 @@ func (n *kubeletNode) createPod(t *testing.T, name string, policy corev1.Restart
 	return p
 }
 
+func isTerminalPhase(p corev1.PodPhase) bool {
+	return p == corev1.PodSucceeded || p == corev1.PodFailed
+}
+
 func podRunning(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) > 0 &&
 		p.Status.ContainerStatuses[0].State.Running != nil && p.Status.PodIP != ""
@@ -341,6 +347,79 @@ func TestKubelet(t *testing.T) {
 		})
 		if err != nil {
 			t.Errorf("container %s of the deleted pod is still in containerd", id)
+		}
+	})
+
+	t.Run("EnvAndVolumes", func(t *testing.T) {
+		_, err := n.s.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"key": "from-configmap", "FROM_ENVFROM": "yes"},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "envvol", Labels: map[string]string{"app": "envvol"}},
+			Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Volumes: []corev1.Volume{
+					{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+					{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				},
+				InitContainers: []corev1.Container{{
+					Name: "token", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args: []string{"cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace"},
+				}, {
+					Name: "write", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args:         []string{"write-file", "/scratch/f", "from-init"},
+					VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
+				}},
+				Containers: []corev1.Container{{
+					Name: "env", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args: []string{"env"},
+					Env: []corev1.EnvVar{
+						{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+						{Name: "EXPANDED", Value: "x-$(POD)-$$(POD)"},
+						{Name: "FROM_CM", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "key"}}},
+						{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
+					},
+					EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+				}, {
+					Name: "vol", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args:         []string{"cat", "/cfg/key"},
+					VolumeMounts: []corev1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}},
+				}, {
+					Name: "scratch", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args:         []string{"cat", "/scratch/f"},
+					VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
+				}},
+			},
+		}
+		p, err = n.s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = n.waitPod(t, "envvol", "Succeeded", func(p *corev1.Pod) bool { return isTerminalPhase(p.Status.Phase) })
+		if p.Status.Phase != corev1.PodSucceeded {
+			t.Fatalf("envvol: %+v", p.Status)
+		}
+		logs := func(container string) string {
+			b, _ := os.ReadFile(filepath.Join(n.logDir, fmt.Sprintf("default_envvol_%s", p.UID), container, "0.log"))
+			return string(b)
+		}
+		if l := logs("token"); !strings.Contains(l, " default") {
+			t.Errorf("service account namespace file: %q", l)
+		}
+		env := logs("env")
+		for _, want := range []string{"POD=envvol", "EXPANDED=x-envvol-$(POD)", "FROM_CM=from-configmap", "FROM_ENVFROM=yes", "APP=envvol", "KUBERNETES_SERVICE_HOST="} {
+			if !strings.Contains(env, want) {
+				t.Errorf("env lacks %s:\n%s", want, env)
+			}
+		}
+		if l := logs("vol"); !strings.Contains(l, "from-configmap") {
+			t.Errorf("configMap volume: %q", l)
+		}
+		if l := logs("scratch"); !strings.Contains(l, "from-init") {
+			t.Errorf("emptyDir written by an init container: %q", l)
 		}
 	})
 
