@@ -24,8 +24,8 @@ const (
 // go to a fresh hidden "..<timestamp>" directory, the "..data" symlink is swapped to it
 // with a rename, visible top-level names link through "..data", and the previous
 // timestamped directory and stale names are removed. Nothing is written when the
-// payload is unchanged, so refreshes are cheap.
-func writeAtomic(dir string, files map[string]fileData) error {
+// payload is unchanged, so refreshes are cheap. Files get group gid unless it is -1.
+func writeAtomic(dir string, files map[string]fileData, gid int) error {
 	for p := range files {
 		if err := validatePath(p); err != nil {
 			return err
@@ -53,6 +53,11 @@ func writeAtomic(dir string, files map[string]fileData) error {
 		// WriteFile's mode is subject to the umask.
 		if err := os.Chmod(full, f.Mode); err != nil {
 			return err
+		}
+		if gid >= 0 {
+			if err := os.Lchown(full, -1, gid); err != nil {
+				return fmt.Errorf("write volume %s: %w", dir, err)
+			}
 		}
 	}
 	tmpLink := filepath.Join(dir, newDataDirName)

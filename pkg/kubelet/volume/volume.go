@@ -36,9 +36,13 @@
 // wrapped error keeps apierrors.IsNotFound for a missing ConfigMap or Secret, which the
 // core reports as CreateContainerConfigError.
 //
+// securityContext.fsGroup is applied as upstream does: emptyDirs belong to the group
+// with the setgid bit, projected files are group-owned and group-readable.
+//
 // Not done here: emptyDir.sizeLimit on disk is enforced by eviction (the core measures
-// usage), fsGroup ownership of volume files, and clusterTrustBundle projections (only
-// optional ones are accepted, and they project nothing).
+// usage); projected tokens are not chowned to a common runAsUser (they are 0644 unless
+// the pod says otherwise); clusterTrustBundle projections are accepted only when
+// optional, and project nothing.
 package volume
 
 import (
@@ -146,22 +150,28 @@ func (m *Manager) mountOne(ctx context.Context, pod *corev1.Pod, v *corev1.Volum
 	switch {
 	case v.EmptyDir != nil:
 		dir := m.volumeDir(pod.UID, dirEmptyDir, v.Name)
+		var err error
 		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
-			return Mounted{HostPath: dir}, m.ensureTmpfs(dir, tmpfsSize(pod, v.EmptyDir))
+			err = m.ensureTmpfs(dir, tmpfsSize(pod, v.EmptyDir))
+		} else {
+			err = mkdirPerm(dir, 0o777)
 		}
-		return Mounted{HostPath: dir}, mkdirPerm(dir, 0o777)
+		if err == nil {
+			err = setGroupOwnership(dir, fsGroup(pod))
+		}
+		return Mounted{HostPath: dir}, err
 	case v.ConfigMap != nil:
 		dir := m.volumeDir(pod.UID, dirConfigMap, v.Name)
-		return m.project(ctx, dir, false, func() (map[string]fileData, error) { return m.configMapPayload(ctx, pod, v.ConfigMap) })
+		return m.project(ctx, pod, dir, false, func() (map[string]fileData, error) { return m.configMapPayload(ctx, pod, v.ConfigMap) })
 	case v.Secret != nil:
 		dir := m.volumeDir(pod.UID, dirSecret, v.Name)
-		return m.project(ctx, dir, true, func() (map[string]fileData, error) { return m.secretPayload(ctx, pod, v.Secret) })
+		return m.project(ctx, pod, dir, true, func() (map[string]fileData, error) { return m.secretPayload(ctx, pod, v.Secret) })
 	case v.DownwardAPI != nil:
 		dir := m.volumeDir(pod.UID, dirDownward, v.Name)
-		return m.project(ctx, dir, false, func() (map[string]fileData, error) { return m.downwardPayload(ctx, pod, v.DownwardAPI) })
+		return m.project(ctx, pod, dir, false, func() (map[string]fileData, error) { return m.downwardPayload(ctx, pod, v.DownwardAPI) })
 	case v.Projected != nil:
 		dir := m.volumeDir(pod.UID, dirProjected, v.Name)
-		return m.project(ctx, dir, true, func() (map[string]fileData, error) { return m.projectedPayload(ctx, pod, v.Projected) })
+		return m.project(ctx, pod, dir, true, func() (map[string]fileData, error) { return m.projectedPayload(ctx, pod, v.Projected) })
 	case v.HostPath != nil:
 		return mountHostPath(v.HostPath.Path, v.HostPath.Type, false)
 	case v.PersistentVolumeClaim != nil:
@@ -171,11 +181,19 @@ func (m *Manager) mountOne(ctx context.Context, pod *corev1.Pod, v *corev1.Volum
 }
 
 // project sets up dir (on tmpfs when memory is set) and writes the payload atomically.
-func (m *Manager) project(ctx context.Context, dir string, memory bool, payload func() (map[string]fileData, error)) (Mounted, error) {
+func (m *Manager) project(ctx context.Context, pod *corev1.Pod, dir string, memory bool, payload func() (map[string]fileData, error)) (Mounted, error) {
 	// Fetch first, so a missing ConfigMap leaves no empty directory behind.
 	files, err := payload()
 	if err != nil {
 		return Mounted{}, err
+	}
+	gid := fsGroup(pod)
+	if gid >= 0 {
+		// As upstream's SetVolumeOwnership on a read-only volume: the fsGroup may read.
+		for p, f := range files {
+			f.Mode |= 0o440
+			files[p] = f
+		}
 	}
 	if memory {
 		if err := m.ensureTmpfs(dir, 0); err != nil {
@@ -184,7 +202,7 @@ func (m *Manager) project(ctx context.Context, dir string, memory bool, payload 
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Mounted{}, err
 	}
-	if err := writeAtomic(dir, files); err != nil {
+	if err := writeAtomic(dir, files, gid); err != nil {
 		return Mounted{}, err
 	}
 	return Mounted{HostPath: dir, ReadOnly: true}, nil
@@ -196,6 +214,26 @@ func mkdirPerm(dir string, perm os.FileMode) error {
 	}
 	// MkdirAll applies the umask; emptyDirs are world-writable as upstream makes them.
 	return os.Chmod(dir, perm)
+}
+
+// fsGroup is the pod's securityContext.fsGroup, or -1.
+func fsGroup(pod *corev1.Pod) int {
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.FSGroup != nil {
+		return int(*sc.FSGroup)
+	}
+	return -1
+}
+
+// setGroupOwnership gives a writable volume directory to the fsGroup, with the setgid
+// bit so that files created in it inherit the group, as upstream does.
+func setGroupOwnership(dir string, gid int) error {
+	if gid < 0 {
+		return nil
+	}
+	if err := os.Lchown(dir, -1, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o777|os.ModeSetgid)
 }
 
 // Unmount tears down the volumes of the pod with uid (unmounting tmpfs) and removes

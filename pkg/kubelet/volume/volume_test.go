@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -438,5 +439,36 @@ func TestCleanupRemovesOrphans(t *testing.T) {
 	}
 	if _, err := os.Stat(m.PodDir("gone")); !os.IsNotExist(err) {
 		t.Fatal("orphan kept")
+	}
+}
+
+func TestFSGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing a file's group to an arbitrary fsGroup needs root")
+	}
+	m, _ := newManager(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"}, Data: map[string][]byte{"k": []byte("v")}})
+	pod := testPod(
+		corev1.Volume{Name: "e", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s", DefaultMode: ptr(int32(0o400))}}},
+	)
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(4242))}
+	got, err := m.Mount(context.Background(), pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(got["e"].HostPath, &st); err != nil || st.Gid != 4242 || st.Mode&syscall.S_ISGID == 0 {
+		t.Fatalf("emptyDir: gid %d mode %o %v", st.Gid, st.Mode, err)
+	}
+	if err := syscall.Stat(filepath.Join(got["s"].HostPath, "k"), &st); err != nil || st.Gid != 4242 || st.Mode&0o777 != 0o440 {
+		t.Fatalf("secret file: gid %d mode %o %v", st.Gid, st.Mode, err)
+	}
+	// Unchanged data is not rewritten just because the modes were widened.
+	ts, _ := os.Readlink(filepath.Join(got["s"].HostPath, "..data"))
+	if err := m.Refresh(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.Readlink(filepath.Join(got["s"].HostPath, "..data")); again != ts {
+		t.Fatal("refresh rewrote an unchanged payload")
 	}
 }
