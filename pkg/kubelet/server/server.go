@@ -28,6 +28,10 @@
 // WebSocket (channel.k8s.io up to v4 there, and v5.channel.k8s.io with stream close here),
 // so both the apiserver's SPDY proxying and a direct client-go WebSocket executor work.
 //
+// UsageReader reads the CPU and memory of pod and container cgroups (v1 or v2) and of
+// the node in the Summary API's shapes, for the core's StatsSummary. EnsureServingCert
+// issues the serving certificate from the cluster CA.
+//
 // Clients authenticate with x509 certificates signed by the client CA; only the
 // apiserver (CN system:kube-apiserver) and members of system:masters are allowed unless
 // Config.Authorize says otherwise. Others get 401 (no certificate) or 403.
@@ -60,8 +64,9 @@ type Host interface {
 	GetPods() []*corev1.Pod
 	// ContainerID returns the runtime ID of a container of pod (regular, init or
 	// ephemeral): its current instance, or with previous the one that ran before it.
-	// The error text goes to the client as is (upstream says e.g. `previous terminated
-	// container "c" in pod "p" not found`).
+	// The error text goes to the client as is; upstream's are `previous terminated
+	// container "c" in pod "p" not found` and `container "c" in pod "p" is waiting to
+	// start: ContainerCreating`.
 	ContainerID(pod *corev1.Pod, container string, previous bool) (string, error)
 	// PortForward copies stream to and from port on the pod's loopback, inside its
 	// network namespace, until either side closes.
