@@ -224,7 +224,7 @@ func (n *kubeletNode) createPod(t *testing.T, name string, policy corev1.Restart
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 policy,
 			TerminationGracePeriodSeconds: ptr.To(int64(10)),
-			Containers: []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever, Args: args}},
+			Containers:                    []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever, Args: args}},
 		},
 	}
 	p, err := n.s.Client.CoreV1().Pods("default").Create(context.Background(), p, metav1.CreateOptions{})

@@ -1,0 +1,164 @@
+package kubelet
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+)
+
+func testPod(policy corev1.RestartPolicy, names ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "uid-1"}, Spec: corev1.PodSpec{RestartPolicy: policy}}
+	for _, n := range names {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: n, Image: "img"})
+	}
+	return p
+}
+
+func newWorker() *podWorker {
+	return &podWorker{backoff: map[string]*backoffEntry{}, waiting: map[string]corev1.ContainerStateWaiting{}}
+}
+
+func rtc(name string, attempt int, state runtime.ContainerState, code int) *runtime.ContainerStatus {
+	now := time.Now()
+	c := &runtime.ContainerStatus{ID: name + "-id", Name: name, Attempt: attempt, State: state, ExitCode: code, ImageRef: "sha256:x", StartedAt: now}
+	if state == runtime.StateExited {
+		c.FinishedAt = now
+	}
+	return c
+}
+
+func cond(s *corev1.PodStatus, t corev1.PodConditionType) corev1.PodCondition {
+	for _, c := range s.Conditions {
+		if c.Type == t {
+			return c
+		}
+	}
+	return corev1.PodCondition{}
+}
+
+func TestPodStatusPhases(t *testing.T) {
+	k := &Kubelet{}
+	sb := &runtime.Sandbox{ID: "sb"}
+	for _, tc := range []struct {
+		name   string
+		policy corev1.RestartPolicy
+		cs     []*runtime.ContainerStatus
+		want   corev1.PodPhase
+		ready  corev1.ConditionStatus
+	}{
+		{"creating", corev1.RestartPolicyAlways, nil, corev1.PodPending, corev1.ConditionFalse},
+		{"running", corev1.RestartPolicyAlways, []*runtime.ContainerStatus{rtc("a", 0, runtime.StateRunning, 0)}, corev1.PodRunning, corev1.ConditionTrue},
+		{"never failed", corev1.RestartPolicyNever, []*runtime.ContainerStatus{rtc("a", 0, runtime.StateExited, 3)}, corev1.PodFailed, corev1.ConditionFalse},
+		{"never succeeded", corev1.RestartPolicyNever, []*runtime.ContainerStatus{rtc("a", 0, runtime.StateExited, 0)}, corev1.PodSucceeded, corev1.ConditionFalse},
+		{"always exited is running", corev1.RestartPolicyAlways, []*runtime.ContainerStatus{rtc("a", 0, runtime.StateExited, 0)}, corev1.PodRunning, corev1.ConditionFalse},
+		{"onfailure failed is running", corev1.RestartPolicyOnFailure, []*runtime.ContainerStatus{rtc("a", 0, runtime.StateExited, 1)}, corev1.PodRunning, corev1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := testPod(tc.policy, "a")
+			pr := &podRuntime{sandbox: sb, ips: []string{"10.42.0.5"}, latest: map[string]*runtime.ContainerStatus{}, previous: map[string]*runtime.ContainerStatus{}}
+			for _, c := range tc.cs {
+				pr.latest[c.Name] = c
+			}
+			s := k.podStatus(pod, newWorker(), pr)
+			if s.Phase != tc.want {
+				t.Errorf("phase %s, want %s", s.Phase, tc.want)
+			}
+			if got := cond(s, corev1.PodReady).Status; got != tc.ready {
+				t.Errorf("Ready %s, want %s", got, tc.ready)
+			}
+			if s.PodIP != "10.42.0.5" || s.StartTime == nil || s.QOSClass != corev1.PodQOSBestEffort {
+				t.Errorf("status %+v", s)
+			}
+		})
+	}
+}
+
+func TestPodStatusCrashLoop(t *testing.T) {
+	k := &Kubelet{}
+	pod := testPod(corev1.RestartPolicyAlways, "a")
+	w := newWorker()
+	w.waiting["a"] = corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 10s"}
+	pr := &podRuntime{sandbox: &runtime.Sandbox{ID: "sb"}, latest: map[string]*runtime.ContainerStatus{"a": rtc("a", 2, runtime.StateExited, 1)}, previous: map[string]*runtime.ContainerStatus{}}
+	s := k.podStatus(pod, w, pr)
+	cs := s.ContainerStatuses[0]
+	if cs.State.Waiting == nil || cs.State.Waiting.Reason != "CrashLoopBackOff" || cs.RestartCount != 2 ||
+		cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 1 || cs.ContainerID != "containerd://a-id" {
+		t.Errorf("container status %+v", cs)
+	}
+	if s.Phase != corev1.PodRunning {
+		t.Errorf("phase %s", s.Phase)
+	}
+	r := cond(s, corev1.ContainersReady)
+	if r.Reason != "ContainersNotReady" || r.Message != "containers with unready status: [a]" {
+		t.Errorf("ContainersReady %+v", r)
+	}
+}
+
+func TestPodStatusInit(t *testing.T) {
+	k := &Kubelet{}
+	pod := testPod(corev1.RestartPolicyNever, "a")
+	pod.Spec.InitContainers = []corev1.Container{{Name: "i1", Image: "img"}, {Name: "i2", Image: "img"}}
+	pr := &podRuntime{sandbox: &runtime.Sandbox{ID: "sb"}, latest: map[string]*runtime.ContainerStatus{"i1": rtc("i1", 0, runtime.StateExited, 0), "i2": rtc("i2", 0, runtime.StateRunning, 0)}, previous: map[string]*runtime.ContainerStatus{}}
+	s := k.podStatus(pod, newWorker(), pr)
+	if s.Phase != corev1.PodPending {
+		t.Errorf("phase %s", s.Phase)
+	}
+	if c := cond(s, corev1.PodInitialized); c.Status != corev1.ConditionFalse || c.Message != "containers with incomplete status: [i2]" {
+		t.Errorf("Initialized %+v", c)
+	}
+	pr.latest["i2"] = rtc("i2", 0, runtime.StateExited, 2)
+	if s := k.podStatus(pod, newWorker(), pr); s.Phase != corev1.PodFailed {
+		t.Errorf("failed init container with restartPolicy Never: phase %s", s.Phase)
+	}
+}
+
+func TestPodStatusKeepsTransitionTimes(t *testing.T) {
+	k := &Kubelet{}
+	pod := testPod(corev1.RestartPolicyAlways, "a")
+	pr := &podRuntime{sandbox: &runtime.Sandbox{ID: "sb"}, latest: map[string]*runtime.ContainerStatus{"a": rtc("a", 0, runtime.StateRunning, 0)}, previous: map[string]*runtime.ContainerStatus{}}
+	first := k.podStatus(pod, newWorker(), pr)
+	pod.Status = *first
+	time.Sleep(1100 * time.Millisecond) // metav1.Time has second precision
+	second := k.podStatus(pod, newWorker(), pr)
+	if cond(first, corev1.PodReady).LastTransitionTime != cond(second, corev1.PodReady).LastTransitionTime {
+		t.Error("Ready's transition time changed without a transition")
+	}
+}
+
+func TestQOSClass(t *testing.T) {
+	rl := func(cpu, mem string) corev1.ResourceList {
+		l := corev1.ResourceList{}
+		if cpu != "" {
+			l[corev1.ResourceCPU] = resource.MustParse(cpu)
+		}
+		if mem != "" {
+			l[corev1.ResourceMemory] = resource.MustParse(mem)
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		req, lim corev1.ResourceList
+		want     corev1.PodQOSClass
+	}{
+		{nil, nil, corev1.PodQOSBestEffort},
+		{rl("100m", ""), nil, corev1.PodQOSBurstable},
+		{rl("1", "1Gi"), rl("1", "1Gi"), corev1.PodQOSGuaranteed},
+		{nil, rl("1", "1Gi"), corev1.PodQOSGuaranteed}, // requests default to limits in the API
+		{rl("500m", "1Gi"), rl("1", "1Gi"), corev1.PodQOSBurstable},
+	} {
+		p := testPod(corev1.RestartPolicyAlways, "a")
+		req := tc.req
+		if req == nil && tc.lim != nil {
+			req = tc.lim
+		}
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: req, Limits: tc.lim}
+		if got := qosClass(p); got != tc.want {
+			t.Errorf("requests %v limits %v: %s, want %s", tc.req, tc.lim, got, tc.want)
+		}
+	}
+}
