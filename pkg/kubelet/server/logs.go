@@ -142,6 +142,15 @@ func (s *Server) getContainerLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	fw := &flushWriter{w: w, flush: lr.Read.Follow}
+	if lr.Read.Follow {
+		// A follower of a quiet container gets the headers now, so the apiserver's
+		// stream (and kubectl logs -f) starts at once.
+		w.WriteHeader(http.StatusOK)
+		fw.wrote = true
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
 	var stdout, stderr io.Writer = fw, fw
 	switch lr.Stream {
 	case corev1.LogStreamStdout:

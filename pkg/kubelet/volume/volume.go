@@ -73,6 +73,16 @@ type Manager struct {
 
 	mu     sync.Mutex
 	tokens map[tokenKey]*cachedToken
+	// pods serializes Mount, Refresh and Unmount of one pod (a *sync.Mutex per UID):
+	// a periodic Refresh must not swap ..data under a sync's Mount.
+	pods sync.Map
+}
+
+func (m *Manager) lockPod(uid types.UID) func() {
+	l, _ := m.pods.LoadOrStore(uid, &sync.Mutex{})
+	mu := l.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // Mounted is where a pod volume is on the host.
@@ -117,6 +127,7 @@ func (m *Manager) volumeDir(uid types.UID, plugin, name string) string {
 // Mount sets up every volume of pod and returns where each one is, by volume name.
 // It stops at the first volume that fails.
 func (m *Manager) Mount(ctx context.Context, pod *corev1.Pod) (map[string]Mounted, error) {
+	defer m.lockPod(pod.UID)()
 	out := make(map[string]Mounted, len(pod.Spec.Volumes))
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
@@ -133,6 +144,7 @@ func (m *Manager) Mount(ctx context.Context, pod *corev1.Pod) (map[string]Mounte
 // from current objects, renewing service-account tokens near expiry. Volumes that were
 // never mounted are mounted. Errors are returned per volume, joined.
 func (m *Manager) Refresh(ctx context.Context, pod *corev1.Pod) error {
+	defer m.lockPod(pod.UID)()
 	var errs []error
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
@@ -239,6 +251,8 @@ func setGroupOwnership(dir string, gid int) error {
 // Unmount tears down the volumes of the pod with uid (unmounting tmpfs) and removes
 // its directory. Host paths of hostPath volumes and PVs are left alone.
 func (m *Manager) Unmount(ctx context.Context, uid types.UID) error {
+	unlock := m.lockPod(uid)
+	defer func() { unlock(); m.pods.Delete(uid) }()
 	m.forgetTokens(uid)
 	pod := m.PodDir(uid)
 	plugins, err := os.ReadDir(filepath.Join(pod, volumesSubdir))
