@@ -95,6 +95,12 @@ func TestKubeletServerThroughAPIServer(t *testing.T) {
 		if out := k.Run("logs", "web", "--tail=1"); out != "hello from the kubelet\n" {
 			t.Errorf("logs: %q", out)
 		}
+		if out := k.Run("logs", "-f", "web"); out != "first line\nhello from the kubelet\n" {
+			t.Errorf("logs -f: %q", out)
+		}
+		if out, err := k.Try(nil, "", "logs", "web", "--previous"); err == nil || !strings.Contains(out, `previous terminated container "c" in pod "web" not found`) {
+			t.Errorf("logs --previous: %v %q", err, out)
+		}
 		for _, mode := range []struct {
 			name string
 			env  []string
