@@ -113,6 +113,13 @@ func (f *fakeRuntime) Exec(ctx context.Context, id string, cmd []string, o runti
 		return 0, nil
 	case "fail":
 		return 3, nil
+	case "size":
+		if !o.TTY || o.Resize == nil {
+			return 1, nil
+		}
+		sz := <-o.Resize
+		fmt.Fprintf(o.Stdout, "%dx%d", sz.Width, sz.Height)
+		return 0, nil
 	}
 	return -1, errors.New("no such command")
 }
@@ -466,5 +473,42 @@ func TestEnsureServingCertReuses(t *testing.T) {
 	c, _ := x509.ParseCertificate(pair.Certificate[0])
 	if len(c.IPAddresses) != 2 || c.Subject.CommonName != "system:node:n1" || c.DNSNames[0] != "n1" {
 		t.Fatalf("re-issued certificate: %v %v %v", c.IPAddresses, c.Subject, c.DNSNames)
+	}
+}
+
+// oneSize is a TerminalSizeQueue with a single size.
+type oneSize struct{ sent bool }
+
+func (q *oneSize) Next() *remotecommand.TerminalSize {
+	if q.sent {
+		return nil
+	}
+	q.sent = true
+	return &remotecommand.TerminalSize{Width: 120, Height: 40}
+}
+
+func TestExecTTYResize(t *testing.T) {
+	e := newEnv(t)
+	u := e.url + "/exec/ns/web/c?command=size&output=1&tty=1"
+	pu, _ := url.Parse(u)
+	for name, newExec := range map[string]func() (remotecommand.Executor, error){
+		"websocket": func() (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutor(e.restConfig(t), "GET", u)
+		},
+		"spdy": func() (remotecommand.Executor, error) {
+			return remotecommand.NewSPDYExecutor(e.restConfig(t), "POST", pu)
+		},
+	} {
+		ex, err := newExec()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var out bytes.Buffer
+		err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Tty: true, TerminalSizeQueue: &oneSize{}})
+		cancel()
+		if err != nil || out.String() != "120x40" {
+			t.Errorf("%s: %q %v", name, out.String(), err)
+		}
 	}
 }
