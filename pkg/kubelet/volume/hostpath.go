@@ -20,6 +20,11 @@ func mountHostPath(path string, typ *corev1.HostPathType, readOnly bool) (Mounte
 
 func checkHostPathType(path string, typ *corev1.HostPathType) error {
 	if typ == nil || *typ == corev1.HostPathUnset {
+		// No check, but a missing path becomes a directory, as containerd's CRI
+		// plugin makes it for a bind mount source (runc would fail otherwise).
+		if _, err := os.Lstat(path); os.IsNotExist(err) {
+			return os.MkdirAll(path, 0o755)
+		}
 		return nil
 	}
 	fi, statErr := os.Stat(path)

@@ -357,8 +357,10 @@ func TestHostPathTypes(t *testing.T) {
 			t.Errorf("%s %s: got %v, want %s", tc.typ, tc.path, err, want)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(base, "new/dir")); err != nil || !fi.IsDir() {
-		t.Error("DirectoryOrCreate did not create")
+	for _, d := range []string{"new/dir", "anything"} {
+		if fi, err := os.Stat(filepath.Join(base, d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s was not created as a directory", d)
+		}
 	}
 	// Unmount never touches host paths.
 	if err := m.Unmount(context.Background(), "uid-1"); err != nil {
