@@ -64,10 +64,14 @@ func checkHostPathType(path string, typ *corev1.HostPathType) error {
 }
 
 // mountPVC resolves a claim to its bound PersistentVolume's hostPath or local path.
-func (m *Manager) mountPVC(ctx context.Context, pod *corev1.Pod, src *corev1.PersistentVolumeClaimVolumeSource) (Mounted, error) {
+// An ephemeral claim must be owned by the pod, as upstream checks.
+func (m *Manager) mountPVC(ctx context.Context, pod *corev1.Pod, src *corev1.PersistentVolumeClaimVolumeSource, ephemeral bool) (Mounted, error) {
 	pvc, err := m.Client.CoreV1().PersistentVolumeClaims(pod.Namespace).Get(ctx, src.ClaimName, metav1.GetOptions{})
 	if err != nil {
 		return Mounted{}, fmt.Errorf("error processing PVC %s/%s: %w", pod.Namespace, src.ClaimName, err)
+	}
+	if ephemeral && !metav1.IsControlledBy(pvc, pod) {
+		return Mounted{}, fmt.Errorf("error processing PVC %s/%s: PVC was not created for pod %s/%s (pod is not owner)", pod.Namespace, src.ClaimName, pod.Namespace, pod.Name)
 	}
 	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" {
 		return Mounted{}, fmt.Errorf("error processing PVC %s/%s: PVC is not bound", pod.Namespace, src.ClaimName)

@@ -28,8 +28,9 @@
 // timestamped directory "..<ts>", "..data" links to it and each visible name links
 // into "..data", so an update swaps one symlink and readers never see half a payload.
 //
-// hostPath volumes and persistentVolumeClaims (bound to hostPath or local PVs, as the
-// local-path provisioner makes) resolve to the host path itself and are never removed.
+// hostPath volumes, persistentVolumeClaims (bound to hostPath or local PVs, as the
+// local-path provisioner makes) and generic ephemeral volumes (their <pod>-<volume>
+// claim) resolve to the host path itself and are never removed.
 //
 // Errors from Mount are *MountError values whose text is upstream's FailedMount event
 // message ("MountVolume.SetUp failed for volume \"x\" : configmap \"y\" not found"); the
@@ -187,7 +188,11 @@ func (m *Manager) mountOne(ctx context.Context, pod *corev1.Pod, v *corev1.Volum
 	case v.HostPath != nil:
 		return mountHostPath(v.HostPath.Path, v.HostPath.Type, false)
 	case v.PersistentVolumeClaim != nil:
-		return m.mountPVC(ctx, pod, v.PersistentVolumeClaim)
+		return m.mountPVC(ctx, pod, v.PersistentVolumeClaim, false)
+	case v.Ephemeral != nil:
+		// A generic ephemeral volume is the claim <pod>-<volume> the ephemeral-volume
+		// controller made for this pod.
+		return m.mountPVC(ctx, pod, &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pod.Name + "-" + v.Name}, true)
 	}
 	return Mounted{}, fmt.Errorf("volume type is not supported by this node")
 }

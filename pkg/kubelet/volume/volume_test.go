@@ -385,6 +385,24 @@ func TestPVC(t *testing.T) {
 	if err != nil || got["d"].HostPath != hp+"/pvc-x" || !got["d"].ReadOnly {
 		t.Fatalf("got %+v %v", got, err)
 	}
+	// A generic ephemeral volume uses the claim <pod>-<volume>, which must be the pod's.
+	ctx := context.Background()
+	eph := testPod(corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{}}})
+	pvc, _ := m.Client.CoreV1().PersistentVolumeClaims("ns").Get(ctx, "data", metav1.GetOptions{})
+	pvc.Name, pvc.ResourceVersion = "web-data", ""
+	if pvc, err = m.Client.CoreV1().PersistentVolumeClaims("ns").Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mount(ctx, eph); err == nil || !strings.HasSuffix(err.Error(), "PVC was not created for pod ns/web (pod is not owner)") {
+		t.Fatalf("ephemeral claim the pod does not own: %v", err)
+	}
+	pvc.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: "web", UID: eph.UID, Controller: ptr(true)}}
+	if _, err := m.Client.CoreV1().PersistentVolumeClaims("ns").Update(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Mount(ctx, eph); err != nil || got["data"].HostPath != hp+"/pvc-x" || got["data"].ReadOnly {
+		t.Fatalf("ephemeral: %+v %v", got, err)
+	}
 	pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName = "pending"
 	if _, err := m.Mount(context.Background(), pod); err == nil || !strings.HasSuffix(err.Error(), "error processing PVC ns/pending: PVC is not bound") {
 		t.Fatalf("got %v", err)
