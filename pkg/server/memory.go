@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
@@ -10,8 +12,10 @@ import (
 // to twice its live size in garbage (GOGC=100), and an idle server collects rarely;
 // so once start-up has settled, and then every interval, it collects and hands the
 // freed heap back to the kernel. One collection a minute costs well under 1% of a
-// core and turns ~35 MB of idle garbage into free memory.
+// core and turns ~35 MB of idle garbage into free memory. It also runs tuneGC,
+// which bounds a busy server's garbage.
 func trimMemory(ctx context.Context, settle, interval time.Duration) {
+	go tuneGC(ctx, time.Second)
 	select {
 	case <-ctx.Done():
 		return
@@ -25,6 +29,63 @@ func trimMemory(ctx context.Context, settle, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// GC headroom policy (see tuneGC).
+const (
+	// minHeadroom is the garbage a heap of any size may always gather between
+	// collections: below it, GOGC=100 applies unchanged.
+	minHeadroom = 96 << 20
+	// headroomDivisor: a large heap may gather live/headroomDivisor of garbage
+	// (GOGC=50). On 1,000 simulated nodes, a half cut the RSS after a 5,000-pod
+	// rollout from 880-975 MB to 640-790 MB for 15-25% more server CPU; a third
+	// (GOGC=33) saved little more and slowed the rollout from 20 s to 34 s.
+	headroomDivisor = 2
+)
+
+// gcPercent is the GOGC that lets a heap of live bytes grow by
+// max(minHeadroom, live/headroomDivisor) before the next collection, never more
+// than 100 (Go's default).
+func gcPercent(live uint64) int {
+	if live == 0 {
+		return 100
+	}
+	headroom := max(uint64(minHeadroom), live/headroomDivisor)
+	p := int(headroom * 100 / live)
+	return min(100, p)
+}
+
+// tuneGC bounds the garbage a large heap may gather. With GOGC=100 the heap grows
+// to twice its live size before a collection: harmless for a small server, but a
+// server holding 350 MB of objects (1,000 nodes, 5,000 pods in watch caches and
+// informers) would peak near 700 MB of heap. So as the live heap grows beyond
+// minHeadroom*divisor, GOGC falls in step, holding the garbage near half the
+// live heap; a small heap keeps Go's default, so the API's throughput is
+// unchanged there. It re-reads the live heap every period, which costs a few
+// microseconds. An explicit GOGC in the environment turns the policy off.
+func tuneGC(ctx context.Context, period time.Duration) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	cur := 100
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		if p := gcPercent(sample[0].Value.Uint64()); p != cur {
+			debug.SetGCPercent(p)
+			cur = p
 		}
 	}
 }
