@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
@@ -26,6 +27,7 @@ import (
 	ctrd "github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/kubelet"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/network"
 	"github.com/skiff-k8s/skiff/pkg/version"
 )
@@ -34,6 +36,8 @@ import (
 const (
 	DefaultRunDir = "/run/skiff"
 	DefaultLogDir = "/var/log/pods"
+	// DefaultKubeletPort is upstream's kubelet API port.
+	DefaultKubeletPort = 10250
 )
 
 // Config is the agent's configuration.
@@ -72,6 +76,13 @@ type Config struct {
 	ControlPlane bool
 	// Labels are extra node labels.
 	Labels map[string]string
+	// KubeletPort is the kubelet API's port; 10250 when zero.
+	KubeletPort int
+	// ServingCertFile and ServingKeyFile are the kubelet API's serving
+	// certificate (signed by the CA the apiserver trusts for kubelets), and
+	// ClientCAFile the CA of the clients it accepts (the apiserver's). The
+	// kubelet API is not served without them.
+	ServingCertFile, ServingKeyFile, ClientCAFile string
 	// StopContainerd stops the supervised containerd (and so every pod)
 	// when the agent stops, instead of leaving it running for the next agent.
 	StopContainerd bool
@@ -111,7 +122,7 @@ func (cfg *Config) setDefaults() error {
 		cfg.NodeName = DefaultNodeName()
 	}
 	if cfg.NodeIP == nil {
-		cfg.NodeIP = primaryIP()
+		cfg.NodeIP = PrimaryIP()
 	}
 	if cfg.ImagesDir == "" {
 		cfg.ImagesDir = filepath.Join(cfg.agentDir(), "images")
@@ -124,6 +135,9 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.KubeletPort == 0 {
+		cfg.KubeletPort = DefaultKubeletPort
 	}
 	return nil
 }
@@ -211,17 +225,39 @@ func Run(ctx context.Context, cfg Config) error {
 		ControlPlane:   cfg.ControlPlane,
 		Labels:         cfg.Labels,
 		KubeletVersion: version.Kubernetes(),
+		Port:           cfg.KubeletPort,
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.ServingCertFile != "" {
+		srv, err := kserver.New(kserver.Config{
+			Addr:         ":" + strconv.Itoa(cfg.KubeletPort),
+			CertFile:     cfg.ServingCertFile,
+			KeyFile:      cfg.ServingKeyFile,
+			ClientCAFile: cfg.ClientCAFile,
+			Host:         k,
+			Runtime:      rt,
+		})
+		if err != nil {
+			return err
+		}
+		go func() {
+			// Pods run without the kubelet API (logs, exec …) if its port is taken.
+			if err := srv.Run(ctx); err != nil {
+				log.Error(err, "Kubelet API stopped")
+			}
+		}()
+	} else {
+		log.Info("No serving certificate: the kubelet API (logs, exec, port-forward, stats) is not served")
 	}
 	log.Info("Agent starting", "node", cfg.NodeName, "nodeIP", cfg.NodeIP, "containerd", address, "containerdVersion", ver.Version)
 	return k.Run(ctx)
 }
 
-// primaryIP is the source address of the default route, as k3s picks the
+// PrimaryIP is the source address of the default route, as k3s picks the
 // node IP; loopback when there is none.
-func primaryIP() net.IP {
+func PrimaryIP() net.IP {
 	c, err := net.Dial("udp4", "192.0.2.1:9") // no packet is sent: UDP connect only picks a route
 	if err != nil {
 		return net.IPv4(127, 0, 0, 1)

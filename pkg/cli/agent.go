@@ -61,6 +61,9 @@ certificate, CN system:node:<name>, O system:nodes). Joining a server with
 	f.StringVar(&clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 network CIDR of the pod IPs (traffic leaving it is masqueraded)")
 	f.StringVar(&clusterDNS, "cluster-dns", "10.43.0.10", "IPv4 cluster IP for the DNS service")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "Cluster domain")
+	f.StringVar(&cfg.ServingCertFile, "kubelet-certificate", "", "Serving certificate of the kubelet API, signed by the cluster CA (the API is not served without one)")
+	f.StringVar(&cfg.ServingKeyFile, "kubelet-key", "", "Key of --kubelet-certificate")
+	f.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA of the clients the kubelet API accepts (the apiserver's kubelet client certificate)")
 	addAgentFlags(f, &cfg)
 	addKlogFlags(f)
 	return cmd
@@ -74,4 +77,5 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
+	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
 }

@@ -34,6 +34,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 	"github.com/skiff-k8s/skiff/pkg/network"
 )
@@ -62,6 +63,8 @@ type Config struct {
 	Labels map[string]string
 	// KubeletVersion is reported in nodeInfo.
 	KubeletVersion string
+	// Port is the kubelet API's port, reported in daemonEndpoints; 10250 when zero.
+	Port int
 }
 
 // Kubelet runs the pods of one node.
@@ -71,6 +74,7 @@ type Kubelet struct {
 	rt       *runtime.Runtime
 	net      *network.Manager
 	vol      *volume.Manager
+	usage    kserver.UsageReader
 	hostDNS  network.HostDNS
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
@@ -94,6 +98,9 @@ func New(cfg Config) (*Kubelet, error) {
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = kubeletPort
 	}
 	k := &Kubelet{
 		cfg:            cfg,

@@ -128,7 +128,7 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 		s.Addresses = append(s.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: k.cfg.NodeIP.String()})
 	}
 	s.Addresses = append(s.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: hostname})
-	s.DaemonEndpoints.KubeletEndpoint.Port = kubeletPort
+	s.DaemonEndpoints.KubeletEndpoint.Port = int32(k.cfg.Port)
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	s.NodeInfo = corev1.NodeSystemInfo{

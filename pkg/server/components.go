@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/controllermanager"
 	"github.com/skiff-k8s/skiff/pkg/controllers"
+	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/scheduler"
 	"github.com/skiff-k8s/skiff/pkg/sim"
@@ -110,5 +112,23 @@ func runAgent(ctx context.Context, o Options, dataDir string, bundle *pki.Bundle
 		return err
 	}
 	cfg.Kubeconfig = kc
+	// The kubelet API's certificate is signed by the cluster CA, which the
+	// apiserver trusts for kubelets; its clients are the apiserver's.
+	cfg.ServingCertFile = filepath.Join(dataDir, "agent", "serving-kubelet.crt")
+	cfg.ServingKeyFile = filepath.Join(dataDir, "agent", "serving-kubelet.key")
+	cfg.ClientCAFile = bundle.ClientCA
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	if o.AdvertiseAddress != nil {
+		ips = append(ips, o.AdvertiseAddress)
+	} else {
+		ips = append(ips, agent.PrimaryIP())
+	}
+	var dns []string
+	if h, err := os.Hostname(); err == nil {
+		dns = append(dns, h)
+	}
+	if err := kserver.EnsureServingCert(bundle.ServerCA, bundle.ServerKey, cfg.ServingCertFile, cfg.ServingKeyFile, cfg.NodeName, dns, ips); err != nil {
+		return err
+	}
 	return agent.Run(ctx, cfg)
 }

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
@@ -40,6 +44,9 @@ type kubeletNode struct {
 	cgroup   string
 	agentDir string
 	logDir   string
+	// kubeletPort is the kubelet API's, free on the host (not 10250, which
+	// a developer's skiff may hold).
+	kubeletPort int
 }
 
 // kubeletFreeClusterCIDR picks a /16 in 10.245-10.250 that no route or
@@ -83,6 +90,7 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
 		logDir:  filepath.Join(t.TempDir(), "pods"),
 	}
+	n.kubeletPort = framework.FreePort(t)
 	t.Cleanup(func() { n.cleanupNode(t) })
 	n.s = framework.StartWithAgent(t,
 		"--node-name", n.name,
@@ -92,6 +100,7 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		"--pod-log-dir", n.logDir,
 		"--cgroup-root", n.cgroup,
 		"--images-dir", images,
+		"--kubelet-port", strconv.Itoa(n.kubeletPort),
 	)
 	n.agentDir = filepath.Join(n.s.DataDir, "agent")
 	// Runs before the server stops: the kubelet tears the pods down.
@@ -420,6 +429,49 @@ func TestKubelet(t *testing.T) {
 		}
 		if l := logs("scratch"); !strings.Contains(l, "from-init") {
 			t.Errorf("emptyDir written by an init container: %q", l)
+		}
+	})
+
+	t.Run("KubeletAPI", func(t *testing.T) {
+		// Through the apiserver's proxy to the kubelet API: logs, exec, stats.
+		out := n.s.Kubectl(t, "logs", "envvol", "-c", "vol")
+		if !strings.Contains(out, "from-configmap") {
+			t.Errorf("kubectl logs: %q", out)
+		}
+		out = n.s.Kubectl(t, "exec", "web", "--", "/agnhost-lite", "hostname")
+		if strings.TrimSpace(out) != "web" {
+			t.Errorf("kubectl exec hostname: %q", out)
+		}
+		// Directly, as the apiserver's kubelet client.
+		tlsDir := filepath.Join(n.s.DataDir, "server", "tls")
+		cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "client-kube-apiserver.crt"), filepath.Join(tlsDir, "client-kube-apiserver.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, err := os.ReadFile(filepath.Join(tlsDir, "server-ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}}}
+		resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/stats/summary", n.kubeletPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sum statsapi.Summary
+		if err := json.NewDecoder(resp.Body).Decode(&sum); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range sum.Pods {
+			if p.PodRef.Name == "web" && p.Memory != nil && p.Memory.WorkingSetBytes != nil && *p.Memory.WorkingSetBytes > 0 {
+				found = true
+			}
+		}
+		if sum.Node.NodeName != n.name || !found {
+			t.Errorf("stats/summary: %+v", sum)
 		}
 	})
 
