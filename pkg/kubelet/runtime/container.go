@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/errdefs"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
@@ -241,7 +243,8 @@ func (r *Runtime) track(id string, cio *containerIO, exitCh <-chan containerd.Ex
 				exitCh = ch
 			}
 		}
-		if err := r.handleExit(r.bgCtx, id); err != nil && r.bgCtx.Err() == nil {
+		// Not cancelled by Close: an exit being recorded is finished first.
+		if err := r.handleExit(r.ctx(context.Background()), id); err != nil {
 			r.cfg.Logf("container %s exited: %v", id, err)
 		}
 	}()
@@ -354,19 +357,43 @@ func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerSta
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	info, err := c.Info(ctx)
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	if info.Labels[labelKind] != kindContaner {
 		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
 	}
-	return r.status(ctx, c, info.Labels, info.CreatedAt)
+	var t *taskState
+	if info.Labels[labelExitCode] == "" {
+		task, err := c.Task(ctx, nil)
+		switch {
+		case errdefs.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		default:
+			st, err := task.Status(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("container %s: %w", id, err)
+			}
+			t = &taskState{status: st.Status, pid: task.Pid(), exitCode: st.ExitStatus, exitedAt: st.ExitTime}
+		}
+	}
+	return r.status(id, info.Labels, info.CreatedAt, t), nil
 }
 
-func (r *Runtime) status(ctx context.Context, c containerd.Container, labels map[string]string, created time.Time) (*ContainerStatus, error) {
+// taskState is what the status needs of a container's task.
+type taskState struct {
+	status   containerd.ProcessStatus
+	pid      uint32
+	exitCode uint32
+	exitedAt time.Time
+}
+
+// status combines a container's labels and its task (nil: none) into its status.
+func (r *Runtime) status(id string, labels map[string]string, created time.Time, t *taskState) *ContainerStatus {
 	s := &ContainerStatus{
-		ID:        c.ID(),
+		ID:        id,
 		SandboxID: labels[labelSandboxID],
 		Name:      labels[labelName],
 		Attempt:   parseInt(labels[labelAttempt]),
@@ -384,25 +411,17 @@ func (r *Runtime) status(ctx context.Context, c containerd.Container, labels map
 		s.FinishedAt = parseTime(labels[labelFinishedAt])
 		s.Reason = labels[labelReason]
 		s.Message = labels[labelMessage]
-		return s, nil
+		return s
 	}
-	task, err := c.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
+	if t == nil {
 		if !s.StartedAt.IsZero() {
 			// Started, never seen to exit, and its task is gone.
 			s.State = StateUnknown
 		}
-		return s, nil
+		return s
 	}
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.ID(), err)
-	}
-	st, err := task.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.ID(), err)
-	}
-	s.Pid = task.Pid()
-	switch st.Status {
+	s.Pid = t.pid
+	switch t.status {
 	case containerd.Running, containerd.Paused, containerd.Pausing:
 		s.State = StateRunning
 	case containerd.Created:
@@ -410,16 +429,18 @@ func (r *Runtime) status(ctx context.Context, c containerd.Container, labels map
 	case containerd.Stopped:
 		// Exited; the exit handler has not recorded it yet.
 		s.State = StateExited
-		s.ExitCode = int(st.ExitStatus)
-		s.FinishedAt = st.ExitTime
-		s.Reason = r.exitReason(c.ID(), labels, s.ExitCode)
+		s.ExitCode = int(t.exitCode)
+		s.FinishedAt = t.exitedAt
+		s.Reason = r.exitReason(id, labels, s.ExitCode)
 	default:
 		s.State = StateUnknown
 	}
-	return s, nil
+	return s
 }
 
-// ListContainers returns the statuses of the containers the filter selects.
+// ListContainers returns the statuses of the containers the filter selects,
+// with two calls to containerd whatever their number (the kubelet relists
+// every second).
 func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*ContainerStatus, error) {
 	ctx = r.ctx(ctx)
 	match := prefixed(f.Labels)
@@ -430,20 +451,27 @@ func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*Con
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	var out []*ContainerStatus
+	resp, err := r.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	byID := make(map[string]*taskState, len(resp.Tasks))
+	for _, t := range resp.Tasks {
+		// A task's ID is its container's (containerd lists no exec processes here).
+		byID[t.ID] = &taskState{
+			status:   containerd.ProcessStatus(strings.ToLower(t.Status.String())),
+			pid:      t.Pid,
+			exitCode: t.ExitStatus,
+			exitedAt: t.ExitedAt.AsTime(),
+		}
+	}
+	out := make([]*ContainerStatus, 0, len(cs))
 	for _, c := range cs {
-		info, err := c.Info(ctx)
+		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
 			continue
 		}
-		s, err := r.status(ctx, c, info.Labels, info.CreatedAt)
-		if err != nil {
-			if errdefs.IsNotFound(err) {
-				continue
-			}
-			return nil, err
-		}
-		out = append(out, s)
+		out = append(out, r.status(c.ID(), info.Labels, info.CreatedAt, byID[c.ID()]))
 	}
 	return out, nil
 }

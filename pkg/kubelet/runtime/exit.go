@@ -164,6 +164,7 @@ func (r *Runtime) handleExit(ctx context.Context, id string) error {
 		case <-cio.done:
 		case <-time.After(10 * time.Second):
 			// Something else holds the output open; do not wait forever.
+			r.cfg.Logf("container %s exited but its output did not end within 10s; detaching", id)
 			cio.detach()
 		}
 		cio.Close()
@@ -197,7 +198,15 @@ func (r *Runtime) recover(ctx context.Context) error {
 	}
 	for _, c := range cs {
 		labels, err := c.Labels(ctx)
-		if err != nil || labels[labelExitCode] != "" || labels[labelStartedAt] == "" {
+		if err != nil || labels[labelStartedAt] == "" {
+			continue
+		}
+		if labels[labelExitCode] != "" {
+			// Recorded, but the task was left behind (the agent stopped
+			// in between): let its shim go.
+			if task, err := c.Task(ctx, nil); err == nil {
+				task.Delete(ctx)
+			}
 			continue
 		}
 		var attached *containerIO
@@ -206,7 +215,7 @@ func (r *Runtime) recover(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
-			attached, err = openContainerIO(fifos.Config, lw)
+			attached, err = openContainerIO(fifos.Config, lw, true)
 			if err != nil {
 				lw.Close()
 			}

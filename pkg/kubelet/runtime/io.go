@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,11 +59,13 @@ func newContainerIO(dir, id string, tty, stdin bool, log *logs.Writer) (*contain
 	if stdin {
 		cfg.Stdin = filepath.Join(dir, id+"-stdin")
 	}
-	return openContainerIO(cfg, log)
+	return openContainerIO(cfg, log, false)
 }
 
-// openContainerIO opens existing (or new) FIFOs and starts copying.
-func openContainerIO(cfg cio.Config, log *logs.Writer) (c *containerIO, err error) {
+// openContainerIO opens a container's FIFOs and starts copying: new ones
+// before the task starts, or, with existing, those of a task an earlier
+// Runtime started.
+func openContainerIO(cfg cio.Config, log *logs.Writer, existing bool) (c *containerIO, err error) {
 	c = &containerIO{config: cfg, log: log, done: make(chan struct{})}
 	c.openCtx, c.cancelOpen = context.WithCancel(context.Background())
 	defer func() {
@@ -85,7 +88,12 @@ func openContainerIO(cfg cio.Config, log *logs.Writer) (c *containerIO, err erro
 			s.b.close()
 			continue
 		}
-		r, err := fifo.OpenFifo(c.openCtx, s.path, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+		var r io.ReadCloser
+		if existing {
+			r, err = openExistingFIFO(s.path)
+		} else {
+			r, err = fifo.OpenFifo(c.openCtx, s.path, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o700)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -134,6 +142,20 @@ func (c *containerIO) closeStdin() {
 func (c *containerIO) detach() {
 	c.Close()
 	<-c.done
+}
+
+// openExistingFIFO opens the read end of a FIFO the shim already writes to,
+// without waiting for a writer: if the container has exited while nobody
+// read, the shim has closed its end and the read ends at once (what remains
+// in the pipe is read first), where a blocking open would wait forever. The
+// descriptor is non-blocking so that Go's poller serves it and Close
+// interrupts a read.
+func openExistingFIFO(path string) (io.ReadCloser, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // removeFIFOs deletes the FIFO directory of a container that has exited.
