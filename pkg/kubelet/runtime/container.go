@@ -11,8 +11,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
