@@ -1,0 +1,100 @@
+package runtime
+
+import (
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestContainerArgs(t *testing.T) {
+	ep, cmd := []string{"/entry"}, []string{"serve", "--port", "80"}
+	for _, tc := range []struct {
+		command, args, want []string
+	}{
+		{want: []string{"/entry", "serve", "--port", "80"}},
+		{args: []string{"exit", "3"}, want: []string{"/entry", "exit", "3"}},
+		{command: []string{"sh"}, want: []string{"sh"}},
+		{command: []string{"sh", "-c"}, args: []string{"echo hi"}, want: []string{"sh", "-c", "echo hi"}},
+	} {
+		got := containerArgs(&ContainerConfig{Command: tc.command, Args: tc.args}, ep, cmd)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("command %q args %q: %q, want %q", tc.command, tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestNormalizeImageRef(t *testing.T) {
+	for in, want := range map[string]string{
+		"busybox":                   "docker.io/library/busybox:latest",
+		"busybox:1.36":              "docker.io/library/busybox:1.36",
+		"user/app":                  "docker.io/user/app:latest",
+		"skiff.test/agnhost-lite:1": "skiff.test/agnhost-lite:1",
+		"localhost:5000/x@sha256:0123456789012345678901234567890123456789012345678901234567890123": "localhost:5000/x@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+	} {
+		if got, err := NormalizeImageRef(in); err != nil || got != want {
+			t.Errorf("%s: %s %v, want %s", in, got, err, want)
+		}
+	}
+	if _, err := NormalizeImageRef("Busybox"); !errors.Is(err, ErrInvalidImageRef) {
+		t.Errorf("invalid reference: %v", err)
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		auth         *Auth
+		user, secret string
+	}{
+		{auth: nil},
+		{auth: &Auth{Username: "u", Password: "p"}, user: "u", secret: "p"},
+		{auth: &Auth{Auth: base64.StdEncoding.EncodeToString([]byte("u2:p:2"))}, user: "u2", secret: "p:2"},
+		{auth: &Auth{IdentityToken: "tok", Username: "ignored"}, secret: "tok"},
+	} {
+		u, s, err := credentials(tc.auth)
+		if err != nil || u != tc.user || s != tc.secret {
+			t.Errorf("%+v: %q %q %v", tc.auth, u, s, err)
+		}
+	}
+	if _, _, err := credentials(&Auth{Auth: "!!"}); err == nil {
+		t.Error("bad base64 accepted")
+	}
+}
+
+func TestMounts(t *testing.T) {
+	r := &Runtime{cfg: Config{RootDir: "/run/x"}}
+	sb := &Sandbox{ID: "sb"}
+	got := r.mounts(sb, &ContainerConfig{ReadOnlyRootfs: true, Mounts: []Mount{
+		{HostPath: "/data", ContainerPath: "/etc/hosts"},
+		{HostPath: "/shared", ContainerPath: "/mnt", ReadOnly: true, Propagation: PropagationSlave},
+	}})
+	var dests []string
+	for _, m := range got {
+		dests = append(dests, m.Destination+" "+m.Source+" "+strings.Join(m.Options, ","))
+	}
+	want := []string{
+		"/etc/resolv.conf /run/x/sandboxes/sb/resolv.conf rbind,rprivate,ro",
+		"/etc/hostname /run/x/sandboxes/sb/hostname rbind,rprivate,ro",
+		"/etc/hosts /data rbind,rprivate,rw",
+		"/mnt /shared rbind,rslave,ro",
+	}
+	if !slices.Equal(dests, want) {
+		t.Errorf("mounts:\n%q\nwant\n%q", dests, want)
+	}
+	if p := needsSharedRootfs([]Mount{{Propagation: PropagationSlave}, {}}); p != "rslave" {
+		t.Errorf("rootfs propagation %q", p)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	if got := userLabels(map[string]string{"label.app": "web", labelKind: kindSandbox}); len(got) != 1 || got["app"] != "web" {
+		t.Errorf("user labels %v", got)
+	}
+	if f := labelFilter(kindContaner, map[string]string{labelSandboxID: "x"}); f != `labels."io.skiff.kind"=="container",labels."io.skiff.sandbox-id"=="x"` {
+		t.Errorf("filter %s", f)
+	}
+	if len(newID()) != 64 {
+		t.Error("id length")
+	}
+}
