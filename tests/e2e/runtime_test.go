@@ -473,6 +473,25 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("bad command", func(t *testing.T) {
+		sb := env.sandbox(t, "bad", "")
+		id, err := env.rt.CreateContainer(ctx, sb.ID, runtime.ContainerConfig{Name: "nope", Image: ctdAgnhostRef, Command: []string{"/no/such/binary"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = env.rt.StartContainer(ctx, id)
+		if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
+			t.Fatalf("start: %v", err)
+		}
+		st := env.waitExited(t, id)
+		if st.Reason != runtime.ReasonStartError || st.ExitCode != 128 || !strings.Contains(st.Message, "/no/such/binary") {
+			t.Errorf("status %+v", st)
+		}
+		if err := env.rt.RemoveContainer(ctx, id); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("oom", func(t *testing.T) {
 		sb := env.sandbox(t, "oom", "")
 		id := env.run(t, sb, runtime.ContainerConfig{Name: "hog", Args: []string{"oom"},
