@@ -75,6 +75,7 @@ type Kubelet struct {
 	net      *network.Manager
 	vol      *volume.Manager
 	usage    kserver.UsageReader
+	probes   probeManager
 	hostDNS  network.HostDNS
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[types.UID]

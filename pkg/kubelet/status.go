@@ -3,9 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -55,10 +53,10 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 		pr = &podRuntime{}
 	}
 	for i := range pod.Spec.InitContainers {
-		s.InitContainerStatuses = append(s.InitContainerStatuses, containerStatus(&pod.Spec.InitContainers[i], w, pr, old.InitContainerStatuses))
+		s.InitContainerStatuses = append(s.InitContainerStatuses, k.containerStatus(&pod.Spec.InitContainers[i], w, pr, old.InitContainerStatuses))
 	}
 	for i := range pod.Spec.Containers {
-		s.ContainerStatuses = append(s.ContainerStatuses, containerStatus(&pod.Spec.Containers[i], w, pr, old.ContainerStatuses))
+		s.ContainerStatuses = append(s.ContainerStatuses, k.containerStatus(&pod.Spec.Containers[i], w, pr, old.ContainerStatuses))
 	}
 
 	s.Phase = podPhase(pod, s)
@@ -153,7 +151,7 @@ func anyRunning(s *corev1.PodStatus) bool {
 
 // containerStatus is one container's status: its latest attempt's state,
 // the previous attempt's as lastState, or why it is waiting.
-func containerStatus(c *corev1.Container, w *podWorker, pr *podRuntime, old []corev1.ContainerStatus) corev1.ContainerStatus {
+func (k *Kubelet) containerStatus(c *corev1.Container, w *podWorker, pr *podRuntime, old []corev1.ContainerStatus) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 	latest := pr.latest[c.Name]
 	if latest == nil {
@@ -186,8 +184,9 @@ func containerStatus(c *corev1.Container, w *podWorker, pr *podRuntime, old []co
 	switch latest.State {
 	case runtime.StateRunning:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
-		cs.Started = ptrBool(true)
-		cs.Ready = true
+		started, ready := k.probes.resultsFor(c, latest.ID)
+		cs.Started = ptrBool(started)
+		cs.Ready = ready
 	case runtime.StateExited, runtime.StateCreated, runtime.StateUnknown:
 		term := terminated(latest)
 		cs.Started = ptrBool(false)
@@ -348,5 +347,3 @@ func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
 	return corev1.PodQOSBurstable
 }
 
-var _ = sort.Strings
-var _ = time.Now

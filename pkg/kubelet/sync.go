@@ -96,6 +96,9 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 	last, pod := k.livePod(uid)
 	if pod == nil {
 		// Gone from the API: stop and remove what is left, and forget it.
+		if pr, err := k.podRuntime(ctx, uid); err == nil {
+			k.stopProbes(pr)
+		}
 		if err := k.killPod(ctx, uid, last, minKillGrace); err != nil {
 			return 0, err
 		}
@@ -115,6 +118,7 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 	}
 
 	if pod.DeletionTimestamp != nil {
+		k.stopProbes(pr)
 		return 0, k.terminatePod(ctx, pod, w, pr)
 	}
 	if isTerminal(pod.Status.Phase) {
@@ -172,6 +176,7 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 	if pr, err = k.podRuntime(ctx, uid); err != nil {
 		return 0, err
 	}
+	k.ensureProbes(ctx, pod, pr)
 	if err := k.updatePodStatus(ctx, pod, w, pr); err != nil {
 		return 0, err
 	}

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	"k8s.io/utils/ptr"
@@ -430,6 +431,52 @@ func TestKubelet(t *testing.T) {
 		if l := logs("scratch"); !strings.Contains(l, "from-init") {
 			t.Errorf("emptyDir written by an init container: %q", l)
 		}
+	})
+
+	t.Run("Probes", func(t *testing.T) {
+		probe := func(h corev1.ProbeHandler) *corev1.Probe {
+			return &corev1.Probe{ProbeHandler: h, PeriodSeconds: 1, FailureThreshold: 1}
+		}
+		mk := func(name string, readiness, liveness *corev1.Probe) {
+			p := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To(int64(2)),
+					Containers: []corev1.Container{{
+						Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+						Args:           []string{"serve-http", "--port", "8080"},
+						Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						ReadinessProbe: readiness, LivenessProbe: liveness,
+					}},
+				},
+			}
+			if _, err := n.s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mk("ready-http", probe(corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}), nil)
+		mk("unready-tcp", probe(corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9999)}}), nil)
+		mk("unlive-exec", nil, probe(corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/agnhost-lite", "exit", "1"}}}))
+		isReady := func(p *corev1.Pod) bool {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady {
+					return c.Status == corev1.ConditionTrue
+				}
+			}
+			return false
+		}
+		n.waitPod(t, "ready-http", "Ready through an httpGet probe", isReady)
+		p := n.waitPod(t, "unready-tcp", "Running and probed", func(p *corev1.Pod) bool {
+			return podRunning(p) && p.Status.ContainerStatuses[0].Started != nil && *p.Status.ContainerStatuses[0].Started
+		})
+		time.Sleep(3 * time.Second) // a few probe periods
+		p = n.waitPod(t, "unready-tcp", "Running", podRunning)
+		if isReady(p) || p.Status.ContainerStatuses[0].Ready {
+			t.Errorf("pod with a failing tcpSocket readiness probe is ready: %+v", p.Status)
+		}
+		n.waitPod(t, "unlive-exec", "restarted by its failing liveness probe", func(p *corev1.Pod) bool {
+			return len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].RestartCount >= 1
+		})
 	})
 
 	t.Run("KubeletAPI", func(t *testing.T) {
