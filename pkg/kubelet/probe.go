@@ -316,4 +316,3 @@ func resolvePort(p intstr.IntOrString, c *corev1.Container) (int, error) {
 	}
 	return 0, fmt.Errorf("couldn't find port: %v in %v", p.StrVal, c.Ports)
 }
-

@@ -346,4 +346,3 @@ func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
 	}
 	return corev1.PodQOSBurstable
 }
-
