@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -164,13 +165,20 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	var running atomic.Pointer[kubelet.Kubelet]
 	address := cfg.ContainerRuntimeEndpoint
 	if address == "" {
 		proc, err := ctrd.Start(ctx, ctrd.Config{
 			RootDir:     filepath.Join(cfg.agentDir(), "containerd"),
 			StateDir:    filepath.Join(cfg.RunDir, "containerd"),
 			KeepRunning: !cfg.StopContainerd,
-			Logf:        func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...), "component", "containerd") },
+			// The kubelet reconciles its pods with a containerd that came back.
+			OnRestart: func() {
+				if k := running.Load(); k != nil {
+					k.ResyncAll()
+				}
+			},
+			Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...), "component", "containerd") },
 		})
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
@@ -200,7 +208,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer rt.Close()
 
-	imp := &importer{dir: cfg.ImagesDir, rt: rt, seen: map[string]fileStamp{}}
+	imp := &importer{dir: cfg.ImagesDir, rt: rt, seen: map[string]fileStamp{}, stampFile: filepath.Join(cfg.agentDir(), "images-imported.json")}
+	// Stamps are only trusted while containerd keeps its content: a new
+	// containerd root has no images, whatever an old stamp file says.
+	if imgs, err := rt.ListImages(ctx); err == nil && len(imgs) > 0 {
+		imp.load()
+	}
 	if err := os.MkdirAll(cfg.ImagesDir, 0o755); err != nil {
 		return err
 	}
@@ -251,6 +264,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		log.Info("No serving certificate: the kubelet API (logs, exec, port-forward, stats) is not served")
 	}
+	running.Store(k)
 	log.Info("Agent starting", "node", cfg.NodeName, "nodeIP", cfg.NodeIP, "containerd", address, "containerdVersion", ver.Version)
 	return k.Run(ctx)
 }

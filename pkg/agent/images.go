@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,11 +22,47 @@ type fileStamp struct {
 	modTime time.Time
 }
 
-// importer imports the tarballs of the images dir, each once per version of the file.
+// importer imports the tarballs of the images dir, each once per version of
+// the file. What it imported is recorded in stampFile so that a restarted
+// agent does not import (and unpack) the same tarballs again, which would
+// delay the node's readiness.
 type importer struct {
-	dir  string
-	rt   *runtime.Runtime
-	seen map[string]fileStamp
+	dir       string
+	rt        *runtime.Runtime
+	seen      map[string]fileStamp
+	stampFile string
+}
+
+type stampRecord struct {
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"modTime"`
+}
+
+// load reads the stamps of an earlier run.
+func (i *importer) load() {
+	b, err := os.ReadFile(i.stampFile)
+	if err != nil {
+		return
+	}
+	var recs map[string]stampRecord
+	if json.Unmarshal(b, &recs) != nil {
+		return
+	}
+	for name, r := range recs {
+		i.seen[name] = fileStamp{r.Size, r.ModTime}
+	}
+}
+
+func (i *importer) save() {
+	recs := map[string]stampRecord{}
+	for name, s := range i.seen {
+		recs[name] = stampRecord{s.size, s.modTime}
+	}
+	b, _ := json.Marshal(recs)
+	tmp := i.stampFile + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		_ = os.Rename(tmp, i.stampFile)
+	}
 }
 
 func (i *importer) run(ctx context.Context) {
@@ -50,15 +87,16 @@ func (i *importer) scan(ctx context.Context) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz")) {
+		if !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz")) {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
+		// Stat follows symlinks: a link to a tarball elsewhere is imported too.
+		info, err := os.Stat(filepath.Join(i.dir, name))
+		if err != nil || info.IsDir() {
 			continue
 		}
 		st := fileStamp{info.Size(), info.ModTime()}
-		if old, ok := i.seen[name]; ok && old == st {
+		if old, ok := i.seen[name]; ok && old.size == st.size && old.modTime.Equal(st.modTime) {
 			continue
 		}
 		// A file still being written changes between two scans: wait for it to settle.
@@ -69,14 +107,16 @@ func (i *importer) scan(ctx context.Context) {
 		imgs, err := i.importFile(ctx, path)
 		if err != nil {
 			log.Error(err, "Importing images", "file", path)
-		} else {
-			var names []string
-			for _, img := range imgs {
-				names = append(names, img.RepoTags...)
-			}
-			log.Info("Imported images", "file", path, "images", names)
+			i.seen[name] = st // not again until the file changes
+			continue
 		}
+		var names []string
+		for _, img := range imgs {
+			names = append(names, img.RepoTags...)
+		}
+		log.Info("Imported images", "file", path, "images", names)
 		i.seen[name] = st
+		i.save()
 	}
 }
 

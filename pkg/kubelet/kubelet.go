@@ -199,6 +199,16 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	return nil
 }
 
+// ResyncAll syncs every pod soon, for when the runtime may have lost or
+// changed containers behind the kubelet's back (containerd restarted).
+func (k *Kubelet) ResyncAll() {
+	k.mu.Lock()
+	for uid := range k.pods {
+		k.queue.Add(uid)
+	}
+	k.mu.Unlock()
+}
+
 func (k *Kubelet) podChanged(obj any) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {

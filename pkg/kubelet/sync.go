@@ -428,9 +428,7 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWor
 func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, w *podWorker, c *corev1.Container) (*runtime.Image, error) {
 	if c.ImagePullPolicy != corev1.PullAlways {
 		if img, err := k.rt.GetImage(ctx, c.Image); err == nil {
-			if c.ImagePullPolicy != corev1.PullNever || true {
-				k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
-			}
+			k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 			return img, nil
 		}
 	}
@@ -438,7 +436,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, w *podWorker
 		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	}
 	start := time.Now()
-	img, err := k.rt.EnsureImage(ctx, c.Image, c.ImagePullPolicy, nil)
+	img, err := k.rt.EnsureImage(ctx, c.Image, c.ImagePullPolicy, k.pullAuth(ctx, pod, c.Image))
 	if err != nil {
 		reason, msg := "ErrImagePull", err.Error()
 		var ie *runtime.ImageError
@@ -461,9 +459,8 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, w *podWorker
 		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: msg}
 		return nil, err
 	}
-	if c.ImagePullPolicy == corev1.PullAlways {
-		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(start).Round(time.Millisecond))
-	}
+	d := time.Since(start).Round(time.Millisecond)
+	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s (%s including waiting). Image size: %d bytes.", c.Image, d, d, img.Size)
 	return img, nil
 }
 
