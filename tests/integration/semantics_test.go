@@ -20,7 +20,8 @@ func TestWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	// Only w1: the root CA publisher writes kube-root-ca.crt into new namespaces.
+	w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, FieldSelector: "metadata.name=w1"})
 	if err != nil {
 		t.Fatal(err)
 	}
