@@ -204,3 +204,28 @@ func Selecting[O any](owners []O, selector func(O) *metav1.LabelSelector, lbls m
 	}
 	return out
 }
+
+// ResolveControllerRef returns the owner ref names, read with get (a lister's Get),
+// when ref is of kind and that owner still has ref's UID, not a namesake created
+// since; the zero O (nil) otherwise.
+func ResolveControllerRef[O interface {
+	comparable
+	metav1.Object
+}](ref *metav1.OwnerReference, kind string, get func(name string) (O, error)) O {
+	var none O
+	if ref == nil || ref.Kind != kind {
+		return none
+	}
+	owner, err := get(ref.Name)
+	if err != nil || owner == none || owner.GetUID() != ref.UID {
+		return none
+	}
+	return owner
+}
+
+// EnqueueAfter adds obj's key to q once d has passed.
+func EnqueueAfter(q Queue, obj interface{}, d time.Duration) {
+	if key, ok := Key(obj); ok {
+		q.AddAfter(key, d)
+	}
+}

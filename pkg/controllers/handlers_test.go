@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -111,5 +112,29 @@ func TestSelecting(t *testing.T) {
 	got := Selecting(owners, func(s *metav1.LabelSelector) *metav1.LabelSelector { return s }, map[string]string{"app": "x"})
 	if len(got) != 1 || got[0] != owners[0] {
 		t.Errorf("got %v, want only the app=x selector", got)
+	}
+}
+
+func TestResolveControllerRef(t *testing.T) {
+	cached := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "owner", UID: "u1"}}
+	get := func(name string) (*corev1.Pod, error) {
+		if name != "owner" {
+			return nil, fmt.Errorf("not found")
+		}
+		return cached, nil
+	}
+	for _, tc := range []struct {
+		ref  *metav1.OwnerReference
+		want *corev1.Pod
+	}{
+		{&metav1.OwnerReference{Kind: "Pod", Name: "owner", UID: "u1"}, cached},
+		{&metav1.OwnerReference{Kind: "Pod", Name: "owner", UID: "u0"}, nil}, // a namesake
+		{&metav1.OwnerReference{Kind: "Node", Name: "owner", UID: "u1"}, nil},
+		{&metav1.OwnerReference{Kind: "Pod", Name: "gone", UID: "u1"}, nil},
+		{nil, nil},
+	} {
+		if got := ResolveControllerRef(tc.ref, "Pod", get); got != tc.want {
+			t.Errorf("%v: got %v, want %v", tc.ref, got, tc.want)
+		}
 	}
 }

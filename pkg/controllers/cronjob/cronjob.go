@@ -76,14 +76,7 @@ func newController(client kubernetes.Interface, recorder record.EventRecorder, j
 
 // resolveControllerRef returns the CronJob ref names, when it is still the same one.
 func (jm *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *batchv1.CronJob {
-	if ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	cj, err := jm.cronJobLister.CronJobs(namespace).Get(ref.Name)
-	if err != nil || cj.UID != ref.UID {
-		return nil
-	}
-	return cj
+	return controllers.ResolveControllerRef(ref, controllerKind.Kind, jm.cronJobLister.CronJobs(namespace).Get)
 }
 
 func (jm *Controller) addJob(obj interface{}) {

@@ -128,20 +128,11 @@ func (c *controller) registerHandlers(logger klog.Logger, dss, pods, nodes, revs
 func (c *controller) enqueue(obj interface{}) { controllers.Enqueue(c.queue, obj) }
 
 func (c *controller) enqueueAfter(ds *appsv1.DaemonSet, d time.Duration) {
-	if key, ok := controllers.Key(ds); ok {
-		c.queue.AddAfter(key, d)
-	}
+	controllers.EnqueueAfter(c.queue, ds, d)
 }
 
 func (c *controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	ds, err := c.dsLister.DaemonSets(namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
+	return controllers.ResolveControllerRef(ref, controllerKind.Kind, c.dsLister.DaemonSets(namespace).Get)
 }
 
 // podHandlers wake the DaemonSet of a pod, or those that may adopt an orphan, and

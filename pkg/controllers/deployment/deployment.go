@@ -100,14 +100,10 @@ func (dc *controller) enqueue(obj interface{}) { controllers.Enqueue(dc.queue, o
 
 // deploymentFor resolves a controller reference to the Deployment with that UID.
 func (dc *controller) deploymentFor(namespace string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
+	if ref == nil || ref.APIVersion != controllerKind.GroupVersion().String() {
 		return nil
 	}
-	d, err := dc.dLister.Deployments(namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
-	return d
+	return controllers.ResolveControllerRef(ref, controllerKind.Kind, dc.dLister.Deployments(namespace).Get)
 }
 
 // deploymentsMatching are the Deployments whose selector matches an orphan

@@ -129,9 +129,7 @@ func (jm *Controller) register(ctx context.Context, jobs, pods cache.SharedIndex
 // enqueue adds the job's key after delay: 0 for the job's own events, the batch
 // period for pod events and status updates.
 func (jm *Controller) enqueue(obj interface{}, delay time.Duration) {
-	if key, ok := controllers.Key(obj); ok {
-		jm.queue.AddAfter(key, delay)
-	}
+	controllers.EnqueueAfter(jm.queue, obj, delay)
 }
 
 func (jm *Controller) enqueueOrphanPod(pod *corev1.Pod) {
@@ -140,14 +138,7 @@ func (jm *Controller) enqueueOrphanPod(pod *corev1.Pod) {
 
 // resolveControllerRef returns the Job ref names, when it is still the same Job.
 func (jm *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *batchv1.Job {
-	if ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	job, err := jm.jobLister.Jobs(namespace).Get(ref.Name)
-	if err != nil || job.UID != ref.UID {
-		return nil
-	}
-	return job
+	return controllers.ResolveControllerRef(ref, controllerKind.Kind, jm.jobLister.Jobs(namespace).Get)
 }
 
 // podJobs are the jobs whose selector matches an orphan pod.

@@ -94,9 +94,7 @@ func (rc *controller) run(ctx context.Context) {
 func (rc *controller) enqueue(obj interface{}) { controllers.Enqueue(rc.queue, obj) }
 
 func (rc *controller) enqueueAfter(o *owned, after time.Duration) {
-	if key, ok := controllers.Key(o.rs); ok {
-		rc.queue.AddAfter(key, after)
-	}
+	controllers.EnqueueAfter(rc.queue, o.rs, after)
 }
 
 func (rc *controller) deleteOwner(obj interface{}) {

@@ -80,21 +80,12 @@ func (c *controller) registerHandlers(sets, pods cache.SharedIndexInformer) erro
 func (c *controller) enqueue(obj interface{}) { controllers.Enqueue(c.queue, obj) }
 
 func (c *controller) enqueueAfter(set *appsv1.StatefulSet, d time.Duration) {
-	if key, ok := controllers.Key(set); ok {
-		c.queue.AddAfter(key, d)
-	}
+	controllers.EnqueueAfter(c.queue, set, d)
 }
 
 // resolveControllerRef returns the set ref names, when it is still that set.
 func (c *controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.StatefulSet {
-	if ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	set, err := c.setLister.StatefulSets(namespace).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
-	return set
+	return controllers.ResolveControllerRef(ref, controllerKind.Kind, c.setLister.StatefulSets(namespace).Get)
 }
 
 // setsForPod returns the sets whose selector matches an orphan pod.
