@@ -59,16 +59,24 @@ func rtStart(t *testing.T, mod func(*runtime.Config)) *rtEnv {
 		t.Fatal(err)
 	}
 	env := &rtEnv{rt: rt, cfg: cfg, logRoot: cfg.LogRoot}
-	// Registered after containerd's cleanup, so it runs before it.
+	// Registered after containerd's cleanup, so it runs before it. A fresh
+	// Runtime does the removal: a failed test may leave env.rt closed, and
+	// containers left running would outlive containerd in their shims.
 	t.Cleanup(func() {
 		ctx := context.Background()
-		sbs, _ := env.rt.ListSandboxes(ctx, nil)
+		env.rt.Close()
+		rt, err := runtime.New(ctx, env.cfg)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer rt.Close()
+		sbs, _ := rt.ListSandboxes(ctx, nil)
 		for _, sb := range sbs {
-			if err := env.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+			if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
 				t.Errorf("remove sandbox: %v", err)
 			}
 		}
-		env.rt.Close()
 	})
 	dir := ctdImages(t)
 	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
