@@ -183,7 +183,8 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	go k.watchRuntime(ctx, events)
 	go k.resyncLoop(ctx)
 
-	const workers = 4
+	// Enough workers that pods in their termination grace period do not hold up the others.
+	const workers = 16
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)

@@ -479,6 +479,45 @@ func TestKubelet(t *testing.T) {
 		})
 	})
 
+	t.Run("ActiveDeadline", func(t *testing.T) {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "deadline"},
+			Spec: corev1.PodSpec{
+				ActiveDeadlineSeconds:         ptr.To(int64(2)),
+				TerminationGracePeriodSeconds: ptr.To(int64(2)),
+				Containers:                    []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever, Args: []string{"sleep", "infinity"}}},
+			},
+		}
+		if _, err := n.s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p = n.waitPod(t, "deadline", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		if p.Status.Reason != "DeadlineExceeded" {
+			t.Errorf("deadline pod: reason %q", p.Status.Reason)
+		}
+	})
+
+	t.Run("HostNetwork", func(t *testing.T) {
+		port := framework.FreePort(t)
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "hostnet"},
+			Spec: corev1.PodSpec{
+				HostNetwork:                   true,
+				TerminationGracePeriodSeconds: ptr.To(int64(2)),
+				Containers: []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args: []string{"serve-http", "--port", strconv.Itoa(port)}}},
+			},
+		}
+		if _, err := n.s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p = n.waitPod(t, "hostnet", "Running", podRunning)
+		if p.Status.PodIP != p.Status.HostIP {
+			t.Errorf("hostNetwork pod IP %s, host IP %s", p.Status.PodIP, p.Status.HostIP)
+		}
+		httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+	})
+
 	t.Run("KubeletAPI", func(t *testing.T) {
 		// Through the apiserver's proxy to the kubelet API: logs, exec, stats.
 		out := n.s.Kubectl(t, "logs", "envvol", "-c", "vol")
