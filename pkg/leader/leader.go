@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -35,6 +36,20 @@ func Identity() string {
 	return h
 }
 
+// waitReady polls the apiserver's /readyz until it answers ok: a first campaign
+// against an apiserver still bootstrapping its RBAC policy fails and would wait a whole
+// retry period (2 s) before the next.
+func waitReady(ctx context.Context, client kubernetes.Interface) {
+	rc := client.Discovery().RESTClient()
+	if rc == nil { // a fake client: no apiserver to wait for
+		return
+	}
+	_ = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		body, err := rc.Get().AbsPath("/readyz").Do(ctx).Raw()
+		return err == nil && string(body) == "ok", nil
+	})
+}
+
 // Run campaigns for the Lease kube-system/name and runs lead while it holds it. When
 // the lease is lost, lead's context is cancelled; Run waits for lead to return and
 // campaigns again. Run returns when ctx is done and lead has returned.
@@ -45,6 +60,7 @@ func Run(ctx context.Context, client kubernetes.Interface, name, identity string
 		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 	}
 	logger := klog.FromContext(ctx).WithValues("lease", name)
+	waitReady(ctx, client)
 	for ctx.Err() == nil {
 		done := make(chan struct{})
 		var started atomic.Bool
