@@ -26,6 +26,9 @@ const (
 	// minKillGrace is used when a pod vanished from the API without the
 	// kubelet stopping it (a force delete), as upstream's minimum.
 	minKillGrace = 2 * time.Second
+	// stopSlack is how long a stop may take beyond the grace period
+	// (SIGKILL, the exit reaching the runtime).
+	stopSlack = 30 * time.Second
 	// volumeRefreshPeriod: configMap, secret and token updates reach
 	// running pods within about this long (upstream's sync period is 1 min).
 	volumeRefreshPeriod = time.Minute
@@ -513,7 +516,11 @@ func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, g
 			wg.Add(1)
 			go func(id string) {
 				defer wg.Done()
-				if err := k.rt.StopContainer(ctx, id, grace); err != nil {
+				// Bounded, so that a stop that never hears of the exit
+				// fails and is retried rather than holding the worker.
+				sctx, cancel := context.WithTimeout(ctx, grace+stopSlack)
+				defer cancel()
+				if err := k.rt.StopContainer(sctx, id, grace); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()
