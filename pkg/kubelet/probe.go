@@ -184,7 +184,10 @@ func (k *Kubelet) runProbe(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 					if p.TerminationGracePeriodSeconds != nil {
 						grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
 					}
-					if err := k.rt.StopContainer(context.Background(), id, grace); err != nil {
+					sctx, cancel := context.WithTimeout(context.Background(), grace+stopSlack)
+					err := k.rt.StopContainer(sctx, id, grace)
+					cancel()
+					if err != nil {
 						klog.FromContext(ctx).V(2).Info("Stopping unhealthy container", "container", id, "err", err)
 					}
 					k.queue.Add(pod.UID)
