@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 )
 
@@ -69,7 +70,13 @@ func (k *Kubelet) registerNode(ctx context.Context) (*corev1.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return node, k.updateNodeStatus(ctx, true)
+	// A failure here (a conflict with node IPAM setting the podCIDR) is
+	// retried by the status loop.
+	if err := k.updateNodeStatus(ctx, true); err != nil {
+		klog.FromContext(ctx).V(2).Info("Node status update failed, will retry", "err", err)
+		k.kickNodeStatus()
+	}
+	return node, nil
 }
 
 // nodeObject is the Node as registered: labels, and a status from the machine.
@@ -186,17 +193,20 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 // last post is older than nodeStatusReportFrequency.
 func (k *Kubelet) updateNodeStatus(ctx context.Context, force bool) error {
 	nodes := k.client.CoreV1().Nodes()
-	old, err := nodes.Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
-	if err != nil {
+	// Others write the node too (node IPAM, the node lifecycle controller).
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		old, err := nodes.Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n := old.DeepCopy()
+		k.fillStatus(ctx, n, old)
+		if !force && !nodeStatusChanged(old, n) {
+			return nil
+		}
+		_, err = nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
 		return err
-	}
-	n := old.DeepCopy()
-	k.fillStatus(ctx, n, old)
-	if !force && !nodeStatusChanged(old, n) {
-		return nil
-	}
-	_, err = nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 // nodeStatusChanged says whether the status differs from old other than by
