@@ -3,15 +3,16 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/skiff-k8s/skiff/pkg/kubelet/downward"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 )
@@ -187,64 +188,15 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 func optional(b *bool) bool { return b != nil && *b }
 
 // podField resolves a downward API field path.
-func podField(pod *corev1.Pod, path string, pr *podRuntime, nodeIP fmt.Stringer) (string, error) {
-	if strings.HasPrefix(path, "metadata.labels['") || strings.HasPrefix(path, "metadata.annotations['") {
-		open := strings.Index(path, "['")
-		key := strings.TrimSuffix(path[open+2:], "']")
-		if strings.HasPrefix(path, "metadata.labels") {
-			return pod.Labels[key], nil
-		}
-		return pod.Annotations[key], nil
+func podField(pod *corev1.Pod, path string, pr *podRuntime, nodeIP net.IP) (string, error) {
+	var hostIPs, podIPs []string
+	if nodeIP != nil {
+		hostIPs = []string{nodeIP.String()}
 	}
-	var ips []string
 	if pr != nil {
-		ips = pr.ips
+		podIPs = pr.ips
 	}
-	switch path {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "metadata.labels":
-		return formatMap(pod.Labels), nil
-	case "metadata.annotations":
-		return formatMap(pod.Annotations), nil
-	case "spec.nodeName":
-		return pod.Spec.NodeName, nil
-	case "spec.serviceAccountName":
-		return pod.Spec.ServiceAccountName, nil
-	case "status.hostIP", "status.hostIPs":
-		if nodeIP == nil {
-			return "", nil
-		}
-		return nodeIP.String(), nil
-	case "status.podIP":
-		if len(ips) > 0 {
-			return ips[0], nil
-		}
-		return "", nil
-	case "status.podIPs":
-		return strings.Join(ips, ","), nil
-	}
-	return "", fmt.Errorf("unsupported fieldPath: %s", path)
-}
-
-func formatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		fmt.Fprintf(&b, "%s=%q", k, m[k])
-	}
-	return b.String()
+	return downward.FieldValue(pod, path, hostIPs, podIPs)
 }
 
 // resourceField resolves a resourceFieldRef; unset limits default to the
@@ -257,31 +209,7 @@ func resourceField(pod *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFie
 			}
 		}
 	}
-	divisor := ref.Divisor
-	if divisor.IsZero() {
-		divisor = resource.MustParse("1")
-	}
-	var q resource.Quantity
-	switch ref.Resource {
-	case "limits.cpu", "limits.memory", "limits.ephemeral-storage":
-		name := corev1.ResourceName(strings.TrimPrefix(ref.Resource, "limits."))
-		var ok bool
-		if q, ok = c.Resources.Limits[name]; !ok {
-			q = alloc[name]
-		}
-	case "requests.cpu", "requests.memory", "requests.ephemeral-storage":
-		name := corev1.ResourceName(strings.TrimPrefix(ref.Resource, "requests."))
-		q = c.Resources.Requests[name]
-	default:
-		return "", fmt.Errorf("unsupported container resource: %s", ref.Resource)
-	}
-	if strings.HasSuffix(ref.Resource, ".cpu") {
-		// Rounded up to whole divisors, as upstream's ExtractContainerResourceValue.
-		v := (q.MilliValue() + divisor.MilliValue() - 1) / divisor.MilliValue()
-		return strconv.FormatInt(v, 10), nil
-	}
-	v := (q.Value() + divisor.Value() - 1) / divisor.Value()
-	return strconv.FormatInt(v, 10), nil
+	return downward.ResourceValue(c, ref, func() (corev1.ResourceList, error) { return alloc, nil })
 }
 
 func (k *Kubelet) nodeAllocatable() corev1.ResourceList {

@@ -3,15 +3,13 @@ package volume
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
-	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/downward"
 )
 
 // defaultMode is the file mode of projected files when the pod sets none.
@@ -127,60 +125,22 @@ func (m *Manager) downwardItems(ctx context.Context, pod *corev1.Pod, items []co
 	return nil
 }
 
-// podField is a downward-API fieldRef's value for volumes (metadata only, as upstream
-// validates, plus the fields env vars may use for good measure).
+// podField is a downward-API fieldRef's value for volumes, from the pod's status.
 func podField(pod *corev1.Pod, path string) (string, error) {
-	if k, ok := subscript(path, "metadata.labels"); ok {
-		return pod.Labels[k], nil
+	var hostIPs, podIPs []string
+	for _, ip := range pod.Status.HostIPs {
+		hostIPs = append(hostIPs, ip.IP)
 	}
-	if k, ok := subscript(path, "metadata.annotations"); ok {
-		return pod.Annotations[k], nil
+	for _, ip := range pod.Status.PodIPs {
+		podIPs = append(podIPs, ip.IP)
 	}
-	switch path {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "metadata.labels":
-		return formatMap(pod.Labels), nil
-	case "metadata.annotations":
-		return formatMap(pod.Annotations), nil
-	case "spec.nodeName":
-		return pod.Spec.NodeName, nil
-	case "spec.serviceAccountName":
-		return pod.Spec.ServiceAccountName, nil
-	case "status.hostIP":
-		return pod.Status.HostIP, nil
-	case "status.podIP":
-		return pod.Status.PodIP, nil
+	if len(hostIPs) == 0 && pod.Status.HostIP != "" {
+		hostIPs = []string{pod.Status.HostIP}
 	}
-	return "", fmt.Errorf("unsupported fieldPath: %s", path)
-}
-
-// subscript parses "prefix['key']".
-func subscript(path, prefix string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, prefix+"['")
-	if !ok {
-		return "", false
+	if len(podIPs) == 0 && pod.Status.PodIP != "" {
+		podIPs = []string{pod.Status.PodIP}
 	}
-	return strings.CutSuffix(rest, "']")
-}
-
-// formatMap renders labels or annotations as upstream does: sorted key="quoted value"
-// lines.
-func formatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	lines := make([]string, len(keys))
-	for i, k := range keys {
-		lines[i] = fmt.Sprintf("%v=%q", k, m[k])
-	}
-	return strings.Join(lines, "\n")
+	return downward.FieldValue(pod, path, hostIPs, podIPs)
 }
 
 // resourceField is a container's limit or request in units of the divisor, rounded up;
@@ -200,33 +160,7 @@ func (m *Manager) resourceField(ctx context.Context, pod *corev1.Pod, ref *corev
 	if c == nil {
 		return "", fmt.Errorf("container %q not found in pod for resourceFieldRef", ref.ContainerName)
 	}
-	kind, name, ok := strings.Cut(ref.Resource, ".")
-	if !ok || (kind != "limits" && kind != "requests") {
-		return "", fmt.Errorf("unsupported container resource: %v", ref.Resource)
-	}
-	rn := corev1.ResourceName(name)
-	var q resource.Quantity
-	if kind == "limits" {
-		if v, ok := c.Resources.Limits[rn]; ok {
-			q = v
-		} else {
-			alloc, err := m.allocatable(ctx)
-			if err != nil {
-				return "", err
-			}
-			q = alloc[rn]
-		}
-	} else {
-		q = c.Resources.Requests[rn]
-	}
-	divisor := resource.MustParse("1")
-	if !ref.Divisor.IsZero() {
-		divisor = ref.Divisor
-	}
-	if rn == corev1.ResourceCPU {
-		return fmt.Sprint(int64(math.Ceil(float64(q.MilliValue()) / float64(divisor.MilliValue())))), nil
-	}
-	return fmt.Sprint(int64(math.Ceil(float64(q.Value()) / float64(divisor.Value())))), nil
+	return downward.ResourceValue(c, ref, func() (corev1.ResourceList, error) { return m.allocatable(ctx) })
 }
 
 func (m *Manager) allocatable(ctx context.Context) (corev1.ResourceList, error) {
