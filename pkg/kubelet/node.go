@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/nodestatus"
 )
 
 // Upstream's defaults.
@@ -162,31 +164,16 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 			}
 		}
 	}
-	now := metav1.Now()
-	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"}
+	ready := nodestatus.Ready
 	if k.net == nil {
 		ready = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady",
 			Message: "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"}
 	}
-	conds := []corev1.NodeCondition{
-		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"},
-		{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasNoDiskPressure", Message: "kubelet has no disk pressure"},
-		{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", Message: "kubelet has sufficient PID available"},
-		ready,
+	var oldConds []corev1.NodeCondition
+	if old != nil {
+		oldConds = old.Status.Conditions
 	}
-	for i := range conds {
-		conds[i].LastHeartbeatTime = now
-		conds[i].LastTransitionTime = now
-		if old == nil {
-			continue
-		}
-		for _, o := range old.Status.Conditions {
-			if o.Type == conds[i].Type && o.Status == conds[i].Status {
-				conds[i].LastTransitionTime = o.LastTransitionTime
-			}
-		}
-	}
-	s.Conditions = conds
+	s.Conditions = nodestatus.Conditions(ready, oldConds, metav1.Now())
 }
 
 // updateNodeStatus posts the status if it changed, or if force, or when the

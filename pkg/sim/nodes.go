@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/nodestatus"
 )
 
 type leaseState struct {
@@ -140,16 +142,7 @@ func (s *Sim) refreshStatus(ctx context.Context, n *node) error {
 	if err != nil {
 		return nil
 	}
-	now := metav1.Now()
-	fresh := nodeConditions(now)
-	for i := range fresh {
-		for _, old := range got.Status.Conditions {
-			if old.Type == fresh[i].Type && old.Status == fresh[i].Status {
-				fresh[i].LastTransitionTime = old.LastTransitionTime
-			}
-		}
-	}
-	got.Status.Conditions = fresh
+	got.Status.Conditions = nodestatus.Conditions(nodestatus.Ready, got.Status.Conditions, metav1.Now())
 	_, _ = nodes.UpdateStatus(ctx, got, metav1.UpdateOptions{})
 	return nil
 }

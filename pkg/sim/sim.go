@@ -33,6 +33,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/controllers"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/nodestatus"
 	"github.com/skiff-k8s/skiff/pkg/version"
 )
 
@@ -228,7 +229,7 @@ func (s *Sim) nodeObject(n *node) *corev1.Node {
 			Capacity:    capacity,
 			Allocatable: capacity.DeepCopy(),
 			Phase:       corev1.NodeRunning,
-			Conditions:  nodeConditions(now),
+			Conditions:  nodestatus.Conditions(nodestatus.Ready, nil, now),
 			Addresses: []corev1.NodeAddress{
 				{Type: corev1.NodeInternalIP, Address: n.ip},
 				{Type: corev1.NodeHostName, Address: n.name},
@@ -240,18 +241,6 @@ func (s *Sim) nodeObject(n *node) *corev1.Node {
 				KubeletVersion: version.Kubernetes(), OperatingSystem: "linux", Architecture: "amd64",
 			},
 		},
-	}
-}
-
-func nodeConditions(now metav1.Time) []corev1.NodeCondition {
-	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
-		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
-	}
-	return []corev1.NodeCondition{
-		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-		cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-		cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
 	}
 }
 
