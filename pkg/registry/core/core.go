@@ -68,6 +68,7 @@ func Group(opts *store.Options) (*store.Group, error) {
 	// Pod subresources reach kubelets through the nodes storage; bindings is pods/binding
 	// at the top level.
 	kubelets.Nodes = g.Storage["nodes"].(rest.Getter)
+	g.Storage["nodes/proxy"] = node.NewProxyREST(kubelets)
 	g.Storage["bindings"] = &pod.LegacyBindingREST{Binding: g.Storage["pods/binding"].(*pod.BindingREST)}
 	// serviceaccounts/token looks up pods, secrets and nodes in the built group.
 	serviceaccount.InstallToken(g, opts)

@@ -116,14 +116,22 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 		{ObjectMeta: bootstrapMeta("system:monitoring"), Rules: []rbacv1.PolicyRule{
 			urls([]string{"get"}, "/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz", "/livez/*", "/readyz/*", "/healthz/*")}},
 		{ObjectMeta: bootstrapMeta("admin"), AggregationRule: aggregated(aggregateToAdmin),
-			Rules: concat(adminRules, editRules, viewRules)},
+			Rules: concat(adminRules, editRules, viewRules, metricsReaderRules)},
 		{ObjectMeta: bootstrapMeta("edit", aggregateToAdmin), AggregationRule: aggregated(aggregateToEdit),
-			Rules: concat(editRules, viewRules)},
+			Rules: concat(editRules, viewRules, metricsReaderRules)},
 		{ObjectMeta: bootstrapMeta("view", aggregateToAdmin, aggregateToEdit), AggregationRule: aggregated(aggregateToView),
-			Rules: concat(viewRules)},
+			Rules: concat(viewRules, metricsReaderRules)},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-admin", aggregateToAdmin), Rules: adminRules},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-edit", aggregateToAdmin, aggregateToEdit), Rules: editRules},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-view", aggregateToAdmin, aggregateToEdit, aggregateToView), Rules: viewRules},
+		// metrics.k8s.io is served by the apiserver itself; this is the role
+		// metrics-server installs for it, aggregated into view, edit and admin.
+		{ObjectMeta: bootstrapMeta("system:aggregated-metrics-reader", aggregateToAdmin, aggregateToEdit, aggregateToView), Rules: metricsReaderRules},
+		// Full access to the kubelet API (nodes/proxy, stats, metrics, logs), as upstream.
+		{ObjectMeta: bootstrapMeta("system:kubelet-api-admin"), Rules: []rbacv1.PolicyRule{
+			rule(read, "", "nodes"),
+			rule([]string{"proxy"}, "", "nodes"),
+			rule([]string{"*"}, "", "nodes/proxy", "nodes/metrics", "nodes/stats", "nodes/log")}},
 		{ObjectMeta: bootstrapMeta("system:kube-scheduler"), Rules: schedulerRules},
 		{ObjectMeta: bootstrapMeta("system:kube-controller-manager"), Rules: controllerManagerRules},
 		{ObjectMeta: bootstrapMeta("system:node"), Rules: nodeRules},
@@ -169,6 +177,9 @@ var (
 		rule([]string{"approve", "sign"}, "certificates.k8s.io", "signers"),
 		rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
 		rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
+	}
+	metricsReaderRules = []rbacv1.PolicyRule{
+		rule(read, "metrics.k8s.io", "pods", "nodes"),
 	}
 	nodeRules = []rbacv1.PolicyRule{
 		rule(readWrite, "", "nodes"),

@@ -98,14 +98,28 @@ func (k *KubeletConnector) Transport() (*http.Transport, error) {
 
 // Location returns the https host:port of a node's kubelet.
 func (k *KubeletConnector) Location(ctx context.Context, nodeName string) (string, error) {
-	if k == nil || k.Nodes == nil {
-		return "", apierrors.NewServiceUnavailable("the apiserver cannot reach kubelets: no node storage")
-	}
-	obj, err := k.Nodes.Get(clusterContext(ctx), nodeName, &metav1.GetOptions{})
+	host, port, err := k.Endpoint(ctx, nodeName)
 	if err != nil {
 		return "", err
 	}
-	n := obj.(*corev1.Node)
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// Endpoint returns the host and kubelet port of a node.
+func (k *KubeletConnector) Endpoint(ctx context.Context, nodeName string) (string, int, error) {
+	if k == nil || k.Nodes == nil {
+		return "", 0, apierrors.NewServiceUnavailable("the apiserver cannot reach kubelets: no node storage")
+	}
+	obj, err := k.Nodes.Get(clusterContext(ctx), nodeName, &metav1.GetOptions{})
+	if err != nil {
+		return "", 0, err
+	}
+	return KubeletEndpoint(obj.(*corev1.Node))
+}
+
+// KubeletEndpoint returns the host and kubelet port of n: its first InternalIP, else
+// ExternalIP, else Hostname address, and the port it reports (10250 when it reports none).
+func KubeletEndpoint(n *corev1.Node) (string, int, error) {
 	host := ""
 	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP, corev1.NodeHostName} {
 		for _, a := range n.Status.Addresses {
@@ -115,13 +129,13 @@ func (k *KubeletConnector) Location(ctx context.Context, nodeName string) (strin
 		}
 	}
 	if host == "" {
-		return "", apierrors.NewServiceUnavailable(fmt.Sprintf("node %q has no address to reach its kubelet", nodeName))
+		return "", 0, apierrors.NewServiceUnavailable(fmt.Sprintf("node %q has no address to reach its kubelet", n.Name))
 	}
 	port := int(n.Status.DaemonEndpoints.KubeletEndpoint.Port)
 	if port == 0 {
 		port = defaultKubeletPort
 	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	return host, port, nil
 }
 
 // podTarget resolves the pod, its container and its node's kubelet for a request.
@@ -185,7 +199,9 @@ func podContainer(p *corev1.Pod, container string) (string, error) {
 	return "", apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, p.Name))
 }
 
-func unreachable(node string, err error) error {
+// Unreachable turns a failure to reach a node's kubelet into a 503 naming the node;
+// API errors pass through.
+func Unreachable(node string, err error) error {
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
 		return err
@@ -304,7 +320,7 @@ type logStreamer struct {
 func (s *logStreamer) InputStream(ctx context.Context, apiVersion, acceptHeader string) (io.ReadCloser, bool, string, error) {
 	rc, flush, ct, err := s.LocationStreamer.InputStream(ctx, apiVersion, acceptHeader)
 	if err != nil {
-		return nil, false, "", unreachable(s.node, err)
+		return nil, false, "", Unreachable(s.node, err)
 	}
 	return rc, flush, ct, nil
 }
@@ -404,7 +420,7 @@ type unreachableResponder struct {
 }
 
 func (u *unreachableResponder) Error(w http.ResponseWriter, req *http.Request, err error) {
-	u.r.Error(unreachable(u.node, err))
+	u.r.Error(Unreachable(u.node, err))
 }
 
 // registerOptionConversions teaches the scheme to read the query parameters of the log,
