@@ -23,6 +23,7 @@ pkgs=(
   k8s.io/api/scheduling/v1alpha3
   k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1
   k8s.io/kube-aggregator/pkg/apis/apiregistration/v1
+  k8s.io/metrics/pkg/apis/metrics/v1beta1
 )
 "$gen" --output-dir pkg/generated/openapi --output-pkg github.com/skiff-k8s/skiff/pkg/generated/openapi \
   --output-file zz_generated.openapi.go --go-header-file hack/boilerplate.go.txt \

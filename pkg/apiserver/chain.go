@@ -115,6 +115,8 @@ var localPriorities = map[schema.GroupVersion]apiServicePriority{
 	{Group: "resource.k8s.io", Version: "v1"}:              {15900, 15},
 	{Group: "storagemigration.k8s.io", Version: "v1"}:      {15800, 15},
 	{Group: "apiregistration.k8s.io", Version: "v1"}:       {17900, 15},
+	// served in-process here; metrics-server's APIService asks for these
+	{Group: "metrics.k8s.io", Version: "v1beta1"}: {100, 100},
 }
 
 // newAggregator puts kube-aggregator in front of the built-in server and registers a

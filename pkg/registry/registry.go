@@ -15,6 +15,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/registry/discovery"
 	"github.com/skiff-k8s/skiff/pkg/registry/events"
 	"github.com/skiff-k8s/skiff/pkg/registry/flowcontrol"
+	"github.com/skiff-k8s/skiff/pkg/registry/metrics"
 	"github.com/skiff-k8s/skiff/pkg/registry/networking"
 	"github.com/skiff-k8s/skiff/pkg/registry/node"
 	"github.com/skiff-k8s/skiff/pkg/registry/policy"
@@ -62,5 +63,10 @@ func Groups(opts *store.Options) ([]*store.Group, error) {
 			out = append(out, g)
 		}
 	}
-	return out, nil
+	// metrics.k8s.io reads the nodes and pods core/v1 stores; core is built first.
+	m, err := metrics.Group(opts, out[0])
+	if err != nil {
+		return nil, err
+	}
+	return append(out, m), nil
 }

@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 var (
@@ -72,6 +73,7 @@ var GroupVersions = []schema.GroupVersion{
 	schedulingv1.SchemeGroupVersion,
 	storagev1.SchemeGroupVersion,
 	storagemigrationv1.SchemeGroupVersion,
+	metricsv1beta1.SchemeGroupVersion,
 }
 
 var adders = []func(*runtime.Scheme) error{
@@ -95,6 +97,7 @@ var adders = []func(*runtime.Scheme) error{
 	schedulingv1.AddToScheme,
 	storagev1.AddToScheme,
 	storagemigrationv1.AddToScheme,
+	metricsv1beta1.AddToScheme,
 }
 
 // ScaleGroupVersion is the version of the Scale kind every scale subresource speaks.
