@@ -56,7 +56,9 @@ func TestMetricsAPIWithoutKubelets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = srv.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{})
+	})
 
 	mc, err := metricsclient.NewForConfig(srv.Config)
 	if err != nil {
