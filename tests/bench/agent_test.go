@@ -1,0 +1,467 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/utils/ptr"
+
+	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
+	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/tests/integration/framework"
+)
+
+const (
+	agnhostRef = "skiff.test/agnhost-lite:1"
+	busyboxRef = "skiff.test/busybox:1"
+)
+
+// BenchmarkAgent measures issue 4's figures for the node agent (root, containerd, runc
+// and the CNI plugins needed; skipped otherwise): node Ready time from the start of
+// `skiff server`, the idle RSS of the server with and without its agent and of
+// containerd, the start latency of 30 pods created at once (image present), and the
+// round trip of an exec through the apiserver. Targets: Ready within 3 s, p99 pod
+// start under 1.5 s, agent idle RSS under 60 MB.
+func BenchmarkAgent(b *testing.B) {
+	images := agentRequire(b)
+	for i := 0; i < b.N; i++ {
+		// The control plane alone, for the agent's share of the RSS.
+		plain := framework.Start(b)
+		time.Sleep(10 * time.Second)
+		plainRSS := rssMB(plain.PID())
+		plain.Stop(b)
+
+		n, ready := startAgentNode(b, images)
+		report(b, "node Ready after process start: %v (target 3s)", ready.Round(time.Millisecond))
+		b.ReportMetric(ready.Seconds()*1000, "ms-node-ready")
+
+		time.Sleep(10 * time.Second) // let start-up work settle
+		serverRSS := rssMB(n.s.PID())
+		ctdRSS := -1.0
+		if pid := n.containerdPID(); pid > 0 {
+			ctdRSS = rssMB(pid)
+		}
+		report(b, "idle RSS: server with agent %.1f MB, without %.1f MB: the agent's share %.1f MB (target 60 MB); containerd %.1f MB",
+			serverRSS, plainRSS, serverRSS-plainRSS, ctdRSS)
+		b.ReportMetric(serverRSS, "MB-server-agent-rss")
+		b.ReportMetric(plainRSS, "MB-server-noagent-rss")
+		b.ReportMetric(serverRSS-plainRSS, "MB-agent-rss")
+		b.ReportMetric(ctdRSS, "MB-containerd-rss")
+
+		n.podStart(b, 30)
+		n.execRoundTrip(b, 20)
+	}
+}
+
+// agentNode is a server with its agent, its state under the benchmark's own
+// directories, bridge and cgroup.
+type agentNode struct {
+	s        *framework.Server
+	name     string
+	runDir   string
+	bridge   string
+	cidr     *net.IPNet
+	podCIDR  *net.IPNet
+	cgroup   string
+	agentDir string
+}
+
+// agentRequire skips unless the agent can run, and returns the images dir.
+func agentRequire(b *testing.B) string {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to run the node agent")
+	}
+	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc", "ip", "iptables"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			b.Skipf("%s not installed (scripts/install-deps.sh installs it)", bin)
+		}
+	}
+	for _, p := range []string{"bridge", "host-local", "portmap", "loopback"} {
+		found := false
+		for _, d := range network.DefaultPluginDirs {
+			if _, err := os.Stat(filepath.Join(d, p)); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			b.Skipf("CNI plugin %s not installed", p)
+		}
+	}
+	dir := os.Getenv("SKIFF_IMAGES")
+	if dir == "" {
+		dir, _ = filepath.Abs("../../bin/images")
+	}
+	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			b.Skipf("no test image %s in %s (make images)", f, dir)
+		}
+	}
+	return dir
+}
+
+// freeClusterCIDR picks a /16 in 10.245-10.250 no route or address of the host uses.
+func freeClusterCIDR(b *testing.B) *net.IPNet {
+	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	addrs, _ := exec.Command("ip", "-4", "addr").Output()
+	for i := 245; i <= 250; i++ {
+		prefix := fmt.Sprintf("10.%d.", i)
+		if !strings.Contains(string(routes), prefix) && !strings.Contains(string(addrs), prefix) {
+			_, n, _ := net.ParseCIDR(prefix + "0.0/16")
+			return n
+		}
+	}
+	b.Skip("no free /16 in 10.245.0.0-10.250.0.0 for the cluster CIDR")
+	return nil
+}
+
+// startAgentNode starts `skiff server` with its agent and returns how long after the
+// process started the node was first seen Ready (polled every 20 ms).
+func startAgentNode(b *testing.B, imagesSrc string) (*agentNode, time.Duration) {
+	b.Helper()
+	images := b.TempDir()
+	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
+		if err := os.Symlink(filepath.Join(imagesSrc, f), filepath.Join(images, f)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runDir, err := os.MkdirTemp("", "skiff-bn-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	suffix := rand.String(6)
+	n := &agentNode{name: "bench-" + suffix, runDir: runDir, bridge: "skb" + suffix, cidr: freeClusterCIDR(b), cgroup: "/skiff-bench-" + suffix}
+	b.Cleanup(func() { n.cleanup(b) })
+	dataDir := b.TempDir()
+	n.agentDir = filepath.Join(dataDir, "agent")
+	s := &framework.Server{Bin: binary(b), DataDir: dataDir, Port: framework.FreePort(b), WithAgent: true,
+		Kubeconfig: filepath.Join(dataDir, "kubeconfig.yaml"),
+		Args: []string{
+			"--node-name", n.name, "--cluster-cidr", n.cidr.String(), "--cni-bridge", n.bridge,
+			"--run-dir", runDir, "--pod-log-dir", filepath.Join(b.TempDir(), "pods"), "--cgroup-root", n.cgroup,
+			"--images-dir", images, "--kubelet-port", strconv.Itoa(framework.FreePort(b)),
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	readyAt := make(chan time.Time, 1)
+	start := time.Now()
+	go watchNodeReady(ctx, s.Kubeconfig, n.name, readyAt)
+	if err := s.Resume(); err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	n.s = s
+	b.Cleanup(func() { s.Stop(b) })
+	b.Cleanup(func() { n.deleteAllPods(b) }) // before the server stops
+	var ready time.Duration
+	select {
+	case at := <-readyAt:
+		ready = at.Sub(start)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		b.Fatalf("node %s not Ready\n%s", n.name, s.LogText())
+	}
+	cancel()
+	// Wait for the podCIDR and the test images, as pods need them.
+	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		node, err := s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil || node.Spec.PodCIDR == "" {
+			return false, nil
+		}
+		_, n.podCIDR, _ = net.ParseCIDR(node.Spec.PodCIDR)
+		have := map[string]bool{}
+		for _, img := range node.Status.Images {
+			for _, name := range img.Names {
+				have[name] = true
+			}
+		}
+		return have[agnhostRef] && have[busyboxRef], nil
+	})
+	if err != nil {
+		b.Fatalf("node %s has no podCIDR or test images: %v", n.name, err)
+	}
+	return n, ready
+}
+
+// watchNodeReady polls the node from when the kubeconfig appears and sends the time it
+// is first Ready.
+func watchNodeReady(ctx context.Context, kubeconfig, name string, readyAt chan<- time.Time) {
+	var client kubernetes.Interface
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if client == nil {
+			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				continue
+			}
+			cfg.Timeout = time.Second
+			if client, err = kubernetes.NewForConfig(cfg); err != nil {
+				client = nil
+				continue
+			}
+		}
+		node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				readyAt <- time.Now()
+				return
+			}
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// podStart creates count pods at once and reports, from each one's create call to the
+// watch event that shows it Running and Ready, p50 and p99.
+func (n *agentNode) podStart(b *testing.B, count int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pods := n.s.Client.CoreV1().Pods(metav1.NamespaceDefault)
+	w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: "bench=podstart"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		name := fmt.Sprintf("start-%02d", i)
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"bench": "podstart"}},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To(int64(1)),
+				Containers: []corev1.Container{{Name: "c", Image: agnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args: []string{"serve-http", "--port", "8080"}}},
+			},
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				b.Errorf("create %s: %v", name, err)
+				return
+			}
+			mu.Lock()
+			created[name] = t0
+			mu.Unlock()
+		}()
+	}
+	running := map[string]time.Time{}
+	ready := map[string]time.Time{}
+	for len(ready) < count {
+		select {
+		case <-ctx.Done():
+			var stuck []string
+			if l, err := pods.List(context.Background(), metav1.ListOptions{LabelSelector: "bench=podstart"}); err == nil {
+				for _, p := range l.Items {
+					if !podReady(&p) {
+						stuck = append(stuck, fmt.Sprintf("%s: %s %+v", p.Name, p.Status.Phase, p.Status.ContainerStatuses))
+					}
+				}
+			}
+			events, _ := n.s.KubectlErr("", "", "get", "events", "--sort-by=.lastTimestamp")
+			b.Fatalf("%d of %d pods Ready in 3 minutes; not Ready:\n%s\nevents:\n%s\nlog:\n%s", len(ready), count,
+				strings.Join(stuck, "\n"), events, tailLines(n.s.LogText(), 80))
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				b.Fatal("pod watch closed")
+			}
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			p := ev.Object.(*corev1.Pod)
+			now := time.Now()
+			if _, ok := running[p.Name]; !ok && p.Status.Phase == corev1.PodRunning {
+				running[p.Name] = now
+			}
+			if _, ok := ready[p.Name]; !ok && podReady(p) {
+				ready[p.Name] = now
+			}
+		}
+	}
+	wg.Wait()
+	var toRunning, toReady latencies
+	for name, t0 := range created {
+		toRunning = append(toRunning, running[name].Sub(t0))
+		toReady = append(toReady, ready[name].Sub(t0))
+	}
+	report(b, "pod start, %d pods created at once: to Running p50 %v p99 %v; to Ready p50 %v p99 %v (target p99 1.5s)", count,
+		toRunning.pct(0.5).Round(time.Millisecond), toRunning.pct(0.99).Round(time.Millisecond),
+		toReady.pct(0.5).Round(time.Millisecond), toReady.pct(0.99).Round(time.Millisecond))
+	b.ReportMetric(float64(toReady.pct(0.5).Milliseconds()), "ms-pod-start-p50")
+	b.ReportMetric(float64(toReady.pct(0.99).Milliseconds()), "ms-pod-start-p99")
+	_ = pods.DeleteCollection(context.Background(), metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{LabelSelector: "bench=podstart"})
+}
+
+// execRoundTrip runs `true` in a busybox pod through the apiserver over WebSocket, as
+// kubectl exec does, count times, and reports p50 and p99.
+func (n *agentNode) execRoundTrip(b *testing.B, count int) {
+	b.Helper()
+	ctx := context.Background()
+	pods := n.s.Client.CoreV1().Pods(metav1.NamespaceDefault)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "exec"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To(int64(1)),
+			Containers: []corev1.Container{{Name: "c", Image: busyboxRef, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"sleep", "3600"}}},
+		},
+	}
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := pods.Get(ctx, "exec", metav1.GetOptions{})
+		return err == nil && podReady(p), nil
+	})
+	if err != nil {
+		b.Fatalf("exec pod not Ready: %v", err)
+	}
+	var rtt latencies
+	for i := 0; i < count; i++ {
+		req := n.s.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(metav1.NamespaceDefault).Name("exec").
+			SubResource("exec").VersionedParams(&corev1.PodExecOptions{Container: "c", Command: []string{"true"}, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		t0 := time.Now()
+		ex, err := remotecommand.NewWebSocketExecutor(n.s.Config, "GET", req.URL().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: io.Discard, Stderr: &stderr}); err != nil {
+			b.Fatalf("exec true: %v %s", err, stderr.String())
+		}
+		rtt = append(rtt, time.Since(t0))
+	}
+	report(b, "exec round trip (`true` over WebSocket through the apiserver), n=%d: p50 %v p99 %v", count,
+		rtt.pct(0.5).Round(100*time.Microsecond), rtt.pct(0.99).Round(100*time.Microsecond))
+	b.ReportMetric(float64(rtt.pct(0.5).Microseconds())/1000, "ms-exec-p50")
+}
+
+func (n *agentNode) containerdPID() int {
+	data, err := os.ReadFile(filepath.Join(n.runDir, "containerd", "containerd.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// deleteAllPods deletes the pods and waits until the kubelet removed them.
+func (n *agentNode) deleteAllPods(b *testing.B) {
+	ctx := context.Background()
+	pods := n.s.Client.CoreV1().Pods(metav1.NamespaceDefault)
+	_ = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{})
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := pods.List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	if err != nil {
+		b.Errorf("pods not deleted by the kubelet: %v", err)
+	}
+}
+
+// cleanup removes what the agent leaves running on purpose (containerd and any
+// container) and what the pods' networks made.
+func (n *agentNode) cleanup(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if c, err := containerd.Connect(ctx, filepath.Join(n.runDir, "containerd", "containerd.sock")); err == nil {
+		cs, _ := c.Containers(ctx)
+		for _, ctr := range cs {
+			if task, err := ctr.Task(ctx, nil); err == nil {
+				_ = task.Kill(ctx, syscall.SIGKILL)
+				if ch, err := task.Wait(ctx); err == nil {
+					select {
+					case <-ch:
+					case <-time.After(10 * time.Second):
+					}
+				}
+				_, _ = task.Delete(ctx)
+			}
+			_ = ctr.Delete(ctx)
+		}
+		c.Close()
+	}
+	if pid := n.containerdPID(); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for i := 0; i < 100; i++ {
+			if err := syscall.Kill(pid, 0); err != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if n.podCIDR != nil {
+		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge})
+		if err == nil {
+			uids, _ := m.List()
+			for _, uid := range uids {
+				if err := m.TeardownPod(ctx, uid); err != nil {
+					b.Errorf("teardown pod network %s: %v", uid, err)
+				}
+			}
+		}
+	}
+	_ = exec.Command("ip", "link", "del", n.bridge).Run()
+	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
+		for _, m := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(m, n.runDir) || strings.HasPrefix(m, n.agentDir) {
+				_ = exec.Command("umount", "-l", m).Run()
+			}
+		}
+	}
+	entries, _ := os.ReadDir("/sys/fs/cgroup")
+	os.Remove(filepath.Join("/sys/fs/cgroup", n.cgroup))
+	for _, e := range entries {
+		os.Remove(filepath.Join("/sys/fs/cgroup", e.Name(), n.cgroup))
+	}
+	os.RemoveAll(n.runDir)
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
