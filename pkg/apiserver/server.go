@@ -185,6 +185,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The built-in server's OpenAPI is installed below, v3 lazily (see lazyOpenAPIV3).
+	gc.SkipOpenAPIInstallation = true
 	gs, err := gc.Complete().New("skiff-apiserver", crd.GenericAPIServer)
 	if err != nil {
 		return nil, fmt.Errorf("create server: %w", err)
@@ -193,6 +195,8 @@ func New(cfg Config) (*Server, error) {
 	if err := installAPIs(gs, gc.RESTOptionsGetter, cfg, a); err != nil {
 		return nil, err
 	}
+	gs.OpenAPIVersionedService = installLazyOpenAPIV2(gc.OpenAPIConfig, gs.Handler.GoRestfulContainer, gs.Handler.NonGoRestfulMux)
+	installLazyOpenAPIV3(gc.OpenAPIV3Config, gs.Handler.GoRestfulContainer, gs.Handler.NonGoRestfulMux)
 	agg, err := newAggregator(aggCfg, gs, crd)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&o.DisableScheduler, "disable-scheduler", false, "Do not run the scheduler")
 	f.BoolVar(&o.DisableControllerManager, "disable-controller-manager", false, "Do not run the controller manager")
 	f.IntVar(&o.SimNodes, "sim-nodes", 0, "Run this many simulated nodes (as KWOK does): they heartbeat and run bound pods without containers")
+	f.StringVar(&o.DebugAddress, "debug-address", "", "Serve Go's profiles (/debug/pprof/) over plain HTTP on this loopback host:port")
 	f.StringVar(&disable, "disable", "", "Do not deploy these packaged components (comma separated)")
 	addAgentFlags(f, &o.Agent)
 	addKlogFlags(f)

@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // A small heap keeps Go's default; a large one may gather half its size in garbage,
 // and never less than minHeadroom.
@@ -20,6 +23,16 @@ func TestGCPercent(t *testing.T) {
 	} {
 		if got := gcPercent(c.live); got != c.want {
 			t.Errorf("gcPercent(%d MB) = %d, want %d", c.live/mb, got, c.want)
+		}
+	}
+}
+
+// A small heap is trimmed every 10 s, a large one every minute.
+func TestTrimInterval(t *testing.T) {
+	const mb = 1 << 20
+	for live, want := range map[uint64]time.Duration{0: 10 * time.Second, 55 * mb: 10 * time.Second, 128 * mb: 10 * time.Second, 129 * mb: time.Minute, 900 * mb: time.Minute} {
+		if got := trimInterval(live); got != want {
+			t.Errorf("trimInterval(%d MB) = %v, want %v", live/mb, got, want)
 		}
 	}
 }

@@ -42,6 +42,9 @@ type Options struct {
 	// DisableScheduler and DisableControllerManager turn those components off.
 	DisableScheduler         bool
 	DisableControllerManager bool
+	// DebugAddress serves Go's profiles over plain HTTP on a loopback
+	// address (empty: not served).
+	DebugAddress string
 	// SimNodes is the number of simulated nodes to run in the server (0: none).
 	SimNodes int
 	// Agent holds the node agent's own settings (runtime endpoint, run dir,
@@ -75,6 +78,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	if o.DebugAddress != "" {
+		if err := serveDebug(ctx, o.DebugAddress); err != nil {
+			return err
+		}
 	}
 	firstIP := apiserver.FirstServiceIP(svcNet)
 	advertise := o.AdvertiseAddress
@@ -119,7 +127,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := writeKubeconfigs(bundle, server, adminKubeconfigPath(dataDir), o.WriteKubeconfig, o.WriteKubeconfigMode); err != nil {
 		return err
 	}
-	go trimMemory(ctx, 5*time.Second, time.Minute)
+	go trimMemory(ctx, 5*time.Second)
 	// The components stop first: they are clients of the apiserver, which drains after.
 	compCtx, stopComponents := context.WithCancel(ctx)
 	defer stopComponents()

@@ -70,7 +70,7 @@ func BenchmarkStartup(b *testing.B) {
 			b.Fatal(err)
 		}
 		existing := time.Since(start)
-		time.Sleep(10 * time.Second) // let start-up work settle
+		time.Sleep(30 * time.Second) // let start-up work settle and the first trims run
 		pid := s.PID()
 		rss, anon, file := rssMB(pid), statusMB(pid, "RssAnon"), statusMB(pid, "RssFile")
 		s.Close()
