@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -98,11 +99,13 @@ func between(prev, last *point) (usage, bool) {
 // nodeState is what is known of one node's kubelet: its last two samples, or the
 // last failure to scrape it.
 type nodeState struct {
+	// usedAt (unix nanoseconds) is read without mu, which a scrape holds for seconds.
+	usedAt atomic.Int64
+
 	mu         sync.Mutex
 	prev, last *sample
 	failedAt   time.Time
 	failure    error
-	usedAt     time.Time
 }
 
 // scraper reads kubelets' /metrics/resource on demand and keeps the last two samples
@@ -142,11 +145,9 @@ func (s *scraper) samples(ctx context.Context, node, hostPort string) (prev, las
 		st = &nodeState{}
 		s.nodes[node] = st
 	}
+	st.usedAt.Store(now.UnixNano())
 	for name, other := range s.nodes {
-		other.mu.Lock()
-		idle := now.Sub(other.usedAt) > forgetAfter
-		other.mu.Unlock()
-		if idle && name != node {
+		if now.Sub(time.Unix(0, other.usedAt.Load())) > forgetAfter {
 			delete(s.nodes, name)
 		}
 	}
@@ -154,7 +155,6 @@ func (s *scraper) samples(ctx context.Context, node, hostPort string) (prev, las
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.usedAt = now
 	if st.last != nil && st.prev != nil && now.Sub(st.last.at) < resolution {
 		return st.prev, st.last, nil
 	}
