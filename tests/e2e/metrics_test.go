@@ -67,6 +67,15 @@ func TestMetricsTopAndNodeProxy(t *testing.T) {
 			t.Errorf("kubectl top node: %q", out)
 		}
 		t.Logf("kubectl top node: %s", strings.TrimSpace(out))
+		// A stock kubectl, when installed, reads the same API.
+		for _, k := range n.s.Kubectls()[1:] {
+			if out, err := n.s.KubectlErr(k, "", "top", "node", n.name, "--no-headers"); err != nil || !strings.HasPrefix(out, n.name+" ") {
+				t.Errorf("%s top node: %v %q", k, err, out)
+			}
+			if out, err := n.s.KubectlErr(k, "", "top", "pod", "web", "--containers", "--no-headers"); err != nil || !strings.HasPrefix(out, "web ") {
+				t.Errorf("%s top pod --containers: %v %q", k, err, out)
+			}
+		}
 	})
 
 	t.Run("TopPod", func(t *testing.T) {
