@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
@@ -21,6 +22,7 @@ import (
 	genericregistry "k8s.io/apiserver/pkg/registry/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
@@ -85,6 +87,12 @@ func New(cfg Config) (*Server, error) {
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(version.Get().GitVersion, "", "")
 	gc.MergedResourceConfig = resourceConfig()
+	// Streams are long-running, as kube-apiserver has them: no request timeout
+	// for watches, proxies, logs, exec, attach and port-forward.
+	gc.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(
+		sets.NewString("watch", "proxy"),
+		sets.NewString("attach", "exec", "proxy", "log", "portforward"),
+	)
 
 	// Serving: TLS with our serving certificate, and a loopback client for ourselves.
 	secure := genericoptions.NewSecureServingOptions().WithLoopback()
