@@ -16,6 +16,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/apiserver"
 	"github.com/skiff-k8s/skiff/pkg/datastore"
+	"github.com/skiff-k8s/skiff/pkg/join"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 )
 
@@ -88,6 +89,14 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("certificates: %w", err)
 	}
 
+	// JOIN: the token agents join with (`skiff agent --server … --token …`).
+	tokenFile := filepath.Join(serverDir, "token")
+	joinToken, err := join.EnsureServerToken(tokenFile, bundle.ServerCA, o.Token)
+	if err != nil {
+		return err
+	}
+	klog.InfoS("Join token written; join nodes with skiff agent --server https://<this host>:<port> --token <the token>", "file", tokenFile)
+
 	ds, err := datastore.Start(datastore.Config{DataDir: serverDir, Endpoint: o.DatastoreEndpoint})
 	if err != nil {
 		return err
@@ -103,6 +112,7 @@ func Run(ctx context.Context, o Options) error {
 		NodePortRange: apiserver.PortRange{Base: o.NodePortBase, Size: o.NodePortSize},
 		ClusterDomain: o.ClusterDomain,
 		AdvertiseIP:   advertise,
+		JoinToken:     joinToken,
 		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain},
 		ServiceAccount: apiserver.ServiceAccountConfig{
 			Issuer:  "https://kubernetes.default.svc." + o.ClusterDomain,
