@@ -14,6 +14,7 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 
 	"github.com/skiff-k8s/skiff/pkg/apiserver/bootstraptoken"
+	"github.com/skiff-k8s/skiff/pkg/join"
 )
 
 // The CA bundles joining agents read before they hold any credential, over a
@@ -22,8 +23,8 @@ import (
 // kubelet API checks the apiserver's certificate with. Both are public
 // certificates; the authorizer lets anyone read them (publicPaths).
 const (
-	caCertsPath       = "/cacerts"
-	clientCACertsPath = "/cacerts/client"
+	caCertsPath       = join.CACertsPath
+	clientCACertsPath = join.ClientCACertsPath
 )
 
 // newBootstrapTokenAuthenticator authenticates bootstrap tokens from the
