@@ -95,7 +95,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("Join token written; join nodes with skiff agent --server https://<this host>:<port> --token <the token>", "file", tokenFile)
+	klog.InfoS("Join token written: nodes join with `skiff agent --server <url> --token <the file's contents>`",
+		"file", tokenFile, "url", "https://"+net.JoinHostPort(advertise.String(), strconv.Itoa(o.HTTPSPort)))
 
 	ds, err := datastore.Start(datastore.Config{DataDir: serverDir, Endpoint: o.DatastoreEndpoint})
 	if err != nil {
