@@ -2,9 +2,15 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -20,8 +26,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/keyutil"
 
 	"github.com/skiff-k8s/skiff/pkg/join"
+	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
@@ -134,6 +143,29 @@ func TestJoinClientCertificate(t *testing.T) {
 		t.Errorf("second join: renewed %v, err %v; want the certificate reused", again != nil && again.Renewed, err)
 	}
 
+	// Near expiry, a restart renews the certificate with the node's own identity.
+	nearExpiry(t, res.Kubeconfig, node)
+	renewed, err := join.Join(ctx, join.Config{Server: serverURL(srv), Token: tok, Dir: dir, NodeName: node})
+	if err != nil || !renewed.Renewed {
+		t.Fatalf("join near expiry: %+v, %v; want a renewed certificate", renewed, err)
+	}
+	_, cert := kubeconfigCert(t, res.Kubeconfig)
+	if time.Until(cert.NotAfter) < 300*24*time.Hour {
+		t.Errorf("renewed certificate expires %v", cert.NotAfter)
+	}
+	csrs, err = srv.Client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, c := range csrs.Items {
+		found = found || (c.Spec.Username == "system:node:"+node && c.Spec.SignerName == "kubernetes.io/kube-apiserver-client-kubelet" && len(c.Status.Certificate) > 0)
+	}
+	if !found {
+		t.Error("the renewal's CSR was not made by the node itself, or not issued")
+	}
+	nc = nodeClient(t, res.Kubeconfig)
+
 	// Serving certificate: approved for the node's own addresses once it is registered.
 	ip := net.ParseIP("192.0.2.77")
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}, Spec: corev1.NodeSpec{Unschedulable: true}}
@@ -161,7 +193,7 @@ func TestJoinClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(pair.Certificate[0])
+	cert, _ = x509.ParseCertificate(pair.Certificate[0])
 	caPEM, _ := os.ReadFile(res.ServerCA)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
@@ -237,5 +269,49 @@ func TestJoinRefusals(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(string(out), "does not match the join token's CA hash") {
 		t.Errorf("skiff agent with a token of another cluster: %v\n%s", err, out)
+	}
+}
+
+func kubeconfigCert(t *testing.T, path string) (*clientcmdapi.Config, *x509.Certificate) {
+	t.Helper()
+	kc, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(kc.AuthInfos["default"].ClientCertificateData)
+	if block == nil {
+		t.Fatal("no client certificate in the kubeconfig")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc, cert
+}
+
+// nearExpiry replaces the kubeconfig's client certificate by one of the same
+// node, signed by the server's client CA, that expires in a day.
+func nearExpiry(t *testing.T, path, node string) {
+	t.Helper()
+	kc, _ := kubeconfigCert(t, path)
+	tlsDir := filepath.Join(srv.DataDir, "server", "tls")
+	ca, err := pki.LoadCA(filepath.Join(tlsDir, "client-ca.crt"), filepath.Join(tlsDir, "client-ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:   pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, _ := keyutil.MarshalPrivateKeyToPEM(key)
+	kc.AuthInfos["default"].ClientCertificateData = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	kc.AuthInfos["default"].ClientKeyData = keyPEM
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
 	}
 }
