@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
+	tokenunion "k8s.io/apiserver/pkg/authentication/token/union"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic"
@@ -37,6 +38,7 @@ import (
 
 	skiffadmission "github.com/skiff-k8s/skiff/pkg/apiserver/admission"
 	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
+	"github.com/skiff-k8s/skiff/pkg/join"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/serviceaccount"
 )
@@ -53,6 +55,9 @@ type Config struct {
 	AdvertiseIP    net.IP
 	APIAudiences   []string
 	ServiceAccount ServiceAccountConfig
+	// JoinToken is the server's join token; its bootstrap token is stored as a
+	// kube-system Secret at start (none when its password is empty).
+	JoinToken join.Token
 	// OnReady is called once the server serves.
 	OnReady func()
 }
@@ -130,8 +135,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens := tokencache.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
-		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)),
+	// JOIN: bootstrap tokens (nodes joining with `skiff agent --token`) beside
+	// service-account tokens.
+	bootstrapTokens, startBootstrapTokens := newBootstrapTokenAuthenticator(client, cfg.APIAudiences)
+	tokens := tokencache.New(tokenunion.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
+		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)), bootstrapTokens),
 		false, 10*time.Second, 0)
 	authn, err := newAuthenticator(clientCA, requestHeader, tokens)
 	if err != nil {
@@ -210,6 +218,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := addBootstrapHooks(agg.GenericAPIServer, cfg); err != nil {
+		return nil, err
+	}
+	// JOIN: the CA bundles joining agents fetch, and the bootstrap tokens' informer.
+	installCACerts(agg.GenericAPIServer, cfg.PKI.ServerCA, cfg.PKI.ClientCA)
+	if err := agg.GenericAPIServer.AddPostStartHook("skiff-bootstrap-token-informer", func(hc genericapiserver.PostStartHookContext) error {
+		startBootstrapTokens(hc.Done())
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	return &Server{aggregator: agg, onReady: cfg.OnReady}, nil
