@@ -199,16 +199,7 @@ func (k *Kubelet) podRuntime(ctx context.Context, uid types.UID) (*podRuntime, e
 		return pr, nil
 	}
 	pr.sandbox = sbs[len(sbs)-1]
-	if k.net != nil && !pr.sandbox.HostNetwork {
-		if st, err := k.net.Status(ctx, string(uid)); err == nil {
-			for _, ip := range st.IPs {
-				pr.ips = append(pr.ips, ip.String())
-			}
-		}
-	}
-	if pr.sandbox.HostNetwork && k.cfg.NodeIP != nil {
-		pr.ips = []string{k.cfg.NodeIP.String()}
-	}
+	pr.ips = k.sandboxIPs(ctx, pr.sandbox)
 	cs, err := k.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: pr.sandbox.ID})
 	if err != nil {
 		return nil, err
@@ -222,6 +213,26 @@ func (k *Kubelet) podRuntime(ctx context.Context, uid types.UID) (*podRuntime, e
 		pr.latest[c.Name] = c
 	}
 	return pr, nil
+}
+
+// sandboxIPs returns the pod IPs of a sandbox: the network's, or the
+// node's for a hostNetwork pod.
+func (k *Kubelet) sandboxIPs(ctx context.Context, sb *runtime.Sandbox) []string {
+	var ips []string
+	if sb.HostNetwork {
+		if k.cfg.NodeIP != nil {
+			ips = []string{k.cfg.NodeIP.String()}
+		}
+		return ips
+	}
+	if k.net != nil {
+		if st, err := k.net.Status(ctx, sb.UID); err == nil {
+			for _, ip := range st.IPs {
+				ips = append(ips, ip.String())
+			}
+		}
+	}
+	return ips
 }
 
 // sandboxes returns the pod's sandboxes, oldest first.
@@ -423,6 +434,9 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWor
 	}
 	delete(w.waiting, c.Name)
 	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		return k.runPostStart(ctx, pod, w, c, id, pr.ips)
+	}
 	return nil
 }
 
@@ -492,7 +506,7 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 }
 
 // killPod stops the pod's running containers in parallel, each with the
-// grace period (SIGTERM, then SIGKILL).
+// grace period: its preStop hook, SIGTERM, then SIGKILL.
 func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, grace time.Duration) error {
 	sbs, err := k.sandboxes(ctx, uid)
 	if err != nil {
@@ -506,21 +520,19 @@ func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, g
 		if err != nil {
 			return err
 		}
+		var ips []string
 		for _, c := range cs {
 			if c.State != runtime.StateRunning {
 				continue
 			}
-			if pod != nil && k.recorder != nil {
-				k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+			if ips == nil {
+				ips = k.sandboxIPs(ctx, sb)
 			}
+			spec := containerSpec(pod, c.Name)
 			wg.Add(1)
 			go func(id string) {
 				defer wg.Done()
-				// Bounded, so that a stop that never hears of the exit
-				// fails and is retried rather than holding the worker.
-				sctx, cancel := context.WithTimeout(ctx, grace+stopSlack)
-				defer cancel()
-				if err := k.rt.StopContainer(sctx, id, grace); err != nil {
+				if err := k.killContainer(ctx, pod, spec, id, grace, "", ips); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()
@@ -530,6 +542,31 @@ func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, g
 	}
 	wg.Wait()
 	return first
+}
+
+// containerSpec finds a container of the pod by name among its containers,
+// init and ephemeral containers; a bare spec with the name when the pod is
+// unknown or has no such container.
+func containerSpec(pod *corev1.Pod, name string) *corev1.Container {
+	if pod != nil {
+		for i := range pod.Spec.Containers {
+			if pod.Spec.Containers[i].Name == name {
+				return &pod.Spec.Containers[i]
+			}
+		}
+		for i := range pod.Spec.InitContainers {
+			if pod.Spec.InitContainers[i].Name == name {
+				return &pod.Spec.InitContainers[i]
+			}
+		}
+		for i := range pod.Spec.EphemeralContainers {
+			if pod.Spec.EphemeralContainers[i].Name == name {
+				c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+				return &c
+			}
+		}
+	}
+	return &corev1.Container{Name: name}
 }
 
 // removePod removes the pod's sandboxes (and their containers) and network.
