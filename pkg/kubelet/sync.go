@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -491,7 +492,9 @@ func (k *Kubelet) pruneContainers(ctx context.Context, pr *podRuntime) {
 		if l, p := pr.latest[c.Name], pr.previous[c.Name]; (l != nil && l.ID == c.ID) || (p != nil && p.ID == c.ID) {
 			continue
 		}
-		_ = k.rt.RemoveContainer(ctx, c.ID)
+		if err := k.rt.RemoveContainer(ctx, c.ID); err == nil && c.Labels[labelTerminationMessageFile] != "" {
+			_ = os.Remove(c.Labels[labelTerminationMessageFile])
+		}
 	}
 }
 
