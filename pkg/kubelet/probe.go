@@ -279,10 +279,14 @@ func (k *Kubelet) probeOnce(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		}
 		conn.Close()
 		return "", true
+	case p.GRPC != nil:
+		service := ""
+		if p.GRPC.Service != nil {
+			service = *p.GRPC.Service
+		}
+		return k.probeGRPC(ctx, host, int(p.GRPC.Port), service)
 	}
-	// gRPC probes are not implemented yet: count them as passing rather
-	// than killing containers for it.
-	return "", true
+	return "missing probe handler", false
 }
 
 // resolvePort turns a probe's port (number or container port name) into a number.
