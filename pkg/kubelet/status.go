@@ -58,6 +58,12 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	for i := range pod.Spec.Containers {
 		s.ContainerStatuses = append(s.ContainerStatuses, k.containerStatus(&pod.Spec.Containers[i], w, pr, old.ContainerStatuses))
 	}
+	for i := range pod.Spec.EphemeralContainers {
+		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		cs := k.containerStatus(&c, w, pr, old.EphemeralContainerStatuses)
+		cs.Ready = false // an ephemeral container is never ready, as upstream
+		s.EphemeralContainerStatuses = append(s.EphemeralContainerStatuses, cs)
+	}
 
 	limitTerminationMessages(pod, s)
 	s.Phase = podPhase(pod, s)

@@ -311,6 +311,15 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 			requeue = d
 		}
 	}
+	// Ephemeral containers start once and never restart. As upstream, they
+	// come before the init containers, so that one can debug a pod whose
+	// init containers fail.
+	for i := range pod.Spec.EphemeralContainers {
+		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		if pr.latest[c.Name] == nil {
+			min(k.startOrBackoff(ctx, pod, w, pr, vols, &c, nil, false))
+		}
+	}
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		latest := pr.latest[c.Name]
@@ -350,6 +359,17 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 	}
 	k.pruneContainers(ctx, pr)
 	return requeue, nil
+}
+
+// ephemeralTarget is the targetContainerName of the pod's ephemeral
+// container name ("" for other containers).
+func ephemeralTarget(pod *corev1.Pod, name string) string {
+	for _, ec := range pod.Spec.EphemeralContainers {
+		if ec.Name == name {
+			return ec.TargetContainerName
+		}
+	}
+	return ""
 }
 
 func isSidecar(c *corev1.Container) bool {
@@ -421,6 +441,16 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWor
 		return err
 	}
 	cfg.Image = img.ID
+	if target := ephemeralTarget(pod, c.Name); target != "" {
+		t := pr.latest[target]
+		if t == nil || t.State != runtime.StateRunning || t.Pid == 0 {
+			err := fmt.Errorf("target container %q of ephemeral container %q is not running", target, c.Name)
+			w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+			return err
+		}
+		cfg.TargetPID = t.Pid
+	}
 	id, err := k.rt.CreateContainer(ctx, pr.sandbox.ID, cfg)
 	if err != nil {
 		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
