@@ -267,6 +267,11 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg := runtime.SandboxConfig{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, HostNetwork: pod.Spec.HostNetwork}
+	// A bad hostname fails before the network is set up.
+	var err error
+	if cfg.Hostname, err = podHostname(pod, k.cfg.ClusterDomain); err != nil {
+		return nil, err
+	}
 	if pod.Spec.HostNetwork {
 		if k.cfg.NodeIP != nil {
 			cfg.PodIPs = []string{k.cfg.NodeIP.String()}
@@ -281,10 +286,15 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 			cfg.PodIPs = append(cfg.PodIPs, ip.String())
 		}
 	}
-	hostname, domain, err := network.PodHostnameAndDomain(pod, k.cfg.ClusterDomain)
-	if err == nil && !pod.Spec.HostNetwork {
-		cfg.Hostname = hostname
-		_ = domain
+	var nodeHosts []byte
+	if pod.Spec.HostNetwork {
+		cfg.Hostname = "" // the node's
+		if nodeHosts, err = os.ReadFile("/etc/hosts"); err != nil {
+			return nil, fmt.Errorf("read the node's /etc/hosts: %w", err)
+		}
+	}
+	if cfg.Hosts, err = network.HostsFile(pod, cfg.PodIPs, k.cfg.ClusterDomain, nodeHosts); err != nil {
+		return nil, err
 	}
 	dns, warnings := network.PodDNS(pod, k.hostDNS)
 	for _, w := range warnings {
@@ -293,13 +303,29 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg.DNS = &runtime.DNSConfig{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
-	for _, a := range pod.Spec.HostAliases {
-		cfg.HostAliases = append(cfg.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: a.Hostnames})
-	}
 	if _, err := k.rt.CreateSandbox(ctx, cfg); err != nil {
 		return nil, err
 	}
 	return k.podRuntime(ctx, pod.UID)
+}
+
+// podHostname is the containers' hostname: spec.hostname or the pod name,
+// or with setHostnameAsFQDN its fully qualified name (at most 64 characters,
+// as upstream).
+func podHostname(pod *corev1.Pod, clusterDomain string) (string, error) {
+	hostname, domain, err := network.PodHostnameAndDomain(pod, clusterDomain)
+	if err != nil {
+		return "", err
+	}
+	if pod.Spec.SetHostnameAsFQDN != nil && *pod.Spec.SetHostnameAsFQDN && domain != "" {
+		fqdn := hostname + "." + domain
+		const maxFQDN = 64
+		if len(fqdn) > maxFQDN {
+			return "", fmt.Errorf("failed to construct FQDN from pod hostname and cluster domain, FQDN %s is too long (%d characters is the max, %d characters requested)", fqdn, maxFQDN, len(fqdn))
+		}
+		return fqdn, nil
+	}
+	return hostname, nil
 }
 
 // syncContainers runs the init containers in order, then the containers,
