@@ -41,6 +41,8 @@ type podWorker struct {
 	// waiting is why a container is not running, when the kubelet knows
 	// better than the runtime (image pull errors, back-off, config errors).
 	waiting map[string]corev1.ContainerStateWaiting
+	// pulls is the image pull back-off, by image.
+	pulls map[string]*pullBackoff
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
 	// refreshed is when the pod's configMap/secret/projected volumes were
@@ -444,6 +446,9 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 	}
 	if err := k.startContainer(ctx, pod, w, pr, vols, c, attempt); err != nil {
 		klog.FromContext(ctx).V(2).Info("Container start failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)
+		if left := w.pullBackoffLeft(c.Image, time.Now()); left > 0 {
+			return left
+		}
 		if e := w.backoff[c.Name]; e != nil && latest == nil {
 			return e.delay
 		}
@@ -495,47 +500,6 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWor
 		return k.runPostStart(ctx, pod, w, c, id, pr.ips)
 	}
 	return nil
-}
-
-// ensureImage makes the container's image present per its pull policy,
-// with upstream's events and waiting reasons.
-func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, w *podWorker, c *corev1.Container) (*runtime.Image, error) {
-	if c.ImagePullPolicy != corev1.PullAlways {
-		if img, err := k.rt.GetImage(ctx, c.Image); err == nil {
-			k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
-			return img, nil
-		}
-	}
-	if c.ImagePullPolicy != corev1.PullNever {
-		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
-	}
-	start := time.Now()
-	img, err := k.rt.EnsureImage(ctx, c.Image, c.ImagePullPolicy, k.pullAuth(ctx, pod, c.Image))
-	if err != nil {
-		reason, msg := "ErrImagePull", err.Error()
-		var ie *runtime.ImageError
-		if errors.As(err, &ie) {
-			msg = ie.Message
-			if errors.Is(err, runtime.ErrImageNeverPull) {
-				reason = "ErrImageNeverPull"
-			} else if errors.Is(err, runtime.ErrInvalidImageRef) {
-				reason = "InvalidImageName"
-			}
-		}
-		if prev, ok := w.waiting[c.Name]; ok && reason == "ErrImagePull" && (prev.Reason == "ErrImagePull" || prev.Reason == "ImagePullBackOff") {
-			reason = "ImagePullBackOff"
-			msg = fmt.Sprintf("Back-off pulling image %q: %s", c.Image, msg)
-			k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
-		} else {
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, msg)
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", reason)
-		}
-		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: msg}
-		return nil, err
-	}
-	d := time.Since(start).Round(time.Millisecond)
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s (%s including waiting). Image size: %d bytes.", c.Image, d, d, img.Size)
-	return img, nil
 }
 
 // pruneContainers removes exited attempts older than the previous one
