@@ -74,8 +74,10 @@ func kubeletStart(t *testing.T) *kubeletNode {
 	ctdRequire(t)
 	netRequireRoot(t)
 	images := t.TempDir()
-	if err := os.Symlink(filepath.Join(ctdImages(t), "agnhost-lite.tar"), filepath.Join(images, "agnhost-lite.tar")); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
+		if err := os.Symlink(filepath.Join(ctdImages(t), f), filepath.Join(images, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// containerd's socket lives in the run dir: keep its path short.
 	runDir, err := os.MkdirTemp("", "skiff-kl-")
