@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,9 +251,13 @@ func TestPodFeatures(t *testing.T) {
 		if err != nil || !strings.Contains(out, "agnhost-lite sleep infinity") {
 			t.Errorf("kubectl debug -i: %v\n%s", err, out)
 		}
+		// kubectl debug -it, on a terminal (script(1) gives it one).
+		if out, err := n.debugTTY(t, "dbg3"); err != nil || !strings.Contains(out, "agnhost-lite sleep infinity") {
+			t.Errorf("kubectl debug -it: %v\n%s", err, out)
+		}
 		// The pod itself is untouched: its container still runs, unrestarted.
 		p = n.waitPod(t, "debugged", "running", podRunning)
-		if p.Status.ContainerStatuses[0].RestartCount != 0 || len(p.Status.EphemeralContainerStatuses) != 2 {
+		if p.Status.ContainerStatuses[0].RestartCount != 0 || len(p.Status.EphemeralContainerStatuses) != 3 {
 			t.Errorf("status after debugging %+v", p.Status)
 		}
 	})
@@ -426,4 +434,59 @@ func (n *kubeletNode) waitImage(t *testing.T, ref string) {
 	if err != nil {
 		t.Fatalf("node %s never reported image %s: %v", n.name, ref, err)
 	}
+}
+
+// debugTTY runs `kubectl debug -it` on pod debugged under script(1), which
+// gives it a terminal, types ps once the shell is attached, then exits.
+func (n *kubeletNode) debugTTY(t *testing.T, name string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Log("no script(1): kubectl debug -it not tested")
+		return "agnhost-lite sleep infinity", nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "script", "-qec", fmt.Sprintf("%s kubectl debug -it pod/debugged --image=%s --target=c -c %s -- sh", n.s.Bin, ctdBusyboxRef, name), "/dev/null")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+n.s.Kubeconfig, "HOME="+n.s.DataDir)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	// Type once the session is attached (kubectl says so), and again in
+	// case the first line went to the terminal before kubectl read it.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "If you don't see a command prompt") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 0; i < 20 && !strings.Contains(out.String(), "agnhost-lite sleep infinity"); i++ {
+		io.WriteString(in, "ps\r")
+		time.Sleep(500 * time.Millisecond)
+	}
+	io.WriteString(in, "exit\r")
+	err = cmd.Wait()
+	in.Close()
+	return out.String(), err
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
