@@ -196,9 +196,23 @@ func (k *Kubelet) runPreStop(ctx context.Context, pod *corev1.Pod, spec *corev1.
 // on failure the container is killed (and restarted as its restart policy
 // says) and waits with reason PostStartHookError, as upstream.
 func (k *Kubelet) runPostStart(ctx context.Context, pod *corev1.Pod, w *podWorker, c *corev1.Container, id string, ips []string) error {
-	msg, err := k.runHook(ctx, pod, c, id, c.Lifecycle.PostStart, ips)
+	// A deletion of the pod cuts the hook short (podChanged cancels it), as
+	// upstream's pod worker cancels a sync when the pod is to terminate.
+	hctx, cancel := context.WithCancel(ctx)
+	k.mu.Lock()
+	k.hookCancels[pod.UID] = cancel
+	k.mu.Unlock()
+	msg, err := k.runHook(hctx, pod, c, id, c.Lifecycle.PostStart, ips)
+	k.mu.Lock()
+	delete(k.hookCancels, pod.UID)
+	k.mu.Unlock()
+	terminating := hctx.Err() != nil && ctx.Err() == nil
+	cancel()
 	if err == nil {
 		return nil
+	}
+	if terminating {
+		return fmt.Errorf("postStart hook of container %q cut short: the pod is terminating", c.Name)
 	}
 	klog.FromContext(ctx).V(2).Info("PostStart hook failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)
 	k.recorder.Event(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")

@@ -59,6 +59,10 @@ func TestPodFeatures(t *testing.T) {
 			Command: []string{"/agnhost-lite", "exit", "3"}}}}
 		n.createSpec(t, "poststart-fail", corev1.PodSpec{Containers: []corev1.Container{failing}})
 
+		hang := agnhost("c", "sleep", "infinity")
+		hang.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 600}}}
+		n.createSpec(t, "poststart-hang", corev1.PodSpec{Containers: []corev1.Container{hang}})
+
 		n.waitPod(t, "poststart-exec", "Running", podRunning)
 		if out := n.s.Kubectl(t, "exec", "poststart-exec", "--", "/agnhost-lite", "cat", "/tmp/poststart"); out != "done" {
 			t.Errorf("postStart exec hook did not run before the container was reported running: %q", out)
@@ -78,6 +82,14 @@ func TestPodFeatures(t *testing.T) {
 		}
 		if created.Sub(started) < time.Second {
 			t.Errorf("pod Ready %s after its container started, before its 2 s postStart sleep hook ended", created.Sub(started))
+		}
+
+		// Deleting a pod cuts its running postStart hook short.
+		n.waitEvent(t, "poststart-hang", corev1.EventTypeNormal, "Started", "Started container c")
+		start := time.Now()
+		n.deletePod(t, "poststart-hang")
+		if d := time.Since(start); d > 60*time.Second {
+			t.Errorf("pod in a 600 s postStart hook took %s to delete", d)
 		}
 
 		// A failing hook kills the container, which restarts as its policy says.
