@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,28 +38,11 @@ func TestPodFeatures(t *testing.T) {
 
 	t.Run("PostStart", func(t *testing.T) {
 		t.Parallel()
-		exec := agnhost("c", "sleep", "infinity")
-		exec.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{"/agnhost-lite", "write-file", "/tmp/poststart", "done"}}}}
-		n.createSpec(t, "poststart-exec", corev1.PodSpec{Containers: []corev1.Container{exec}})
-
-		httpc := agnhost("c", "sleep", "infinity")
-		httpc.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
-			Host: serverIP, Port: intstr.FromInt32(8080), Path: "/poststart"}}}
-		n.createSpec(t, "poststart-http", corev1.PodSpec{Containers: []corev1.Container{httpc}})
-
-		sleep := agnhost("c", "sleep", "infinity")
-		sleep.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 2}}}
-		n.createSpec(t, "poststart-sleep", corev1.PodSpec{Containers: []corev1.Container{sleep}})
-
-		failing := agnhost("c", "sleep", "infinity")
-		failing.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{"/agnhost-lite", "exit", "3"}}}}
-		n.createSpec(t, "poststart-fail", corev1.PodSpec{Containers: []corev1.Container{failing}})
-
-		hang := agnhost("c", "sleep", "infinity")
-		hang.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 600}}}
-		n.createSpec(t, "poststart-hang", corev1.PodSpec{Containers: []corev1.Container{hang}})
+		n.createSpec(t, "poststart-exec", hooked(&corev1.Lifecycle{PostStart: execHook("/agnhost-lite", "write-file", "/tmp/poststart", "done")}))
+		n.createSpec(t, "poststart-http", hooked(&corev1.Lifecycle{PostStart: httpHook(serverIP, "/poststart")}))
+		n.createSpec(t, "poststart-sleep", hooked(&corev1.Lifecycle{PostStart: sleepHook(2)}))
+		n.createSpec(t, "poststart-fail", hooked(&corev1.Lifecycle{PostStart: execHook("/agnhost-lite", "exit", "3")}))
+		n.createSpec(t, "poststart-hang", hooked(&corev1.Lifecycle{PostStart: sleepHook(600)}))
 
 		n.waitPod(t, "poststart-exec", "Running", podRunning)
 		if out := n.s.Kubectl(t, "exec", "poststart-exec", "--", "/agnhost-lite", "cat", "/tmp/poststart"); out != "done" {
@@ -109,31 +90,17 @@ func TestPodFeatures(t *testing.T) {
 	t.Run("PreStop", func(t *testing.T) {
 		t.Parallel()
 		hostDir := t.TempDir()
-		vols := []corev1.Volume{{Name: "out", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: hostDir}}}}
-		exec := agnhost("c", "sleep", "infinity")
-		exec.VolumeMounts = []corev1.VolumeMount{{Name: "out", MountPath: "/out"}}
-		exec.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{"/agnhost-lite", "write-file", "/out/prestop", "bye"}}}}
-		n.createSpec(t, "prestop-exec", corev1.PodSpec{Volumes: vols, Containers: []corev1.Container{exec}})
-
-		httpc := agnhost("c", "sleep", "infinity")
-		httpc.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
-			Host: serverIP, Port: intstr.FromInt32(8080), Path: "/prestop"}}}
-		n.createSpec(t, "prestop-http", corev1.PodSpec{Containers: []corev1.Container{httpc}})
-
-		sleep := agnhost("c", "sleep", "infinity")
-		sleep.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 3}}}
-		n.createSpec(t, "prestop-sleep", corev1.PodSpec{Containers: []corev1.Container{sleep}})
-
+		withOut := hooked(&corev1.Lifecycle{PreStop: execHook("/agnhost-lite", "write-file", "/out/prestop", "bye")})
+		withOut.Volumes = []corev1.Volume{{Name: "out", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: hostDir}}}}
+		withOut.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "out", MountPath: "/out"}}
+		n.createSpec(t, "prestop-exec", withOut)
+		n.createSpec(t, "prestop-http", hooked(&corev1.Lifecycle{PreStop: httpHook(serverIP, "/prestop")}))
+		n.createSpec(t, "prestop-sleep", hooked(&corev1.Lifecycle{PreStop: sleepHook(3)}))
 		// A hook longer than the grace period is cut short by the stop.
-		long := agnhost("c", "sleep", "infinity")
-		long.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 60}}}
-		n.createSpec(t, "prestop-long", corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To(int64(3)), Containers: []corev1.Container{long}})
-
-		failing := agnhost("c", "sleep", "infinity")
-		failing.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{"/agnhost-lite", "exit", "1"}}}}
-		n.createSpec(t, "prestop-fail", corev1.PodSpec{Containers: []corev1.Container{failing}})
+		long := hooked(&corev1.Lifecycle{PreStop: sleepHook(60)})
+		long.TerminationGracePeriodSeconds = ptr.To(int64(3))
+		n.createSpec(t, "prestop-long", long)
+		n.createSpec(t, "prestop-fail", hooked(&corev1.Lifecycle{PreStop: execHook("/agnhost-lite", "exit", "1")}))
 
 		names := []string{"prestop-exec", "prestop-http", "prestop-sleep", "prestop-long", "prestop-fail"}
 		for _, name := range names {
@@ -333,6 +300,26 @@ func agnhost(name string, args ...string) corev1.Container {
 	return corev1.Container{Name: name, Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever, Args: args}
 }
 
+// hooked is a pod spec whose one container sleeps, with lifecycle hooks.
+func hooked(lc *corev1.Lifecycle) corev1.PodSpec {
+	c := agnhost("c", "sleep", "infinity")
+	c.Lifecycle = lc
+	return corev1.PodSpec{Containers: []corev1.Container{c}}
+}
+
+func execHook(cmd ...string) *corev1.LifecycleHandler {
+	return &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: cmd}}
+}
+
+// httpHook is a GET of path on host's port 8080.
+func httpHook(host, path string) *corev1.LifecycleHandler {
+	return &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Host: host, Port: intstr.FromInt32(8080), Path: path}}
+}
+
+func sleepHook(seconds int64) *corev1.LifecycleHandler {
+	return &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: seconds}}
+}
+
 // busybox is a busybox container running a shell script.
 func busybox(name, script string) corev1.Container {
 	return corev1.Container{Name: name, Image: ctdBusyboxRef, ImagePullPolicy: corev1.PullNever, Command: []string{"sh", "-c", script}}
@@ -464,7 +451,7 @@ func (n *kubeletNode) debugTTY(t *testing.T, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var out syncBuffer
+	var out ctdBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return "", err
@@ -483,22 +470,4 @@ func (n *kubeletNode) debugTTY(t *testing.T, name string) (string, error) {
 	err = cmd.Wait()
 	in.Close()
 	return out.String(), err
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
