@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -25,24 +24,35 @@ func (k *Kubelet) probeGRPC(ctx context.Context, host string, port int, service 
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d).Round(time.Second)
 	}
+	// The TCP connection is made here, so that a port nobody serves reads
+	// as a connection failure (and grpc logs nothing of it); the client
+	// uses that connection once and never redials.
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Sprintf("timeout: failed to connect service %q within %v: %+v", addr, timeout, ctx.Err()), false
+		}
+		return fmt.Sprintf("error: failed to connect service at %q: %+v", addr, err), false
+	}
+	dialed := make(chan net.Conn, 1)
+	dialed <- raw
 	conn, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithUserAgent("kube-probe/"+k.cfg.KubeletVersion),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) {
+			select {
+			case c := <-dialed:
+				return c, nil
+			default:
+				return nil, fmt.Errorf("connection to %s closed", addr)
+			}
+		}))
 	if err != nil {
+		raw.Close()
 		return fmt.Sprintf("error: failed to connect service at %q: %+v", addr, err), false
 	}
 	defer conn.Close()
-	// Connect first, so that a port nobody serves reads as a connection
-	// failure rather than as a failed call.
-	conn.Connect()
-	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
-		if s == connectivity.TransientFailure || !conn.WaitForStateChange(ctx, s) {
-			if ctx.Err() != nil {
-				return fmt.Sprintf("timeout: failed to connect service %q within %v: %+v", addr, timeout, ctx.Err()), false
-			}
-			return fmt.Sprintf("error: failed to connect service at %q: connection %s", addr, s), false
-		}
-	}
 	resp, err := healthpb.NewHealthClient(conn).Check(metadata.NewOutgoingContext(ctx, metadata.MD{}), &healthpb.HealthCheckRequest{Service: service})
 	if err != nil {
 		if st, ok := status.FromError(err); ok {
