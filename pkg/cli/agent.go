@@ -83,6 +83,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
+	f.StringVar(&cfg.NetnsDir, "netns-dir", "", "Folder for the pods' network namespaces; the agent treats every namespace in it as its own (default /var/run/netns)")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
 }
