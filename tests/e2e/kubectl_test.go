@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -12,29 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
-
-// kubectlImportBusybox imports the busybox test image (it has sh and tar, which
-// kubectl cp needs) into the node's containerd, as the agent's importer would.
-func kubectlImportBusybox(t *testing.T, n *kubeletNode) {
-	t.Helper()
-	ctx := context.Background()
-	c, err := containerd.Connect(ctx, n.ctdSock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctdImport(t, c, "overlayfs")
-}
 
 // TestKubectlRealPods drives a real pod with each kubectl (the embedded one and
 // the system's): run, wait, logs with their flags, exec, attach, port-forward over
 // the default transport, cp both ways, delete.
 func TestKubectlRealPods(t *testing.T) {
-	n := kubeletStart(t)
-	kubectlImportBusybox(t, n)
+	n := kubeletStart(t) // imports busybox too: it has sh and tar, which kubectl cp needs
 	n.s.EachKubectl(t, func(t *testing.T, k *framework.Kubectl) {
 		suffix := "s" // the system's kubectl
 		if k.Path() == n.s.Bin {
