@@ -84,6 +84,11 @@ type Config struct {
 	// ClientCAFile the CA of the clients it accepts (the apiserver's). The
 	// kubelet API is not served without them.
 	ServingCertFile, ServingKeyFile, ClientCAFile string
+	// ServingCertificate, when set, obtains the serving certificate files in
+	// the background once the kubelet runs (a joined node's, through a CSR
+	// approved once its Node is registered); the kubelet API is served when it
+	// returns nil.
+	ServingCertificate func(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP) error
 	// StopContainerd stops the supervised containerd (and so every pod)
 	// when the agent stops, instead of leaving it running for the next agent.
 	StopContainerd bool
@@ -243,7 +248,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.ServingCertFile != "" {
+	serveAPI := func() error {
 		srv, err := kserver.New(kserver.Config{
 			Addr:         ":" + strconv.Itoa(cfg.KubeletPort),
 			CertFile:     cfg.ServingCertFile,
@@ -261,7 +266,24 @@ func Run(ctx context.Context, cfg Config) error {
 				log.Error(err, "Kubelet API stopped")
 			}
 		}()
-	} else {
+		return nil
+	}
+	switch {
+	case cfg.ServingCertificate != nil:
+		go func() {
+			err := cfg.ServingCertificate(ctx, client, cfg.NodeName, cfg.NodeIP)
+			if err == nil {
+				err = serveAPI()
+			}
+			if err != nil && ctx.Err() == nil {
+				log.Error(err, "The kubelet API (logs, exec, port-forward, stats) is not served")
+			}
+		}()
+	case cfg.ServingCertFile != "":
+		if err := serveAPI(); err != nil {
+			return err
+		}
+	default:
 		log.Info("No serving certificate: the kubelet API (logs, exec, port-forward, stats) is not served")
 	}
 	running.Store(k)

@@ -89,7 +89,7 @@ func newAuthenticator(clientCA dynamiccertificates.CAContentProvider, rh *authen
 // publicPaths are what anyone, anonymous users included, may read: upstream grants
 // them through the system:public-info-viewer role; here they never depend on the RBAC
 // policy having been written yet.
-var publicPaths = []string{"/healthz", "/livez", "/readyz", "/version"}
+var publicPaths = []string{"/healthz", "/livez", "/readyz", "/version", caCertsPath}
 
 // authz is skiff's authorizer: the public paths, then RBAC (system:masters always passes).
 type authz struct{ rbac *skiffrbac.Authorizer }

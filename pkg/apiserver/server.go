@@ -14,13 +14,16 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
+	tokenunion "k8s.io/apiserver/pkg/authentication/token/union"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
@@ -35,6 +38,7 @@ import (
 
 	skiffadmission "github.com/skiff-k8s/skiff/pkg/apiserver/admission"
 	"github.com/skiff-k8s/skiff/pkg/apiserver/scheme"
+	"github.com/skiff-k8s/skiff/pkg/join"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/serviceaccount"
 )
@@ -51,6 +55,9 @@ type Config struct {
 	AdvertiseIP    net.IP
 	APIAudiences   []string
 	ServiceAccount ServiceAccountConfig
+	// JoinToken is the server's join token; its bootstrap token is stored as a
+	// kube-system Secret at start (none when its password is empty).
+	JoinToken join.Token
 	// OnReady is called once the server serves.
 	OnReady func()
 }
@@ -85,6 +92,12 @@ func New(cfg Config) (*Server, error) {
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(version.Get().GitVersion, "", "")
 	gc.MergedResourceConfig = resourceConfig()
+	// Streams are long-running, as kube-apiserver has them: no request timeout
+	// for watches, proxies, logs, exec, attach and port-forward.
+	gc.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(
+		sets.NewString("watch", "proxy"),
+		sets.NewString("attach", "exec", "proxy", "log", "portforward"),
+	)
 
 	// Serving: TLS with our serving certificate, and a loopback client for ourselves.
 	secure := genericoptions.NewSecureServingOptions().WithLoopback()
@@ -122,8 +135,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tokens := tokencache.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
-		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)),
+	// JOIN: bootstrap tokens (nodes joining with `skiff agent --token`) beside
+	// service-account tokens.
+	bootstrapTokens, startBootstrapTokens := newBootstrapTokenAuthenticator(client, cfg.APIAudiences)
+	tokens := tokencache.New(tokenunion.New(serviceaccount.NewAuthenticator([]string{cfg.ServiceAccount.Issuer},
+		[]crypto.PublicKey{issuer.PublicKey()}, cfg.APIAudiences, serviceaccount.ClientGetter(client)), bootstrapTokens),
 		false, 10*time.Second, 0)
 	authn, err := newAuthenticator(clientCA, requestHeader, tokens)
 	if err != nil {
@@ -202,6 +218,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := addBootstrapHooks(agg.GenericAPIServer, cfg); err != nil {
+		return nil, err
+	}
+	// JOIN: the CA bundles joining agents fetch, and the bootstrap tokens' informer.
+	installCACerts(agg.GenericAPIServer, cfg.PKI.ServerCA, cfg.PKI.ClientCA)
+	if err := agg.GenericAPIServer.AddPostStartHook("skiff-bootstrap-token-informer", func(hc genericapiserver.PostStartHookContext) error {
+		startBootstrapTokens(hc.Done())
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	return &Server{aggregator: agg, onReady: cfg.OnReady}, nil

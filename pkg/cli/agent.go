@@ -7,34 +7,35 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiff-k8s/skiff/pkg/agent"
+	"github.com/skiff-k8s/skiff/pkg/join"
 )
 
 // newAgentCommand is `skiff agent`: the node agent alone, against a server.
 func newAgentCommand() *cobra.Command {
 	cfg := agent.Config{}
-	var serverURL, token, clusterCIDR, clusterDNS string
+	var serverURL, token, tokenFile, clusterCIDR, clusterDNS string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the node agent (kubelet and containerd) against a skiff server",
 		Long: `Run the node agent against a skiff server.
 
-With --kubeconfig the agent uses that kubeconfig's identity (a node client
-certificate, CN system:node:<name>, O system:nodes). Joining a server with
---server and --token (a client certificate through a CSR) is not implemented yet.`,
+Join a server with --server and --token (the server writes its token to
+<data-dir>/server/token): the agent checks the server's CA against the token,
+gets its client certificate (system:node:<name>) through a certificate signing
+request, and its kubelet serving certificate the same way. The credentials are
+kept in <data-dir>/agent and reused on restart. With --kubeconfig the agent uses
+that kubeconfig's identity instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfg.Kubeconfig == "" {
-				if serverURL != "" || token != "" {
-					return errors.New("joining with --server and --token is not implemented yet: pass --kubeconfig with a node identity")
-				}
-				return errors.New("--kubeconfig is required")
-			}
 			var err error
 			if clusterCIDR != "" {
 				if _, cfg.ClusterCIDR, err = net.ParseCIDR(clusterCIDR); err != nil {
@@ -48,14 +49,20 @@ certificate, CN system:node:<name>, O system:nodes). Joining a server with
 			}
 			ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer cancel()
+			if cfg.Kubeconfig == "" { // JOIN
+				if err := joinServer(ctx, &cfg, serverURL, token, tokenFile); err != nil {
+					return err
+				}
+			}
 			return agent.Run(ctx, cfg)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&cfg.DataDir, "data-dir", "d", defaultDataDir(), "Folder to hold state")
-	f.StringVar(&serverURL, "server", "", "Server to connect to (joining by token is not implemented yet)")
-	f.StringVar(&token, "token", "", "Token to join the server with (not implemented yet)")
-	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "Kubeconfig with the node's identity")
+	f.StringVarP(&serverURL, "server", "s", "", "Server to connect to (https://HOST:6443)")
+	f.StringVarP(&token, "token", "t", "", "Token to join the server with (the server's <data-dir>/server/token)")
+	f.StringVar(&tokenFile, "token-file", "", "File holding the token to join the server with")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "Kubeconfig with the node's identity (instead of joining with --server and --token)")
 	f.StringVar(&cfg.NodeName, "node-name", "", "Node name (default: the hostname)")
 	f.IPVar(&cfg.NodeIP, "node-ip", nil, "IP address to advertise for the node (default: the primary IP)")
 	f.StringVar(&clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 network CIDR of the pod IPs (traffic leaving it is masqueraded)")
@@ -76,6 +83,71 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
+	f.StringVar(&cfg.NetnsDir, "netns-dir", "", "Folder for the pods' network namespaces; the agent treats every namespace in it as its own (default /var/run/netns)")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
+}
+
+// joinServer joins the server with the token (pkg/join) and points cfg at the
+// node's credentials: the client kubeconfig, the client CA of the kubelet API,
+// and a serving certificate requested once the kubelet runs.
+func joinServer(ctx context.Context, cfg *agent.Config, serverURL, token, tokenFile string) error {
+	if tokenFile != "" {
+		if token != "" {
+			return errors.New("--token and --token-file are exclusive")
+		}
+		data, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		token = string(data)
+	}
+	switch {
+	case serverURL == "" && token == "":
+		return errors.New("--server and --token are required (or --kubeconfig with a node identity)")
+	case serverURL == "":
+		return errors.New("--server is required with --token")
+	case token == "":
+		return errors.New("--token (or --token-file) is required with --server")
+	}
+	t, err := join.ParseToken(token)
+	if err != nil {
+		return fmt.Errorf("--token: %w", err)
+	}
+	if cfg.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = agent.DefaultNodeName()
+	}
+	if cfg.NodeIP == nil {
+		cfg.NodeIP = agent.PrimaryIP()
+	}
+	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "agent"))
+	if err != nil {
+		return err
+	}
+	res, err := join.Join(ctx, join.Config{Server: strings.TrimRight(serverURL, "/"), Token: t, Dir: dir, NodeName: cfg.NodeName})
+	if err != nil {
+		return err
+	}
+	cfg.Kubeconfig = res.Kubeconfig
+	if cfg.ClientCAFile == "" {
+		cfg.ClientCAFile = res.ClientCA
+	}
+	if cfg.ServingCertFile == "" {
+		cfg.ServingCertFile = filepath.Join(dir, "serving-kubelet.crt")
+		cfg.ServingKeyFile = filepath.Join(dir, "serving-kubelet.key")
+		var dns []string
+		if h, err := os.Hostname(); err == nil && h != "" {
+			dns = append(dns, strings.ToLower(h))
+		}
+		serving := join.Serving{CertFile: cfg.ServingCertFile, KeyFile: cfg.ServingKeyFile, CAFile: res.ServerCA, DNS: dns}
+		cfg.ServingCertificate = func(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP) error {
+			s := serving
+			s.NodeName, s.IPs = nodeName, []net.IP{nodeIP}
+			return join.EnsureServingCert(ctx, client, s)
+		}
+	}
+	return nil
 }

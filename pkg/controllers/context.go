@@ -46,6 +46,10 @@ type Config struct {
 	// ClusterSigningCert and ClusterSigningKey sign approved client certificates
 	// (kubernetes.io/kube-apiserver-client-kubelet and kube-apiserver-client).
 	ClusterSigningCert, ClusterSigningKey string
+	// KubeletServingSigningCert and KubeletServingSigningKey sign approved
+	// kubernetes.io/kubelet-serving requests (the CA the apiserver verifies
+	// kubelets with); the cluster signing CA when empty.
+	KubeletServingSigningCert, KubeletServingSigningKey string
 }
 
 // Context is what every controller is started with. Informers, Metadata informers

@@ -44,6 +44,14 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		return cfg, err
 	}
 	cfg.Mounts = mounts
+	if c.TerminationMessagePath != "" {
+		m, file, err := k.terminationMessageMount(pod, c)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Mounts = append(cfg.Mounts, m)
+		cfg.Labels = map[string]string{labelTerminationMessageFile: file, labelTerminationMessagePolicy: string(c.TerminationMessagePolicy)}
+	}
 	applySecurityContext(&cfg, pod, c)
 	return cfg, nil
 }

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -109,4 +110,20 @@ func containerConfigForTest(pod *corev1.Pod, c *corev1.Container) runtimeConfig 
 	var cfg runtimeConfig
 	applySecurityContext(&cfg, pod, c)
 	return cfg
+}
+
+func TestPodHostname(t *testing.T) {
+	yes := true
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "ns"}, Spec: corev1.PodSpec{Hostname: "web", Subdomain: "svc"}}
+	if h, err := podHostname(pod, "cluster.local"); err != nil || h != "web" {
+		t.Errorf("hostname %q %v", h, err)
+	}
+	pod.Spec.SetHostnameAsFQDN = &yes
+	if h, err := podHostname(pod, "cluster.local"); err != nil || h != "web.svc.ns.svc.cluster.local" {
+		t.Errorf("FQDN %q %v", h, err)
+	}
+	pod.Spec.Hostname = "a-rather-long-hostname-that-is-still-a-valid-label"
+	if _, err := podHostname(pod, "cluster.local"); err == nil || !strings.Contains(err.Error(), "is too long (64 characters is the max") {
+		t.Errorf("long FQDN: %v", err)
+	}
 }

@@ -87,6 +87,9 @@ type Kubelet struct {
 	pods map[types.UID]*corev1.Pod
 	// workers holds per-pod state that outlives one sync (back-offs, pull errors).
 	workers map[types.UID]*podWorker
+	// hookCancels cut short the postStart hook running for a pod, once
+	// the pod is deleted.
+	hookCancels map[types.UID]context.CancelFunc
 	// nodeStatusDirty asks the node status loop for an early update.
 	nodeStatusKick chan struct{}
 	started        time.Time
@@ -109,6 +112,7 @@ func New(cfg Config) (*Kubelet, error) {
 		rt:             cfg.Runtime,
 		pods:           map[types.UID]*corev1.Pod{},
 		workers:        map[types.UID]*podWorker{},
+		hookCancels:    map[types.UID]context.CancelFunc{},
 		nodeStatusKick: make(chan struct{}, 1),
 		started:        time.Now(),
 		vol:            &volume.Manager{Client: cfg.Client, RootDir: filepath.Join(cfg.DataDir, "pods"), NodeName: cfg.NodeName},
@@ -165,6 +169,11 @@ func (k *Kubelet) Run(ctx context.Context) error {
 				obj = t.Obj
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
+				k.mu.Lock()
+				if cancel := k.hookCancels[p.UID]; cancel != nil {
+					cancel()
+				}
+				k.mu.Unlock()
 				k.queue.Add(p.UID)
 			}
 		},
@@ -217,6 +226,9 @@ func (k *Kubelet) podChanged(obj any) {
 	}
 	k.mu.Lock()
 	k.pods[p.UID] = p
+	if cancel := k.hookCancels[p.UID]; cancel != nil && p.DeletionTimestamp != nil {
+		cancel()
+	}
 	k.mu.Unlock()
 	k.queue.Add(p.UID)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -179,15 +178,12 @@ func (k *Kubelet) runProbe(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 					k.queue.Add(pod.UID)
 				}
 				if kind == liveness || kind == startup {
-					k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.Name, map[probeKind]string{liveness: "liveness", startup: "startup"}[kind])
+					msg := fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, map[probeKind]string{liveness: "liveness", startup: "startup"}[kind])
 					grace := gracePeriod(pod)
 					if p.TerminationGracePeriodSeconds != nil {
 						grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
 					}
-					sctx, cancel := context.WithTimeout(context.Background(), grace+stopSlack)
-					err := k.rt.StopContainer(sctx, id, grace)
-					cancel()
-					if err != nil {
+					if err := k.killContainer(context.Background(), pod, c, id, grace, msg, ips); err != nil {
 						klog.FromContext(ctx).V(2).Info("Stopping unhealthy container", "container", id, "err", err)
 					}
 					k.queue.Add(pod.UID)
@@ -248,29 +244,14 @@ func (k *Kubelet) probeOnce(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		return "", true
 	case p.HTTPGet != nil:
 		g := p.HTTPGet
-		port, err := resolvePort(g.Port, c)
-		if err != nil {
-			return err.Error(), false
-		}
 		if g.Host != "" {
 			host = g.Host
 		}
-		scheme := "http"
-		if g.Scheme == corev1.URISchemeHTTPS {
-			scheme = "https"
-		}
-		u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
-		if u.Path == "" {
-			u.Path = "/"
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		req, err := newHTTPGetRequest(ctx, g, c, host, "kube-probe/"+k.cfg.KubeletVersion)
 		if err != nil {
 			return err.Error(), false
 		}
-		req.Header.Set("User-Agent", "kube-probe/"+k.cfg.KubeletVersion)
-		for _, h := range g.HTTPHeaders {
-			req.Header.Add(h.Name, h.Value)
-		}
+		u := req.URL
 		// Upstream's prober does not verify certificates and follows no
 		// redirect to another host; a plain client is close enough here.
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
@@ -298,10 +279,14 @@ func (k *Kubelet) probeOnce(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		}
 		conn.Close()
 		return "", true
+	case p.GRPC != nil:
+		service := ""
+		if p.GRPC.Service != nil {
+			service = *p.GRPC.Service
+		}
+		return k.probeGRPC(ctx, host, int(p.GRPC.Port), service)
 	}
-	// gRPC probes are not implemented yet: count them as passing rather
-	// than killing containers for it.
-	return "", true
+	return "missing probe handler", false
 }
 
 // resolvePort turns a probe's port (number or container port name) into a number.

@@ -58,7 +58,14 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	for i := range pod.Spec.Containers {
 		s.ContainerStatuses = append(s.ContainerStatuses, k.containerStatus(&pod.Spec.Containers[i], w, pr, old.ContainerStatuses))
 	}
+	for i := range pod.Spec.EphemeralContainers {
+		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		cs := k.containerStatus(&c, w, pr, old.EphemeralContainerStatuses)
+		cs.Ready = false // an ephemeral container is never ready, as upstream
+		s.EphemeralContainerStatuses = append(s.EphemeralContainerStatuses, cs)
+	}
 
+	limitTerminationMessages(pod, s)
 	s.Phase = podPhase(pod, s)
 	if isTerminal(old.Phase) {
 		s.Phase = old.Phase // a terminal phase never changes
@@ -215,10 +222,17 @@ func terminated(c *runtime.ContainerStatus) *corev1.ContainerStateTerminated {
 			reason = runtime.ReasonCompleted
 		}
 	}
+	msg := c.Message
+	if tm := terminationMessage(c); tm != "" {
+		if msg != "" {
+			msg += ": "
+		}
+		msg += tm
+	}
 	t := &corev1.ContainerStateTerminated{
 		ExitCode:    int32(c.ExitCode),
 		Reason:      reason,
-		Message:     c.Message,
+		Message:     msg,
 		ContainerID: "containerd://" + c.ID,
 		FinishedAt:  metav1.NewTime(c.FinishedAt),
 	}

@@ -162,3 +162,32 @@ func TestQOSClass(t *testing.T) {
 		}
 	}
 }
+
+func TestPodStatusEphemeral(t *testing.T) {
+	k := &Kubelet{}
+	pod := testPod(corev1.RestartPolicyAlways, "a")
+	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{
+		{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "img"}, TargetContainerName: "a"},
+		{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "later", Image: "img"}},
+	}
+	pr := &podRuntime{sandbox: &runtime.Sandbox{ID: "sb"}, previous: map[string]*runtime.ContainerStatus{}, latest: map[string]*runtime.ContainerStatus{
+		"a": rtc("a", 0, runtime.StateRunning, 0), "dbg": rtc("dbg", 0, runtime.StateRunning, 0)}}
+	s := k.podStatus(pod, newWorker(), pr)
+	if len(s.EphemeralContainerStatuses) != 2 {
+		t.Fatalf("ephemeral statuses %+v", s.EphemeralContainerStatuses)
+	}
+	dbg, later := s.EphemeralContainerStatuses[0], s.EphemeralContainerStatuses[1]
+	if dbg.Name != "dbg" || dbg.State.Running == nil || dbg.Ready || dbg.ContainerID != "containerd://dbg-id" {
+		t.Errorf("dbg %+v", dbg)
+	}
+	if later.State.Waiting == nil || later.State.Waiting.Reason != "ContainerCreating" {
+		t.Errorf("later %+v", later)
+	}
+	// Ephemeral containers count neither for the phase nor for readiness.
+	if s.Phase != corev1.PodRunning || cond(s, corev1.PodReady).Status != corev1.ConditionTrue {
+		t.Errorf("phase %s ready %v", s.Phase, cond(s, corev1.PodReady))
+	}
+	if got := ephemeralTarget(pod, "dbg"); got != "a" {
+		t.Errorf("target %q", got)
+	}
+}

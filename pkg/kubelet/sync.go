@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -40,6 +41,8 @@ type podWorker struct {
 	// waiting is why a container is not running, when the kubelet knows
 	// better than the runtime (image pull errors, back-off, config errors).
 	waiting map[string]corev1.ContainerStateWaiting
+	// pulls is the image pull back-off, by image.
+	pulls map[string]*pullBackoff
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
 	// refreshed is when the pod's configMap/secret/projected volumes were
@@ -199,16 +202,7 @@ func (k *Kubelet) podRuntime(ctx context.Context, uid types.UID) (*podRuntime, e
 		return pr, nil
 	}
 	pr.sandbox = sbs[len(sbs)-1]
-	if k.net != nil && !pr.sandbox.HostNetwork {
-		if st, err := k.net.Status(ctx, string(uid)); err == nil {
-			for _, ip := range st.IPs {
-				pr.ips = append(pr.ips, ip.String())
-			}
-		}
-	}
-	if pr.sandbox.HostNetwork && k.cfg.NodeIP != nil {
-		pr.ips = []string{k.cfg.NodeIP.String()}
-	}
+	pr.ips = k.sandboxIPs(ctx, pr.sandbox)
 	cs, err := k.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: pr.sandbox.ID})
 	if err != nil {
 		return nil, err
@@ -222,6 +216,26 @@ func (k *Kubelet) podRuntime(ctx context.Context, uid types.UID) (*podRuntime, e
 		pr.latest[c.Name] = c
 	}
 	return pr, nil
+}
+
+// sandboxIPs returns the pod IPs of a sandbox: the network's, or the
+// node's for a hostNetwork pod.
+func (k *Kubelet) sandboxIPs(ctx context.Context, sb *runtime.Sandbox) []string {
+	var ips []string
+	if sb.HostNetwork {
+		if k.cfg.NodeIP != nil {
+			ips = []string{k.cfg.NodeIP.String()}
+		}
+		return ips
+	}
+	if k.net != nil {
+		if st, err := k.net.Status(ctx, sb.UID); err == nil {
+			for _, ip := range st.IPs {
+				ips = append(ips, ip.String())
+			}
+		}
+	}
+	return ips
 }
 
 // sandboxes returns the pod's sandboxes, oldest first.
@@ -255,6 +269,11 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg := runtime.SandboxConfig{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, HostNetwork: pod.Spec.HostNetwork}
+	// A bad hostname fails before the network is set up.
+	var err error
+	if cfg.Hostname, err = podHostname(pod, k.cfg.ClusterDomain); err != nil {
+		return nil, err
+	}
 	if pod.Spec.HostNetwork {
 		if k.cfg.NodeIP != nil {
 			cfg.PodIPs = []string{k.cfg.NodeIP.String()}
@@ -269,10 +288,15 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 			cfg.PodIPs = append(cfg.PodIPs, ip.String())
 		}
 	}
-	hostname, domain, err := network.PodHostnameAndDomain(pod, k.cfg.ClusterDomain)
-	if err == nil && !pod.Spec.HostNetwork {
-		cfg.Hostname = hostname
-		_ = domain
+	var nodeHosts []byte
+	if pod.Spec.HostNetwork {
+		cfg.Hostname = "" // the node's
+		if nodeHosts, err = os.ReadFile("/etc/hosts"); err != nil {
+			return nil, fmt.Errorf("read the node's /etc/hosts: %w", err)
+		}
+	}
+	if cfg.Hosts, err = network.HostsFile(pod, cfg.PodIPs, k.cfg.ClusterDomain, nodeHosts); err != nil {
+		return nil, err
 	}
 	dns, warnings := network.PodDNS(pod, k.hostDNS)
 	for _, w := range warnings {
@@ -281,13 +305,29 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg.DNS = &runtime.DNSConfig{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
-	for _, a := range pod.Spec.HostAliases {
-		cfg.HostAliases = append(cfg.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: a.Hostnames})
-	}
 	if _, err := k.rt.CreateSandbox(ctx, cfg); err != nil {
 		return nil, err
 	}
 	return k.podRuntime(ctx, pod.UID)
+}
+
+// podHostname is the containers' hostname: spec.hostname or the pod name,
+// or with setHostnameAsFQDN its fully qualified name (at most 64 characters,
+// as upstream).
+func podHostname(pod *corev1.Pod, clusterDomain string) (string, error) {
+	hostname, domain, err := network.PodHostnameAndDomain(pod, clusterDomain)
+	if err != nil {
+		return "", err
+	}
+	if pod.Spec.SetHostnameAsFQDN != nil && *pod.Spec.SetHostnameAsFQDN && domain != "" {
+		fqdn := hostname + "." + domain
+		const maxFQDN = 64
+		if len(fqdn) > maxFQDN {
+			return "", fmt.Errorf("failed to construct FQDN from pod hostname and cluster domain, FQDN %s is too long (%d characters is the max, %d characters requested)", fqdn, maxFQDN, len(fqdn))
+		}
+		return fqdn, nil
+	}
+	return hostname, nil
 }
 
 // syncContainers runs the init containers in order, then the containers,
@@ -297,6 +337,15 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 	min := func(d time.Duration) {
 		if d > 0 && (requeue == 0 || d < requeue) {
 			requeue = d
+		}
+	}
+	// Ephemeral containers start once and never restart. As upstream, they
+	// come before the init containers, so that one can debug a pod whose
+	// init containers fail.
+	for i := range pod.Spec.EphemeralContainers {
+		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		if pr.latest[c.Name] == nil {
+			min(k.startOrBackoff(ctx, pod, w, pr, vols, &c, nil, false))
 		}
 	}
 	for i := range pod.Spec.InitContainers {
@@ -338,6 +387,17 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 	}
 	k.pruneContainers(ctx, pr)
 	return requeue, nil
+}
+
+// ephemeralTarget is the targetContainerName of the pod's ephemeral
+// container name ("" for other containers).
+func ephemeralTarget(pod *corev1.Pod, name string) string {
+	for _, ec := range pod.Spec.EphemeralContainers {
+		if ec.Name == name {
+			return ec.TargetContainerName
+		}
+	}
+	return ""
 }
 
 func isSidecar(c *corev1.Container) bool {
@@ -386,6 +446,9 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 	}
 	if err := k.startContainer(ctx, pod, w, pr, vols, c, attempt); err != nil {
 		klog.FromContext(ctx).V(2).Info("Container start failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)
+		if left := w.pullBackoffLeft(c.Image, time.Now()); left > 0 {
+			return left
+		}
 		if e := w.backoff[c.Name]; e != nil && latest == nil {
 			return e.delay
 		}
@@ -409,6 +472,16 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWor
 		return err
 	}
 	cfg.Image = img.ID
+	if target := ephemeralTarget(pod, c.Name); target != "" {
+		t := pr.latest[target]
+		if t == nil || t.State != runtime.StateRunning || t.Pid == 0 {
+			err := fmt.Errorf("target container %q of ephemeral container %q is not running", target, c.Name)
+			w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+			return err
+		}
+		cfg.TargetPID = t.Pid
+	}
 	id, err := k.rt.CreateContainer(ctx, pr.sandbox.ID, cfg)
 	if err != nil {
 		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
@@ -423,48 +496,10 @@ func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, w *podWor
 	}
 	delete(w.waiting, c.Name)
 	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		return k.runPostStart(ctx, pod, w, c, id, pr.ips)
+	}
 	return nil
-}
-
-// ensureImage makes the container's image present per its pull policy,
-// with upstream's events and waiting reasons.
-func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, w *podWorker, c *corev1.Container) (*runtime.Image, error) {
-	if c.ImagePullPolicy != corev1.PullAlways {
-		if img, err := k.rt.GetImage(ctx, c.Image); err == nil {
-			k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
-			return img, nil
-		}
-	}
-	if c.ImagePullPolicy != corev1.PullNever {
-		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
-	}
-	start := time.Now()
-	img, err := k.rt.EnsureImage(ctx, c.Image, c.ImagePullPolicy, k.pullAuth(ctx, pod, c.Image))
-	if err != nil {
-		reason, msg := "ErrImagePull", err.Error()
-		var ie *runtime.ImageError
-		if errors.As(err, &ie) {
-			msg = ie.Message
-			if errors.Is(err, runtime.ErrImageNeverPull) {
-				reason = "ErrImageNeverPull"
-			} else if errors.Is(err, runtime.ErrInvalidImageRef) {
-				reason = "InvalidImageName"
-			}
-		}
-		if prev, ok := w.waiting[c.Name]; ok && reason == "ErrImagePull" && (prev.Reason == "ErrImagePull" || prev.Reason == "ImagePullBackOff") {
-			reason = "ImagePullBackOff"
-			msg = fmt.Sprintf("Back-off pulling image %q: %s", c.Image, msg)
-			k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
-		} else {
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, msg)
-			k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", reason)
-		}
-		w.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: msg}
-		return nil, err
-	}
-	d := time.Since(start).Round(time.Millisecond)
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s (%s including waiting). Image size: %d bytes.", c.Image, d, d, img.Size)
-	return img, nil
 }
 
 // pruneContainers removes exited attempts older than the previous one
@@ -477,7 +512,9 @@ func (k *Kubelet) pruneContainers(ctx context.Context, pr *podRuntime) {
 		if l, p := pr.latest[c.Name], pr.previous[c.Name]; (l != nil && l.ID == c.ID) || (p != nil && p.ID == c.ID) {
 			continue
 		}
-		_ = k.rt.RemoveContainer(ctx, c.ID)
+		if err := k.rt.RemoveContainer(ctx, c.ID); err == nil && c.Labels[labelTerminationMessageFile] != "" {
+			_ = os.Remove(c.Labels[labelTerminationMessageFile])
+		}
 	}
 }
 
@@ -492,7 +529,7 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 }
 
 // killPod stops the pod's running containers in parallel, each with the
-// grace period (SIGTERM, then SIGKILL).
+// grace period: its preStop hook, SIGTERM, then SIGKILL.
 func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, grace time.Duration) error {
 	sbs, err := k.sandboxes(ctx, uid)
 	if err != nil {
@@ -506,21 +543,19 @@ func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, g
 		if err != nil {
 			return err
 		}
+		var ips []string
 		for _, c := range cs {
 			if c.State != runtime.StateRunning {
 				continue
 			}
-			if pod != nil && k.recorder != nil {
-				k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+			if ips == nil {
+				ips = k.sandboxIPs(ctx, sb)
 			}
+			spec := containerSpec(pod, c.Name)
 			wg.Add(1)
 			go func(id string) {
 				defer wg.Done()
-				// Bounded, so that a stop that never hears of the exit
-				// fails and is retried rather than holding the worker.
-				sctx, cancel := context.WithTimeout(ctx, grace+stopSlack)
-				defer cancel()
-				if err := k.rt.StopContainer(sctx, id, grace); err != nil {
+				if err := k.killContainer(ctx, pod, spec, id, grace, "", ips); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()
@@ -530,6 +565,31 @@ func (k *Kubelet) killPod(ctx context.Context, uid types.UID, pod *corev1.Pod, g
 	}
 	wg.Wait()
 	return first
+}
+
+// containerSpec finds a container of the pod by name among its containers,
+// init and ephemeral containers; a bare spec with the name when the pod is
+// unknown or has no such container.
+func containerSpec(pod *corev1.Pod, name string) *corev1.Container {
+	if pod != nil {
+		for i := range pod.Spec.Containers {
+			if pod.Spec.Containers[i].Name == name {
+				return &pod.Spec.Containers[i]
+			}
+		}
+		for i := range pod.Spec.InitContainers {
+			if pod.Spec.InitContainers[i].Name == name {
+				return &pod.Spec.InitContainers[i]
+			}
+		}
+		for i := range pod.Spec.EphemeralContainers {
+			if pod.Spec.EphemeralContainers[i].Name == name {
+				c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+				return &c
+			}
+		}
+	}
+	return &corev1.Container{Name: name}
 }
 
 // removePod removes the pod's sandboxes (and their containers) and network.

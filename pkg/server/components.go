@@ -59,6 +59,9 @@ func startComponents(ctx context.Context, o Options, dataDir string, bundle *pki
 				RootCAFile:         bundle.ServerCA,
 				ClusterSigningCert: bundle.ClientCA,
 				ClusterSigningKey:  bundle.ClientKey,
+				// JOIN: joined kubelets' serving certificates, which the apiserver verifies with the server CA.
+				KubeletServingSigningCert: bundle.ServerCA,
+				KubeletServingSigningKey:  bundle.ServerKey,
 			},
 		}
 		c.start(ctx, "controller-manager", func(ctx context.Context) error { return controllermanager.Run(ctx, cfg) })

@@ -16,6 +16,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/apiserver"
 	"github.com/skiff-k8s/skiff/pkg/datastore"
+	"github.com/skiff-k8s/skiff/pkg/join"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 )
 
@@ -96,6 +97,15 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("certificates: %w", err)
 	}
 
+	// JOIN: the token agents join with (`skiff agent --server … --token …`).
+	tokenFile := filepath.Join(serverDir, "token")
+	joinToken, err := join.EnsureServerToken(tokenFile, bundle.ServerCA, o.Token)
+	if err != nil {
+		return err
+	}
+	klog.InfoS("Join token written: nodes join with `skiff agent --server <url> --token <the file's contents>`",
+		"file", tokenFile, "url", "https://"+net.JoinHostPort(advertise.String(), strconv.Itoa(o.HTTPSPort)))
+
 	ds, err := datastore.Start(datastore.Config{DataDir: serverDir, Endpoint: o.DatastoreEndpoint})
 	if err != nil {
 		return err
@@ -111,6 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		NodePortRange: apiserver.PortRange{Base: o.NodePortBase, Size: o.NodePortSize},
 		ClusterDomain: o.ClusterDomain,
 		AdvertiseIP:   advertise,
+		JoinToken:     joinToken,
 		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain},
 		ServiceAccount: apiserver.ServiceAccountConfig{
 			Issuer:  "https://kubernetes.default.svc." + o.ClusterDomain,

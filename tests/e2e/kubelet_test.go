@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -50,20 +51,22 @@ type kubeletNode struct {
 	kubeletPort int
 }
 
-// kubeletFreeClusterCIDR picks a /16 in 10.245-10.250 that no route or
+// kubeletFreeClusterCIDR picks a /16 in 10.200-10.250 that no route or
 // address of the host uses, so the test never meets a developer's cni0.
 func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
 	t.Helper()
 	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
 	addrs, _ := exec.Command("ip", "-4", "addr").Output()
-	for b := 245; b <= 250; b++ {
-		prefix := fmt.Sprintf("10.%d.", b)
+	// In random order from a wide range: tests of several worktrees may
+	// start at once, and two nodes on one /16 break each other's pods.
+	for _, i := range rand.Perm(51) {
+		prefix := fmt.Sprintf("10.%d.", 200+i)
 		if !strings.Contains(string(routes), prefix) && !strings.Contains(string(addrs), prefix) {
 			_, n, _ := net.ParseCIDR(prefix + "0.0/16")
 			return n
 		}
 	}
-	t.Skip("no free /16 in 10.245.0.0-10.250.0.0 for the test's cluster CIDR")
+	t.Skip("no free /16 in 10.200.0.0-10.250.0.0 for the test's cluster CIDR")
 	return nil
 }
 
@@ -74,8 +77,10 @@ func kubeletStart(t *testing.T) *kubeletNode {
 	ctdRequire(t)
 	netRequireRoot(t)
 	images := t.TempDir()
-	if err := os.Symlink(filepath.Join(ctdImages(t), "agnhost-lite.tar"), filepath.Join(images, "agnhost-lite.tar")); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
+		if err := os.Symlink(filepath.Join(ctdImages(t), f), filepath.Join(images, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// containerd's socket lives in the run dir: keep its path short.
 	runDir, err := os.MkdirTemp("", "skiff-kl-")
@@ -97,6 +102,9 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		"--node-name", n.name,
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
+		// Its own: an agent tears down the namespaces it finds there
+		// without a pod, which would be other tests' pods.
+		"--netns-dir", n.netnsDir(),
 		"--run-dir", runDir,
 		"--pod-log-dir", n.logDir,
 		"--cgroup-root", n.cgroup,
@@ -109,6 +117,9 @@ func kubeletStart(t *testing.T) *kubeletNode {
 	n.waitReady(t)
 	return n
 }
+
+// netnsDir holds the node's pod network namespaces.
+func (n *kubeletNode) netnsDir() string { return filepath.Join(n.runDir, "netns") }
 
 // waitReady waits for the node to be Ready with a podCIDR and the test image.
 func (n *kubeletNode) waitReady(t *testing.T) {
@@ -181,7 +192,7 @@ func (n *kubeletNode) cleanupNode(t *testing.T) {
 		}
 	}
 	if n.podCIDR != nil && n.agentDir != "" {
-		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge})
+		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: n.netnsDir()})
 		if err == nil {
 			uids, _ := m.List()
 			for _, uid := range uids {

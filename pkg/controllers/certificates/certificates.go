@@ -146,3 +146,36 @@ func ValidateKubeletClientCSR(req *x509.CertificateRequest, usages sets.Set[stri
 	}
 	return nil
 }
+
+var (
+	kubeletServingUsages = sets.New(string(certificatesv1.UsageDigitalSignature),
+		string(certificatesv1.UsageKeyEncipherment), string(certificatesv1.UsageServerAuth))
+	kubeletServingUsagesNoRSA = sets.New(string(certificatesv1.UsageDigitalSignature),
+		string(certificatesv1.UsageServerAuth))
+)
+
+// ValidateKubeletServingCSR checks that req is a kubelet's serving certificate
+// request as upstream defines one (signer kubernetes.io/kubelet-serving):
+// organization exactly system:nodes, common name system:node:<name>, at least one
+// DNS or IP subject alternative name and no others, and usages digital signature
+// and server auth (with key encipherment for RSA keys). Its messages are upstream's.
+func ValidateKubeletServingCSR(req *x509.CertificateRequest, usages sets.Set[string]) error {
+	if !slices.Equal(req.Subject.Organization, []string{"system:nodes"}) {
+		return errors.New("subject organization is not system:nodes")
+	}
+	switch {
+	case len(req.EmailAddresses) > 0:
+		return errors.New("Email subjectAltNames are not allowed")
+	case len(req.URIs) > 0:
+		return errors.New("URI subjectAltNames are not allowed")
+	case len(req.DNSNames) == 0 && len(req.IPAddresses) == 0:
+		return errors.New("DNS or IP subjectAltName is required")
+	}
+	if !strings.HasPrefix(req.Subject.CommonName, "system:node:") {
+		return errors.New("subject common name does not begin with system:node:")
+	}
+	if !kubeletServingUsages.Equal(usages) && !kubeletServingUsagesNoRSA.Equal(usages) {
+		return fmt.Errorf("usages did not match %v", sets.List(kubeletServingUsages))
+	}
+	return nil
+}

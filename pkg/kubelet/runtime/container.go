@@ -369,6 +369,11 @@ func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerSta
 		task, err := c.Task(ctx, nil)
 		switch {
 		case errdefs.IsNotFound(err):
+			// The exit may have been recorded (then the task deleted)
+			// since the labels were read: read them again.
+			if fresh, err := c.Info(ctx); err == nil {
+				info = fresh
+			}
 		case err != nil:
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		default:
@@ -471,7 +476,17 @@ func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*Con
 		if err != nil {
 			continue
 		}
-		out = append(out, r.status(c.ID(), info.Labels, info.CreatedAt, byID[c.ID()]))
+		t := byID[c.ID()]
+		if t == nil && info.Labels[labelExitCode] == "" && info.Labels[labelStartedAt] != "" {
+			// Started, and neither running nor exited as far as the two
+			// lists say: it may have exited (exit recorded, task deleted)
+			// between them. Look again, labels after the task.
+			if st, err := r.ContainerStatus(ctx, c.ID()); err == nil {
+				out = append(out, st)
+				continue
+			}
+		}
+		out = append(out, r.status(c.ID(), info.Labels, info.CreatedAt, t))
 	}
 	return out, nil
 }

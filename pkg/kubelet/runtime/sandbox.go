@@ -24,10 +24,10 @@ type SandboxConfig struct {
 	HostNetwork bool
 	// DNS is written to the pod's /etc/resolv.conf; nil copies the host's.
 	DNS *DNSConfig
-	// PodIPs go into /etc/hosts for the hostname.
+	// Hosts is the pod's /etc/hosts (the kubelet's is network.HostsFile's).
+	// When empty, the file names localhost and, for each of PodIPs, the hostname.
+	Hosts  []byte
 	PodIPs []string
-	// HostAliases are extra /etc/hosts entries (IP → names).
-	HostAliases []HostAlias
 	// LogDirectory holds the containers' logs; <LogRoot>/<ns>_<name>_<uid> when empty.
 	LogDirectory string
 	// CgroupParent is the pod's cgroup (QoS level included, e.g.
@@ -40,12 +40,6 @@ type SandboxConfig struct {
 // DNSConfig is the pod's resolver configuration.
 type DNSConfig struct {
 	Servers, Searches, Options []string
-}
-
-// HostAlias is one /etc/hosts entry.
-type HostAlias struct {
-	IP        string
-	Hostnames []string
 }
 
 // Sandbox is a pod's sandbox as recorded in containerd.
@@ -125,16 +119,14 @@ func writeSandboxFiles(dir string, cfg *SandboxConfig) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var hosts strings.Builder
-	hosts.WriteString("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
-	for _, ip := range cfg.PodIPs {
-		fmt.Fprintf(&hosts, "%s\t%s\n", ip, cfg.Hostname)
-	}
-	if len(cfg.HostAliases) > 0 {
-		hosts.WriteString("\n# Entries added by HostAliases.\n")
-		for _, a := range cfg.HostAliases {
-			fmt.Fprintf(&hosts, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
+	hosts := cfg.Hosts
+	if len(hosts) == 0 {
+		var b strings.Builder
+		b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost\n")
+		for _, ip := range cfg.PodIPs {
+			fmt.Fprintf(&b, "%s\t%s\n", ip, cfg.Hostname)
 		}
+		hosts = []byte(b.String())
 	}
 	var resolv []byte
 	if cfg.DNS != nil {
@@ -154,7 +146,7 @@ func writeSandboxFiles(dir string, cfg *SandboxConfig) error {
 	}
 	for name, data := range map[string][]byte{
 		hostnameFile:   []byte(cfg.Hostname + "\n"),
-		hostsFile:      []byte(hosts.String()),
+		hostsFile:      hosts,
 		resolvConfFile: resolv,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {

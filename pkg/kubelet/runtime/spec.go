@@ -42,6 +42,10 @@ type ContainerConfig struct {
 	LogPath string
 	// Labels are the caller's, returned by Status and matched by ListContainers.
 	Labels map[string]string
+	// TargetPID, when set, is a process of the sandbox (a running
+	// container's) whose PID namespace the container joins instead of
+	// having its own, as an ephemeral container with a targetContainerName.
+	TargetPID uint32
 }
 
 // EnvVar is one environment variable.
@@ -135,6 +139,9 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 		}
 		// Without a netns path the container gets a network namespace of its
 		// own (loopback only), never the host's by accident.
+	}
+	if cfg.TargetPID != 0 {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", cfg.TargetPID)}))
 	}
 	opts = append(opts, oci.WithMounts(r.mounts(sb, cfg)))
 	if needsSharedRootfs(cfg.Mounts) != "" {

@@ -13,6 +13,8 @@
 //	agnhost-lite env                    print the environment, sorted
 //	agnhost-lite write-file PATH CONTENT
 //	agnhost-lite oom                    allocate memory until killed
+//	agnhost-lite grpc-health --port N [--http-port M] [--service S]
+//	                                    grpc.health.v1 server; GET /make-serving, /make-not-serving
 //
 // Every subcommand exits promptly on SIGTERM or SIGINT (status 0), as a well-behaved
 // container should, so that graceful termination is quick in tests.
@@ -31,17 +33,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve-http": {"--port N", serveHTTP},
-	"hostname":   {"", hostname},
-	"echo-tcp":   {"--port N", echoTCP},
-	"echo-udp":   {"--port N", echoUDP},
-	"resolve":    {"NAME", resolve},
-	"sleep":      {"DURATION|infinity", sleep},
-	"exit":       {"CODE", exit},
-	"cat":        {"FILE", cat},
-	"env":        {"", env},
-	"write-file": {"PATH CONTENT", writeFile},
-	"oom":        {"", oom},
+	"serve-http":  {"--port N", serveHTTP},
+	"hostname":    {"", hostname},
+	"echo-tcp":    {"--port N", echoTCP},
+	"echo-udp":    {"--port N", echoUDP},
+	"resolve":     {"NAME", resolve},
+	"sleep":       {"DURATION|infinity", sleep},
+	"exit":        {"CODE", exit},
+	"cat":         {"FILE", cat},
+	"env":         {"", env},
+	"write-file":  {"PATH CONTENT", writeFile},
+	"oom":         {"", oom},
+	"grpc-health": {"--port N [--http-port M] [--service S]", grpcHealth},
 }
 
 func main() {

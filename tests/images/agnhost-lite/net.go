@@ -43,6 +43,8 @@ func serveHTTP(args []string) error {
 		io.WriteString(w, r.URL.Query().Get("msg"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Logged, so that tests can see who called (lifecycle hooks, probes).
+		log.Printf("%s %s from %s user-agent %q", r.Method, r.URL.RequestURI(), r.RemoteAddr, r.UserAgent())
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{
 			"hostname":   host,

@@ -356,6 +356,9 @@ type Kubectl struct {
 	t    *testing.T
 }
 
+// Path is the kubectl binary (the server's own binary for the embedded one).
+func (k *Kubectl) Path() string { return k.path }
+
 // Run runs kubectl and fails the test on error.
 func (k *Kubectl) Run(args ...string) string {
 	k.t.Helper()

@@ -8,10 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"net"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -142,6 +144,75 @@ func TestApproval(t *testing.T) {
 			for i := range asked {
 				if asked[i] != tc.wantAsked[i] {
 					t.Errorf("asked %v, want %v", asked, tc.wantAsked)
+				}
+			}
+		})
+	}
+}
+
+func servingCSR(t *testing.T, user string, groups []string, cn string, dns []string, ips ...string) *certificatesv1.CertificateSigningRequest {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn, Organization: []string{"system:nodes"}}, DNSNames: dns}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "serving-1"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			SignerName: certificatesv1.KubeletServingSignerName,
+			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+			Username:   user,
+			Groups:     groups,
+		},
+	}
+}
+
+func TestServingApproval(t *testing.T) {
+	nodes := []string{"system:nodes", "system:authenticated"}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: "192.0.2.7"}, {Type: corev1.NodeHostName, Address: "Edge-1"}}}}
+	cases := []struct {
+		name   string
+		csr    *certificatesv1.CertificateSigningRequest
+		node   bool
+		result string // "approved", "retry" or "ignored"
+	}{
+		{"own addresses", servingCSR(t, "system:node:n1", nodes, "system:node:n1", []string{"edge-1"}, "192.0.2.7"), true, "approved"},
+		{"node not registered", servingCSR(t, "system:node:n1", nodes, "system:node:n1", nil, "192.0.2.7"), false, "retry"},
+		{"foreign IP", servingCSR(t, "system:node:n1", nodes, "system:node:n1", nil, "192.0.2.8"), true, "retry"},
+		{"foreign name", servingCSR(t, "system:node:n1", nodes, "system:node:n1", []string{"kubernetes.default"}), true, "retry"},
+		{"another node's request", servingCSR(t, "system:node:n2", nodes, "system:node:n1", nil, "192.0.2.7"), true, "ignored"},
+		{"not a node", servingCSR(t, "system:node:n1", []string{"system:authenticated"}, "system:node:n1", nil, "192.0.2.7"), true, "ignored"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := []runtime.Object{tc.csr}
+			if tc.node {
+				objs = append(objs, node)
+			}
+			client := fake.NewClientset(objs...)
+			a := &approver{client: client}
+			err := a.handle(context.Background(), tc.csr.DeepCopy())
+			got, _ := client.CertificatesV1().CertificateSigningRequests().Get(context.Background(), tc.csr.Name, metav1.GetOptions{})
+			approved := certificates.IsApproved(got)
+			switch tc.result {
+			case "approved":
+				if err != nil || !approved {
+					t.Errorf("err %v, approved %v; want approved", err, approved)
+				}
+			case "retry":
+				if err == nil || approved {
+					t.Errorf("err %v, approved %v; want an error to retry", err, approved)
+				}
+			case "ignored":
+				if err != nil || approved {
+					t.Errorf("err %v, approved %v; want it left alone", err, approved)
 				}
 			}
 		})

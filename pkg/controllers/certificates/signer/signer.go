@@ -1,7 +1,9 @@
 // Package signer is the csrsigning controller: it issues the certificates of
 // approved requests for the signers kubernetes.io/kube-apiserver-client-kubelet and
 // kubernetes.io/kube-apiserver-client with the cluster signing CA (the client CA the
-// apiserver trusts), as upstream's local-disk signer does. A request its signer
+// apiserver trusts), and for kubernetes.io/kubelet-serving with the kubelet serving
+// CA (the CA the apiserver verifies kubelets with, upstream's
+// --cluster-signing-kubelet-serving-cert-file), as upstream's local-disk signer does. A request its signer
 // refuses gets the Failed condition (SignerValidationFailure). The legacy
 // kubernetes.io/legacy-unknown signer and non-kubernetes.io signers are not served.
 package signer
@@ -35,13 +37,19 @@ var validators = map[string]func(req *x509.CertificateRequest, usages []certific
 		return certificates.ValidateKubeletClientCSR(req, certificates.UsageSet(usages))
 	},
 	certificatesv1.KubeAPIServerClientSignerName: validAPIServerClientUsages,
+	certificatesv1.KubeletServingSignerName: func(req *x509.CertificateRequest, usages []certificatesv1.KeyUsage) error {
+		return certificates.ValidateKubeletServingCSR(req, certificates.UsageSet(usages))
+	},
 }
 
 type signer struct {
-	client   kubernetes.Interface
-	ca       *authority
-	duration time.Duration
-	now      func() time.Time
+	client kubernetes.Interface
+	ca     *authority
+	// servingCA signs kubernetes.io/kubelet-serving: the CA the apiserver
+	// verifies kubelets with.
+	servingCA *authority
+	duration  time.Duration
+	now       func() time.Time
 }
 
 // Start checks the signing CA can be read, registers the controller on the CSR
@@ -51,7 +59,14 @@ func Start(ctx context.Context, c *controllers.Context) error {
 	if _, err := ca.load(); err != nil {
 		return err
 	}
-	s := &signer{client: c.Client, ca: ca, duration: DefaultDuration, now: time.Now}
+	servingCA := ca
+	if c.KubeletServingSigningCert != "" {
+		servingCA = &authority{certFile: c.KubeletServingSigningCert, keyFile: c.KubeletServingSigningKey}
+		if _, err := servingCA.load(); err != nil {
+			return err
+		}
+	}
+	s := &signer{client: c.Client, ca: ca, servingCA: servingCA, duration: DefaultDuration, now: time.Now}
 	run := certificates.Run(c, Name, s.handle)
 	c.Go(func() { run(ctx) })
 	return nil
@@ -83,7 +98,11 @@ func (s *signer) handle(ctx context.Context, csr *certificatesv1.CertificateSign
 		}
 		return nil
 	}
-	cert, err := s.ca.sign(req, csr.Spec.Usages, s.ttl(csr.Spec.ExpirationSeconds), s.now())
+	ca := s.ca
+	if csr.Spec.SignerName == certificatesv1.KubeletServingSignerName {
+		ca = s.servingCA
+	}
+	cert, err := ca.sign(req, csr.Spec.Usages, s.ttl(csr.Spec.ExpirationSeconds), s.now())
 	if err != nil {
 		return fmt.Errorf("error auto signing csr: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -184,5 +185,44 @@ func TestRefusalsAndSkips(t *testing.T) {
 		if len(got.Status.Certificate) != 0 || len(got.Status.Conditions) != len(c.Status.Conditions) {
 			t.Errorf("%s: status changed: %+v", c.Spec.SignerName, got.Status)
 		}
+	}
+}
+
+func TestKubeletServingSignedByServingCA(t *testing.T) {
+	clientKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	servingKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	clientCA, _ := writeCA(t, t.TempDir(), clientKey)
+	servingCA, servingCert := writeCA(t, t.TempDir(), servingKey)
+	s := &signer{ca: clientCA, servingCA: servingCA, duration: DefaultDuration, now: time.Now}
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject:     pkix.Name{CommonName: "system:node:n1", Organization: []string{"system:nodes"}},
+		DNSNames:    []string{"n1.example"},
+		IPAddresses: []net.IP{net.ParseIP("192.0.2.7")},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr := newCSR(t, certificatesv1.KubeletServingSignerName, "", nil, certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth)
+	csr.Spec.Request = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	got := handle(t, s, csr)
+	block, _ := pem.Decode(got.Status.Certificate)
+	if block == nil {
+		t.Fatalf("no certificate issued; conditions %+v", got.Status.Conditions)
+	}
+	cert, _ := x509.ParseCertificate(block.Bytes)
+	pool := x509.NewCertPool()
+	pool.AddCert(servingCert)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "192.0.2.7", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Fatalf("serving certificate does not verify against the serving CA for its IP: %v", err)
+	}
+
+	// A serving request without any SAN fails with upstream's message.
+	got = handle(t, s, newCSR(t, certificatesv1.KubeletServingSignerName, "system:node:n1", []string{"system:nodes"},
+		certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth))
+	if c := got.Status.Conditions[len(got.Status.Conditions)-1]; c.Type != certificatesv1.CertificateFailed ||
+		c.Message != "DNS or IP subjectAltName is required" {
+		t.Errorf("condition = %+v", c)
 	}
 }
