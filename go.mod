@@ -33,7 +33,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require k8s.io/cluster-bootstrap v0.37.2 // indirect
+require k8s.io/cluster-bootstrap v0.37.2
 
 require (
 	github.com/containerd/go-cni v1.1.14
