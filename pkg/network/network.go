@@ -162,14 +162,16 @@ func (m *Manager) SetupPod(ctx context.Context, req PodNetworkRequest) (*PodNetw
 		NetnsPath:    filepath.Join(m.cfg.NetnsDir, netnsName(req.UID)),
 		PortMappings: req.PortMappings, Bandwidth: req.Bandwidth,
 	}
-	if err := createNetns(st.NetnsPath); err != nil {
-		return nil, fmt.Errorf("network: pod %s/%s: %w", req.Namespace, req.Name, err)
-	}
-	// Recorded before ADD so that a crash during ADD leaves enough behind
-	// to undo it with the same arguments.
+	// Recorded before the namespace and ADD, so that a crash at any point
+	// leaves enough behind to undo it with the same arguments, and so that
+	// the agent only ever tears down namespaces it made (another agent on the
+	// same host may share the namespace directory).
 	if err := m.writeState(st); err != nil {
-		removeNetns(st.NetnsPath)
 		return nil, err
+	}
+	if err := createNetns(st.NetnsPath); err != nil {
+		err = fmt.Errorf("network: pod %s/%s: %w", req.Namespace, req.Name, err)
+		return nil, errors.Join(err, m.teardown(context.WithoutCancel(ctx), req.UID, st))
 	}
 	res, err := m.cni.Setup(ctx, req.UID, st.NetnsPath, st.namespaceOpts()...)
 	if err != nil {
@@ -273,27 +275,15 @@ func (m *Manager) teardown(ctx context.Context, uid string, st *podState) error 
 	return m.removeState(uid)
 }
 
-// List returns the UIDs of the pods with a network on this node, including
-// namespaces left behind without a record, so the kubelet can tear down
-// those of pods that no longer exist when it starts.
+// List returns the UIDs of the pods with a network on this node (a record
+// in the state dir, written before anything else is made), so the kubelet
+// can tear down those of pods that no longer exist when it starts. Namespaces
+// in the directory without a record are not ours: another agent on the host
+// may have made them.
 func (m *Manager) List() ([]string, error) {
 	uids, err := m.stateUIDs()
 	if err != nil {
 		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, u := range uids {
-		seen[u] = true
-	}
-	entries, err := os.ReadDir(m.cfg.NetnsDir)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("network: list %s: %w", m.cfg.NetnsDir, err)
-	}
-	for _, e := range entries {
-		if u, ok := strings.CutPrefix(e.Name(), netnsPrefix); ok && checkUID(u) == nil && !seen[u] {
-			seen[u] = true
-			uids = append(uids, u)
-		}
 	}
 	sort.Strings(uids)
 	return uids, nil
