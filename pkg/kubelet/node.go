@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	goruntime "runtime"
@@ -43,7 +44,10 @@ const labelControlPlane = "node-role.kubernetes.io/control-plane"
 // registerNode creates the Node, or updates the one from an earlier run.
 func (k *Kubelet) registerNode(ctx context.Context) (*corev1.Node, error) {
 	var node *corev1.Node
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+	// The apiserver of the same process may not serve yet: retry soon, then
+	// back off to 2 s.
+	retry := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Cap: 2 * time.Second, Steps: math.MaxInt32}
+	err := wait.ExponentialBackoffWithContext(ctx, retry, func(ctx context.Context) (bool, error) {
 		want, err := k.nodeObject(ctx)
 		if err != nil {
 			return false, err
@@ -83,7 +87,6 @@ func (k *Kubelet) registerNode(ctx context.Context) (*corev1.Node, error) {
 
 // nodeObject is the Node as registered: labels, and a status from the machine.
 func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
-	hostname, _ := os.Hostname()
 	labels := map[string]string{
 		corev1.LabelHostname:      k.cfg.NodeName,
 		corev1.LabelOSStable:      goruntime.GOOS,
@@ -91,7 +94,6 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 		"beta.kubernetes.io/os":   goruntime.GOOS,
 		"beta.kubernetes.io/arch": goruntime.GOARCH,
 	}
-	_ = hostname
 	if k.cfg.ControlPlane {
 		labels[labelControlPlane] = "true"
 	}
