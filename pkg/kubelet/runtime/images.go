@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 )
 
 // Image is a local image as the kubelet sees it (node.status.images,
@@ -34,15 +35,7 @@ type Image struct {
 
 // Auth holds registry credentials as the kubelet gets them from
 // imagePullSecrets (a docker config entry).
-type Auth struct {
-	Username, Password string
-	// Auth is base64("username:password"), used when Username is empty.
-	Auth string
-	// IdentityToken is a refresh token sent to the registry's token server.
-	IdentityToken string
-	// RegistryToken is a bearer token sent to the registry as is.
-	RegistryToken string
-}
+type Auth = registries.AuthConfig
 
 // Reasons the kubelet reports for image problems (container waiting reasons).
 var (
@@ -120,55 +113,15 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image
 	return r.GetImage(ctx, named)
 }
 
-// registryHosts returns the endpoints for a host with the pull's credentials.
+// registryHosts returns the endpoints of a registry host (mirrors first,
+// from registries.yaml) with their credentials; the pull's credentials go to
+// the image's own registry host.
 func (r *Runtime) registryHosts(auth *Auth) docker.RegistryHosts {
-	authorizer := docker.NewDockerAuthorizer(docker.WithAuthCreds(func(host string) (string, string, error) {
-		return credentials(auth)
-	}))
-	if r.cfg.RegistryHosts == nil {
-		return docker.ConfigureDefaultRegistries(docker.WithAuthorizer(authorizer))
+	reg := r.cfg.Registries
+	if reg == nil {
+		reg = &registries.Registries{}
 	}
-	return func(host string) ([]docker.RegistryHost, error) {
-		hosts, err := r.cfg.RegistryHosts(host)
-		if err != nil {
-			return nil, err
-		}
-		for i := range hosts {
-			if hosts[i].Authorizer == nil {
-				hosts[i].Authorizer = authorizer
-			}
-		}
-		return hosts, nil
-	}
-}
-
-// credentials turns a docker config entry into the username and secret
-// containerd's authorizer sends (an identity token goes with no username).
-func credentials(auth *Auth) (string, string, error) {
-	if auth == nil {
-		return "", "", nil
-	}
-	switch {
-	case auth.IdentityToken != "":
-		return "", auth.IdentityToken, nil
-	case auth.Username != "":
-		return auth.Username, auth.Password, nil
-	case auth.Auth != "":
-		decoded, err := base64.StdEncoding.DecodeString(auth.Auth)
-		if err != nil {
-			return "", "", fmt.Errorf("invalid registry auth: %w", err)
-		}
-		user, pass, ok := strings.Cut(string(decoded), ":")
-		if !ok {
-			return "", "", errors.New("invalid registry auth: no ':' in auth")
-		}
-		return user, strings.Trim(pass, "\x00"), nil
-	case auth.RegistryToken != "":
-		// containerd's authorizer has no bearer-token-only mode: send it as
-		// a refresh token, which token servers accept.
-		return "", auth.RegistryToken, nil
-	}
-	return "", "", nil
+	return reg.Hosts(auth)
 }
 
 // ImportImages imports a docker-archive (`docker save`) or OCI layout tar
