@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/skiff-k8s/skiff/pkg/pki"
+	"github.com/skiff-k8s/skiff/tests/integration/framework"
+)
+
+// imgRegistry is go-containerregistry's in-memory registry on loopback over
+// TLS (a test CA's certificate for localhost and 127.0.0.1) behind basic auth.
+type imgRegistry struct {
+	srv        *httptest.Server
+	port       string
+	caFile     string
+	user, pass string
+	client     *http.Client
+}
+
+func imgStartRegistry(t *testing.T) *imgRegistry {
+	t.Helper()
+	b, err := pki.Ensure(t.TempDir(), pki.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(b.ServingCert, b.ServingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &imgRegistry{caFile: b.ServerCA, user: "puller", pass: "s3cret-" + netRandomHex(t, 4)}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="skiff-e2e"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+		reg.ServeHTTP(w, req)
+	}))
+	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	r.srv.StartTLS()
+	t.Cleanup(r.srv.Close)
+	r.port = r.srv.URL[strings.LastIndex(r.srv.URL, ":")+1:]
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(r.caFile)
+	pool.AppendCertsFromPEM(ca)
+	r.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return r
+}
+
+func (r *imgRegistry) do(t *testing.T, method, url, ctype string, body io.Reader) *http.Response {
+	t.Helper()
+	if !strings.HasPrefix(url, "https://") {
+		url = r.srv.URL + url
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(r.user, r.pass)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %s", method, url, resp.Status)
+	}
+	return resp
+}
+
+func (r *imgRegistry) uploadBlob(t *testing.T, repo, digest string, body io.Reader) {
+	loc := r.do(t, http.MethodPost, "/v2/"+repo+"/blobs/uploads/", "", nil).Header.Get("Location")
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	r.do(t, http.MethodPut, loc+sep+"digest="+digest, "application/octet-stream", body)
+}
+
+// push uploads the image of a tarball from bin/images as repo:tag.
+func (r *imgRegistry) push(t *testing.T, tarPath, repo, tag string) {
+	t.Helper()
+	img, err := tarball.ImageFromPath(tarPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.uploadBlob(t, repo, d.String(), rc)
+		rc.Close()
+	}
+	cfg, _ := img.RawConfigFile()
+	cfgName, _ := img.ConfigName()
+	r.uploadBlob(t, repo, cfgName.String(), bytes.NewReader(cfg))
+	manifest, _ := img.RawManifest()
+	mt, _ := img.MediaType()
+	r.do(t, http.MethodPut, "/v2/"+repo+"/manifests/"+tag, string(mt), bytes.NewReader(manifest))
+}
+
+// TestPrivateRegistry pulls pods' images from a real registry configured in
+// registries.yaml: through a mirror entry with a rewrite, with the file's
+// credentials and CA, a wrong password (ErrImagePull with the registry's
+// answer), and a pod's imagePullSecret taking precedence over the file.
+func TestPrivateRegistry(t *testing.T) {
+	ctdRequire(t)
+	netRequireRoot(t)
+	reg := imgStartRegistry(t)
+	reg.push(t, filepath.Join(ctdImages(t), "agnhost-lite.tar"), "skiff/agnhost", "reg")
+	regFile := filepath.Join(t.TempDir(), "registries.yaml")
+	yaml := fmt.Sprintf(`mirrors:
+  mirror.skiff.invalid:
+    endpoint:
+      - "https://127.0.0.1:%[1]s"
+    rewrite:
+      "^mirrored/(.*)$": "skiff/$1"
+configs:
+  "127.0.0.1:%[1]s":
+    auth:
+      username: %[2]s
+      password: %[3]s
+    tls:
+      ca_file: %[4]s
+  "localhost:%[1]s":
+    auth:
+      username: %[2]s
+      password: wrong
+    tls:
+      ca_file: %[4]s
+`, reg.port, reg.user, reg.pass, reg.caFile)
+	if err := os.WriteFile(regFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := kubeletStart(t, "--private-registry", regFile)
+	ctx := context.Background()
+	pods := n.s.Client.CoreV1().Pods("default")
+	run := func(name, image string, secrets ...string) {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To(int64(1)),
+				Containers:                    []corev1.Container{{Name: "c", Image: image, Args: []string{"sleep", "infinity"}}},
+			},
+		}
+		for _, s := range secrets {
+			p.Spec.ImagePullSecrets = append(p.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+		}
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Through the mirror: mirror.skiff.invalid does not resolve, so only
+	// the mirror endpoint (with the rewrite) can serve it.
+	run("via-mirror", "mirror.skiff.invalid/mirrored/agnhost:reg")
+	// Straight from the registry with the file's credentials and CA.
+	run("file-creds", "127.0.0.1:"+reg.port+"/skiff/agnhost:reg")
+	for _, name := range []string{"via-mirror", "file-creds"} {
+		p := n.waitPod(t, name, "running", podRunning)
+		if cs := p.Status.ContainerStatuses[0]; !strings.HasPrefix(cs.ImageID, "sha256:") && !strings.Contains(cs.ImageID, "@sha256:") {
+			t.Errorf("%s: imageID %q", name, cs.ImageID)
+		}
+	}
+
+	// The same registry as localhost:<port>, where the file has a wrong password.
+	local := "localhost:" + reg.port + "/skiff/agnhost:reg"
+	run("wrong-password", local)
+	p := n.waitPod(t, "wrong-password", "ErrImagePull", func(p *corev1.Pod) bool {
+		if len(p.Status.ContainerStatuses) == 0 {
+			return false
+		}
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") && strings.Contains(w.Message, "401 Unauthorized")
+	})
+	t.Logf("wrong password: %s", p.Status.ContainerStatuses[0].State.Waiting.Message)
+	if err := pods.Delete(ctx, "wrong-password", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A pull secret for localhost:<port> takes precedence over the file's password.
+	auths, _ := json.Marshal(map[string]any{"auths": map[string]any{"localhost:" + reg.port: map[string]string{"username": reg.user, "password": reg.pass}}})
+	if _, err := n.s.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "regcred"},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: auths},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run("pull-secret", local, "regcred")
+	n.waitPod(t, "pull-secret", "running", podRunning)
+}
+
+// A registries.yaml the agent cannot use stops `skiff server` at start with
+// the field at fault, as k3s does.
+func TestPrivateRegistryInvalid(t *testing.T) {
+	bin := framework.Binary(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "registries.yaml")
+	if err := os.WriteFile(bad, []byte("mirrors:\n  docker.io:\n    endpoint: ['ftp://mirror.example.com']\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "server", "--data-dir", filepath.Join(dir, "data"),
+		"--https-listen-port", strconv.Itoa(framework.FreePort(t)), "--write-kubeconfig", filepath.Join(dir, "kc.yaml"),
+		"--private-registry", bad).CombinedOutput()
+	want := bad + `: mirrors["docker.io"].endpoint[0]: invalid URL "ftp://mirror.example.com": scheme must be http or https`
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), want) {
+		t.Errorf("server with a bad registries.yaml: %v\n%s\nwant %q", err, out, want)
+	}
+}
