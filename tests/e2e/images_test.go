@@ -245,3 +245,78 @@ func TestPrivateRegistryInvalid(t *testing.T) {
 		t.Errorf("server with a bad registries.yaml: %v\n%s\nwant %q", err, out, want)
 	}
 }
+
+// TestImageCommand drives `skiff image import|ls|rm` against a containerd of its own.
+func TestImageCommand(t *testing.T) {
+	bin := framework.Binary(t)
+	p, _ := ctdStart(t, nil)
+	images := ctdImages(t)
+	skiff := func(stdin io.Reader, args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"image", "--container-runtime-endpoint", p.Address()}, args...)...)
+		cmd.Stdin = stdin
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := skiff(nil, args...)
+		if err != nil {
+			t.Fatalf("skiff image %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	if out := must("ls"); out != "IMAGE               TAG                 IMAGE ID            SIZE\n" {
+		t.Errorf("empty ls:\n%s", out)
+	}
+	out := must("import", filepath.Join(images, "agnhost-lite.tar"))
+	if out != "Loaded image: "+ctdAgnhostRef+"\n" {
+		t.Errorf("import: %q", out)
+	}
+	// From stdin too.
+	f, err := os.Open(filepath.Join(images, "busybox.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if out, err := skiff(f, "import", "-"); err != nil || out != "Loaded image: "+ctdBusyboxRef+"\n" {
+		t.Errorf("import from stdin: %v %q", err, out)
+	}
+	out = must("ls")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "IMAGE ") || !strings.Contains(lines[0], "IMAGE ID") {
+		t.Fatalf("ls:\n%s", out)
+	}
+	var agnhostID string
+	for _, l := range lines[1:] {
+		fields := strings.Fields(l)
+		if len(fields) != 4 || len(fields[2]) != 13 || !strings.HasSuffix(fields[3], "B") {
+			t.Errorf("ls row %q", l)
+			continue
+		}
+		if fields[0]+":"+fields[1] == ctdAgnhostRef {
+			agnhostID = fields[2]
+		}
+	}
+	ids := strings.Fields(must("ls", "-q"))
+	if len(ids) != 2 || !strings.HasPrefix(ids[0], "sha256:") {
+		t.Errorf("ls -q: %q", ids)
+	}
+	if out := must("ls", "skiff.test/busybox"); !strings.Contains(out, "skiff.test/busybox ") || strings.Contains(out, "agnhost") {
+		t.Errorf("ls filtered:\n%s", out)
+	}
+
+	// rm by the truncated ID ls printed, and by name; a missing one is an error.
+	if out := must("rm", agnhostID); out != "Deleted: "+ctdAgnhostRef+"\n" && !strings.HasPrefix(out, "Deleted: "+ctdAgnhostRef+"\nDeleted: skiff.test/agnhost-lite@sha256:") {
+		t.Errorf("rm by ID: %q", out)
+	}
+	if out, err := skiff(nil, "rm", "skiff.test/nothere:1", ctdBusyboxRef); err == nil || !strings.Contains(out, `no such image "skiff.test/nothere:1" present`) || !strings.Contains(out, "Deleted: "+ctdBusyboxRef) {
+		t.Errorf("rm of a missing and a present image: %v\n%s", err, out)
+	}
+	if out := must("ls", "-q"); out != "" {
+		t.Errorf("images left: %q", out)
+	}
+	// No containerd there: a clear error.
+	if out, err := exec.Command(bin, "image", "--run-dir", t.TempDir(), "ls").CombinedOutput(); err == nil || !strings.Contains(string(out), "connect to containerd") && !strings.Contains(string(out), "containerd.sock") {
+		t.Errorf("without containerd: %v %s", err, out)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,6 +19,32 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 )
+
+// ImageService manages the images of a containerd namespace: pulls (with
+// the node's registries.yaml), imports, listing and removal. A Runtime has
+// one; `skiff image` uses one alone, without re-adopting containers.
+type ImageService struct {
+	client      *containerd.Client
+	namespace   string
+	snapshotter string
+	registries  *registries.Registries
+}
+
+// NewImageService manages the images of namespace (DefaultNamespace when
+// empty), unpacked with snapshotter (DefaultSnapshotter when empty).
+func NewImageService(client *containerd.Client, namespace, snapshotter string, regs *registries.Registries) *ImageService {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	if snapshotter == "" {
+		snapshotter = DefaultSnapshotter
+	}
+	return &ImageService{client: client, namespace: namespace, snapshotter: snapshotter, registries: regs}
+}
+
+func (r *ImageService) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.namespace)
+}
 
 // Image is a local image as the kubelet sees it (node.status.images,
 // containerStatus.imageID). An image is identified by its config digest; the
@@ -72,7 +99,7 @@ func NormalizeImageRef(ref string) (string, error) {
 
 // EnsureImage makes the image present according to the pull policy and
 // returns it, as the kubelet's image manager does.
-func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, auth *Auth) (*Image, error) {
+func (r *ImageService) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, auth *Auth) (*Image, error) {
 	if policy == "" {
 		policy = corev1.PullIfNotPresent
 	}
@@ -94,7 +121,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.Pul
 
 // PullImage pulls and unpacks an image. Failures are ErrImagePull
 // ImageErrors carrying the registry's message.
-func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image, error) {
+func (r *ImageService) PullImage(ctx context.Context, ref string, auth *Auth) (*Image, error) {
 	ctx = r.ctx(ctx)
 	named, err := NormalizeImageRef(ref)
 	if err != nil {
@@ -104,7 +131,7 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image
 	_, err = r.client.Pull(ctx, named,
 		containerd.WithResolver(resolver),
 		containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(r.cfg.Snapshotter))
+		containerd.WithPullSnapshotter(r.snapshotter))
 	if err != nil {
 		// containerd's CRI plugin's wording, which kubectl users know.
 		return nil, &ImageError{Reason: ErrImagePull,
@@ -116,8 +143,8 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image
 // registryHosts returns the endpoints of a registry host (mirrors first,
 // from registries.yaml) with their credentials; the pull's credentials go to
 // the image's own registry host.
-func (r *Runtime) registryHosts(auth *Auth) docker.RegistryHosts {
-	reg := r.cfg.Registries
+func (r *ImageService) registryHosts(auth *Auth) docker.RegistryHosts {
+	reg := r.registries
 	if reg == nil {
 		reg = &registries.Registries{}
 	}
@@ -126,7 +153,7 @@ func (r *Runtime) registryHosts(auth *Auth) docker.RegistryHosts {
 
 // ImportImages imports a docker-archive (`docker save`) or OCI layout tar
 // and unpacks its images.
-func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, error) {
+func (r *ImageService) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, error) {
 	ctx = r.ctx(ctx)
 	imported, err := r.client.Import(ctx, tar)
 	if err != nil {
@@ -136,7 +163,7 @@ func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, er
 	seen := map[string]bool{}
 	for _, i := range imported {
 		img := containerd.NewImage(r.client, i)
-		if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+		if err := img.Unpack(ctx, r.snapshotter); err != nil {
 			return nil, fmt.Errorf("unpack image %s: %w", i.Name, err)
 		}
 		got, err := r.GetImage(ctx, i.Name)
@@ -153,7 +180,7 @@ func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, er
 
 // GetImage returns the image a reference names: a name (normalised), or an
 // image ID ("sha256:…"). A missing image is an errdefs.ErrNotFound.
-func (r *Runtime) GetImage(ctx context.Context, ref string) (*Image, error) {
+func (r *ImageService) GetImage(ctx context.Context, ref string) (*Image, error) {
 	ctx = r.ctx(ctx)
 	if strings.HasPrefix(ref, "sha256:") {
 		all, err := r.ListImages(ctx)
@@ -194,7 +221,7 @@ func (r *Runtime) GetImage(ctx context.Context, ref string) (*Image, error) {
 }
 
 // ListImages returns the local images, one per config digest.
-func (r *Runtime) ListImages(ctx context.Context) ([]*Image, error) {
+func (r *ImageService) ListImages(ctx context.Context) ([]*Image, error) {
 	ctx = r.ctx(ctx)
 	all, err := r.client.ImageService().List(ctx)
 	if err != nil {
@@ -227,7 +254,7 @@ func (r *Runtime) ListImages(ctx context.Context) ([]*Image, error) {
 
 // RemoveImage removes every name of the image a reference names. Removing
 // a missing image succeeds, as CRI's RemoveImage does.
-func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+func (r *ImageService) RemoveImage(ctx context.Context, ref string) error {
 	ctx = r.ctx(ctx)
 	img, err := r.GetImage(ctx, ref)
 	if errdefs.IsNotFound(err) {
@@ -250,7 +277,7 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-func (r *Runtime) imageID(ctx context.Context, i images.Image) (string, error) {
+func (r *ImageService) imageID(ctx context.Context, i images.Image) (string, error) {
 	desc, err := containerd.NewImage(r.client, i).Config(ctx)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", i.Name, err)
@@ -259,7 +286,7 @@ func (r *Runtime) imageID(ctx context.Context, i images.Image) (string, error) {
 }
 
 // describeImage builds an Image from the containerd records naming it.
-func (r *Runtime) describeImage(ctx context.Context, id string, records []images.Image) (*Image, error) {
+func (r *ImageService) describeImage(ctx context.Context, id string, records []images.Image) (*Image, error) {
 	out := &Image{ID: id}
 	tags, digests := map[string]bool{}, map[string]bool{}
 	for _, i := range records {

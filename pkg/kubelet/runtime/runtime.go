@@ -75,6 +75,7 @@ type Config struct {
 
 // Runtime runs pod sandboxes and containers on containerd.
 type Runtime struct {
+	*ImageService
 	client     *containerd.Client
 	ownClient  bool
 	cfg        Config
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		r.client, r.ownClient = c, true
 	}
+	r.ImageService = NewImageService(r.client, cfg.Namespace, cfg.Snapshotter, cfg.Registries)
 	r.bgCtx, r.cancel = context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
 	// Subscribe before recovering so that no exit between the two is missed.
 	ready := make(chan struct{})
