@@ -38,6 +38,9 @@ func newImageCommand() *cobra.Command {
 			addr = filepath.Join(runDir, "containerd", "containerd.sock")
 		}
 		addr = strings.TrimPrefix(addr, "unix://")
+		if _, err := os.Stat(addr); err != nil {
+			return nil, nil, fmt.Errorf("no containerd socket at %s (is the skiff agent running? see --run-dir and --container-runtime-endpoint): %w", addr, err)
+		}
 		c, err := ctrd.Connect(ctx, addr)
 		if err != nil {
 			return nil, nil, err
