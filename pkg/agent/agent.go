@@ -197,7 +197,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var running atomic.Pointer[kubelet.Kubelet]
 	address := cfg.ContainerRuntimeEndpoint
+	// The image GC watches the filesystem of containerd's content: ours,
+	// or the data dir's with an external containerd (its root is unknown).
+	imageFs := cfg.agentDir()
 	if address == "" {
+		imageFs = filepath.Join(cfg.agentDir(), "containerd")
 		proc, err := ctrd.Start(ctx, ctrd.Config{
 			RootDir:     filepath.Join(cfg.agentDir(), "containerd"),
 			StateDir:    filepath.Join(cfg.RunDir, "containerd"),
@@ -270,6 +274,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Labels:         cfg.Labels,
 		KubeletVersion: version.Kubernetes(),
 		Port:           cfg.KubeletPort,
+		ImageFsPath:    imageFs,
 	})
 	if err != nil {
 		return err
