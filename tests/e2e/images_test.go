@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -20,12 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/skiff-k8s/skiff/pkg/kubelet/images"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
@@ -318,5 +322,77 @@ func TestImageCommand(t *testing.T) {
 	// No containerd there: a clear error.
 	if out, err := exec.Command(bin, "image", "--run-dir", t.TempDir(), "ls").CombinedOutput(); err == nil || !strings.Contains(string(out), "no containerd socket at ") {
 		t.Errorf("without containerd: %v %s", err, out)
+	}
+}
+
+// TestImageGC collects real images on a filesystem whose usage is computed
+// from them: the unused image goes once old enough, the one a container
+// uses stays.
+func TestImageGC(t *testing.T) {
+	env := rtStart(t, nil)
+	ctx := context.Background()
+	sb := env.sandbox(t, "gc", "")
+	env.run(t, sb, runtime.ContainerConfig{Name: "app", Image: ctdBusyboxRef, Command: []string{"sleep", "infinity"}})
+	agnhost, err := env.rt.GetImage(ctx, ctdAgnhostRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busybox, err := env.rt.GetImage(ctx, ctdBusyboxRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A filesystem 10× agnhost's size, 85% used with both images: removing
+	// agnhost brings it to 75%, under the low threshold.
+	capacity := uint64(10 * agnhost.Size)
+	base := capacity*85/100 - uint64(agnhost.Size+busybox.Size)
+	usage := func() (images.FsStats, error) {
+		imgs, err := env.rt.ListImages(ctx)
+		if err != nil {
+			return images.FsStats{}, err
+		}
+		used := base
+		for _, i := range imgs {
+			used += uint64(i.Size)
+		}
+		return images.FsStats{Capacity: capacity, Available: capacity - used}, nil
+	}
+	inUse := func(ctx context.Context) (map[string]bool, error) {
+		cs, err := env.rt.ListContainers(ctx, runtime.ContainerFilter{})
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]bool{}
+		for _, c := range cs {
+			m[c.ImageRef] = true
+		}
+		return m, nil
+	}
+	gc, err := images.NewGC(images.DefaultPolicy, env.rt, usage, inUse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Just seen: younger than the minimum age, nothing may go.
+	freed, err := gc.GarbageCollect(ctx)
+	var fse *images.FreeSpaceError
+	if !errors.As(err, &fse) || freed != 0 {
+		t.Fatalf("young images: freed %d, %v", freed, err)
+	}
+	gc, err = images.NewGC(images.Policy{HighThresholdPercent: 85, LowThresholdPercent: 80}, env.rt, usage, inUse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed, err = gc.GarbageCollect(ctx)
+	if err != nil || freed != agnhost.Size {
+		t.Fatalf("freed %d (want %d): %v", freed, agnhost.Size, err)
+	}
+	if _, err := env.rt.GetImage(ctx, ctdAgnhostRef); !errdefs.IsNotFound(err) {
+		t.Errorf("unused image still there: %v", err)
+	}
+	if _, err := env.rt.GetImage(ctx, ctdBusyboxRef); err != nil {
+		t.Errorf("image in use removed: %v", err)
+	}
+	// Under the threshold now: nothing more goes.
+	if freed, err := gc.GarbageCollect(ctx); freed != 0 || err != nil {
+		t.Errorf("second collection: %d %v", freed, err)
 	}
 }
