@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -219,4 +220,10 @@ func (g *GC) freeSpace(ctx context.Context, want int64) (int64, error) {
 		freed += c.size
 	}
 	return freed, errors.Join(errs...)
+}
+
+// DeleteUnused removes every unused image known for at least MinAge, as
+// upstream's eviction manager reclaims images under disk pressure.
+func (g *GC) DeleteUnused(ctx context.Context) (int64, error) {
+	return g.freeSpace(ctx, math.MaxInt64)
 }
