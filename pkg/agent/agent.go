@@ -27,6 +27,7 @@ import (
 
 	ctrd "github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/kubelet"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
@@ -67,6 +68,9 @@ type Config struct {
 	// PrivateRegistry is the registries.yaml (k3s' format: mirrors and
 	// credentials) read at start; <DataDir>/agent/registries.yaml when empty.
 	PrivateRegistry string
+	// EvictionHard are the kubelet's hard eviction thresholds
+	// ("memory.available<100Mi,nodefs.available<10%"); upstream's defaults when empty.
+	EvictionHard string
 	// RunDir holds state that must survive an agent restart but not a
 	// reboot (containerd's state and socket, the runtime's FIFOs);
 	// DefaultRunDir when empty. Tests put it under a temp dir.
@@ -180,6 +184,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: private registry configuration: %w", err)
 	}
+	var evictionHard []eviction.Threshold
+	if cfg.EvictionHard != "" {
+		if evictionHard, err = eviction.ParseThresholds(cfg.EvictionHard); err != nil {
+			return fmt.Errorf("agent: --eviction-hard: %w", err)
+		}
+	}
 	log := klog.FromContext(ctx)
 	if _, err := os.Stat(cfg.PrivateRegistry); err == nil {
 		log.Info("Using private registry configuration (read at start only)", "file", cfg.PrivateRegistry)
@@ -275,6 +285,7 @@ func Run(ctx context.Context, cfg Config) error {
 		KubeletVersion: version.Kubernetes(),
 		Port:           cfg.KubeletPort,
 		ImageFsPath:    imageFs,
+		EvictionHard:   evictionHard,
 	})
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/images"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
@@ -71,6 +72,9 @@ type Config struct {
 	ImageFsPath string
 	// ImageGCPolicy is images.DefaultPolicy when zero.
 	ImageGCPolicy images.Policy
+	// EvictionHard are the hard eviction thresholds; upstream's defaults
+	// when nil.
+	EvictionHard []eviction.Threshold
 }
 
 // Kubelet runs the pods of one node.
@@ -87,6 +91,7 @@ type Kubelet struct {
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
 	podStore cache.Indexer
 	imageGC  *images.GC
+	eviction *eviction.Manager
 
 	mu sync.Mutex
 	// pods are the last known objects by UID, kept after a delete until the
@@ -134,6 +139,10 @@ func New(cfg Config) (*Kubelet, error) {
 		return nil, fmt.Errorf("kubelet: image GC: %w", err)
 	}
 	k.imageGC = gc
+	if cfg.EvictionHard == nil {
+		cfg.EvictionHard = eviction.DefaultThresholds()
+	}
+	k.eviction = k.newEvictionManager(cfg.EvictionHard)
 	return k, nil
 }
 
@@ -201,6 +210,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	go k.watchRuntime(ctx, events)
 	go k.resyncLoop(ctx)
 	go k.imageGCLoop(ctx, k.imageGC)
+	go k.eviction.Run(ctx)
 
 	// Enough workers that pods in their termination grace period do not hold up the others.
 	const workers = 16

@@ -173,7 +173,11 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 	if old != nil {
 		oldConds = old.Status.Conditions
 	}
-	s.Conditions = nodestatus.Conditions(ready, oldConds, metav1.Now())
+	var pressure nodestatus.Pressure
+	if k.eviction != nil {
+		pressure.Memory, pressure.Disk = k.eviction.Pressure()
+	}
+	s.Conditions = nodestatus.ConditionsUnder(pressure, ready, oldConds, metav1.Now())
 }
 
 // nodeImages is node.status.images as upstream reports it: the largest

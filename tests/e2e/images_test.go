@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -394,5 +395,88 @@ func TestImageGC(t *testing.T) {
 	// Under the threshold now: nothing more goes.
 	if freed, err := gc.GarbageCollect(ctx); freed != 0 || err != nil {
 		t.Errorf("second collection: %d %v", freed, err)
+	}
+}
+
+// TestEvictionUnderMemoryPressure runs a node whose memory threshold is
+// always met: it reports MemoryPressure, rejects a BestEffort pod at
+// admission, and evicts running pods (Failed, Evicted, DisruptionTarget).
+func TestEvictionUnderMemoryPressure(t *testing.T) {
+	n := kubeletStart(t, "--eviction-hard", "memory.available<1000Ti")
+	ctx := context.Background()
+	node := func() *corev1.Node {
+		nd, err := n.s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nd
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var mp *corev1.NodeCondition
+		for _, c := range node().Status.Conditions {
+			if c.Type == corev1.NodeMemoryPressure {
+				mp = c.DeepCopy()
+			}
+		}
+		if mp != nil && mp.Status == corev1.ConditionTrue {
+			if mp.Reason != "KubeletHasInsufficientMemory" || mp.Message != "kubelet has insufficient memory available" {
+				t.Errorf("MemoryPressure %+v", mp)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no MemoryPressure: %+v", mp)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pods := n.s.Client.CoreV1().Pods("default")
+	mk := func(name string, request string) {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				// Bound directly: the scheduler keeps pods off the node's
+				// memory-pressure taint; the kubelet's admission is under test.
+				NodeName:                      n.name,
+				TerminationGracePeriodSeconds: ptr.To(int64(30)),
+				Containers: []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args: []string{"sleep", "infinity"}}},
+			},
+		}
+		if request != "" {
+			p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(request)}
+		}
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evicted := func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed && p.Status.Reason == "Evicted" }
+
+	mk("besteffort", "")
+	p := n.waitPod(t, "besteffort", "rejected", evicted)
+	if p.Status.Message != "The node had condition: [MemoryPressure]. " {
+		t.Errorf("rejection message %q", p.Status.Message)
+	}
+
+	mk("burstable", "1Mi")
+	p = n.waitPod(t, "burstable", "evicted", evicted)
+	if !strings.HasPrefix(p.Status.Message, "The node was low on resource: memory. Threshold quantity: 1000Ti, available: ") {
+		t.Errorf("eviction message %q", p.Status.Message)
+	}
+	var dt *corev1.PodCondition
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget {
+			dt = c.DeepCopy()
+		}
+	}
+	if dt == nil || dt.Status != corev1.ConditionTrue || dt.Reason != "TerminationByKubelet" {
+		t.Errorf("DisruptionTarget %+v", dt)
+	}
+	// Killed with the eviction grace period, not the pod's 30s.
+	p = n.waitPod(t, "burstable", "containers stopped", func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Terminated != nil
+	})
+	if events := n.s.Kubectl(t, "get", "events", "--field-selector", "involvedObject.name=burstable,reason=Evicted"); !strings.Contains(events, "The node was low on resource: memory") {
+		t.Errorf("no Evicted event:\n%s", events)
 	}
 }

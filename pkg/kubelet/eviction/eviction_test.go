@@ -24,7 +24,7 @@ func TestParseThresholds(t *testing.T) {
 	if v := th[0].value(1 << 40); v != 100<<20 {
 		t.Errorf("memory threshold %d", v)
 	}
-	if v := th[1].value(1000); v != 100 {
+	if v := th[1].value(1000); v != 50 {
 		t.Errorf("nodefs threshold %d", v)
 	}
 	for in, want := range map[string]string{
@@ -102,6 +102,10 @@ func TestSynchronize(t *testing.T) {
 		OnPressureChange: func() { changes++ },
 		Now:              func() time.Time { return now },
 	})
+	up, err := ParseThresholds(UpstreamHard)
+	if err != nil || len(up) != 5 {
+		t.Fatalf("upstream's defaults: %v", err)
+	}
 	if p, err := m.Synchronize(ctx); p != nil || err != nil || changes != 0 {
 		t.Fatalf("no pressure: %v %v %d", p, err, changes)
 	}
@@ -143,7 +147,7 @@ func TestSynchronize(t *testing.T) {
 
 	// Disk: images are reclaimed first; enough freed means no eviction.
 	evicted, pods = nil, []*corev1.Pod{besteffort}
-	obs[SignalImageFsAvailable] = Observation{Available: 100, Capacity: 1000}
+	obs[SignalImageFsAvailable] = Observation{Available: 30, Capacity: 1000}
 	freeable = 100
 	if p, err := m.Synchronize(ctx); p != nil || err != nil {
 		t.Fatalf("reclaimed images: evicted %v %v", p, err)
@@ -157,9 +161,9 @@ func TestSynchronize(t *testing.T) {
 	if ok, _ := m.Admit(pod("critical", 2000001000, ""), true); !ok {
 		t.Error("critical pod rejected")
 	}
-	obs[SignalImageFsAvailable] = Observation{Available: 100, Capacity: 1000}
+	obs[SignalImageFsAvailable] = Observation{Available: 30, Capacity: 1000}
 	p, _ := m.Synchronize(ctx)
-	if p == nil || p.Name != "besteffort" || !strings.HasPrefix(messages[len(messages)-1], "The node was low on resource: ephemeral-storage. Threshold quantity: 150, available: 100. ") {
+	if p == nil || p.Name != "besteffort" || !strings.HasPrefix(messages[len(messages)-1], "The node was low on resource: ephemeral-storage. Threshold quantity: 50, available: 30. ") {
 		t.Errorf("disk eviction: %v %q", p, messages[len(messages)-1])
 	}
 }

@@ -1,8 +1,8 @@
 // Package eviction is the kubelet's eviction manager, as upstream's: every
 // MonitoringPeriod it observes the node's memory and filesystems against
-// hard eviction thresholds (upstream's defaults memory.available<100Mi,
-// nodefs.available<10%, nodefs.inodesFree<5%, imagefs.available<15%,
-// imagefs.inodesFree<5%), reports MemoryPressure and DiskPressure (held for
+// hard eviction thresholds (DefaultHard: upstream's memory.available<100Mi
+// and inodesFree<5%, k3s' nodefs.available<5% and imagefs.available<5%),
+// reports MemoryPressure and DiskPressure (held for
 // PressureTransitionPeriod after the signal clears), reclaims unused images
 // under disk pressure, and otherwise evicts one pod at a time: first those
 // whose usage exceeds their requests, then by priority, then by usage above
@@ -56,8 +56,15 @@ func (t Threshold) value(capacity int64) int64 {
 	return int64(t.Percentage * float64(capacity))
 }
 
-// DefaultHard is upstream's default --eviction-hard on Linux.
-const DefaultHard = "memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%"
+// UpstreamHard is upstream kubelet's default --eviction-hard on Linux.
+const UpstreamHard = "memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%"
+
+// DefaultHard is skiff's default: k3s' (which passes the kubelet
+// nodefs.available<5% and imagefs.available<5%, since on a single-disk
+// edge machine the image filesystem is the root filesystem and upstream's
+// 15% would hold most machines under DiskPressure) with upstream's memory
+// and inode thresholds.
+const DefaultHard = "memory.available<100Mi,nodefs.available<5%,nodefs.inodesFree<5%,imagefs.available<5%,imagefs.inodesFree<5%"
 
 // DefaultThresholds are DefaultHard's.
 func DefaultThresholds() []Threshold {

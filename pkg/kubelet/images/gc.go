@@ -1,8 +1,9 @@
 // Package images is the kubelet's image garbage collector, as upstream's
 // image GC manager behaves: when the filesystem holding the images is used
 // at or above HighThresholdPercent, unused images are removed, least
-// recently used first, until usage is back to LowThresholdPercent. An image
-// is in use while a container (running or not) or a pod on the node refers
+// recently used first, until usage is back to LowThresholdPercent. Pinned
+// images (the agent's imported tarballs) are never removed. An image is in
+// use while a container (running or not) or a pod on the node refers
 // to it; an image is not removed before MinAge since the collector first saw
 // it.
 //
@@ -78,6 +79,7 @@ type GC struct {
 type record struct {
 	firstDetected, lastUsed time.Time
 	size                    int64
+	pinned                  bool
 }
 
 // NewGC checks the policy as upstream does. inUse returns the IDs of the
@@ -131,7 +133,7 @@ func (g *GC) Detect(ctx context.Context) ([]string, error) {
 		if used[img.ID] {
 			r.lastUsed = now
 		}
-		r.size = img.Size
+		r.size, r.pinned = img.Size, img.Pinned
 	}
 	for id := range g.records {
 		if !present[id] {
@@ -189,7 +191,7 @@ func (g *GC) freeSpace(ctx context.Context, want int64) (int64, error) {
 	g.mu.Lock()
 	var cands []candidate
 	for id, r := range g.records {
-		if !used[id] {
+		if !used[id] && !r.pinned {
 			cands = append(cands, candidate{id, *r})
 		}
 	}

@@ -19,6 +19,7 @@ type fakeRuntime struct {
 	images  map[string]int64
 	removed []string
 	fail    map[string]bool
+	pinned  map[string]bool
 }
 
 func (f *fakeRuntime) ListImages(context.Context) ([]*runtime.Image, error) {
@@ -26,7 +27,7 @@ func (f *fakeRuntime) ListImages(context.Context) ([]*runtime.Image, error) {
 	defer f.mu.Unlock()
 	var out []*runtime.Image
 	for id, size := range f.images {
-		out = append(out, &runtime.Image{ID: id, Size: size})
+		out = append(out, &runtime.Image{ID: id, Size: size, Pinned: f.pinned[id]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -109,15 +110,16 @@ func TestGarbageCollect(t *testing.T) {
 	if _, ok := rt.images["c"]; !ok {
 		t.Fatal("an image in use was removed")
 	}
-	// A removal that fails does not stop the others.
+	// A removal that fails does not stop the others; a pinned image is never removed.
 	at(6 * time.Minute)
-	rt.images["f"], rt.images["g"] = 100, 10
+	rt.images["f"], rt.images["g"], rt.images["pinned"] = 100, 10, 5
+	rt.pinned = map[string]bool{"pinned": true}
 	inUse["e"] = true
 	_, _ = gc.Detect(ctx)
 	rt.fail = map[string]bool{"f": true}
 	at(9 * time.Minute)
 	freed, err = gc.GarbageCollect(ctx)
-	if freed != 10 || err == nil || !strings.Contains(err.Error(), "remove image f: boom") || rt.images["g"] != 0 {
+	if freed != 10 || err == nil || !strings.Contains(err.Error(), "remove image f: boom") || rt.images["g"] != 0 || rt.images["pinned"] != 5 {
 		t.Fatalf("failing removal: %d %v", freed, err)
 	}
 }

@@ -58,6 +58,8 @@ type Image struct {
 	Size int64
 	// Config is the image's runtime configuration (entrypoint, env, user, …).
 	Config ocispec.ImageConfig
+	// Pinned images are never garbage collected (PinnedImageLabel).
+	Pinned bool
 }
 
 // Auth holds registry credentials as the kubelet gets them from
@@ -151,10 +153,29 @@ func (r *ImageService) registryHosts(auth *Auth) docker.RegistryHosts {
 	return reg.Hosts(auth)
 }
 
+// PinnedImageLabel marks an image the kubelet's image GC never removes
+// (containerd CRI's label, reported as CRI's Image.pinned).
+const PinnedImageLabel = "io.cri-containerd.pinned"
+
+const pinnedValue = "pinned"
+
+// ImportOption changes how ImportImages imports.
+type ImportOption func(*importOptions)
+
+type importOptions struct{ pinned bool }
+
+// WithPinned pins the imported images, as k3s pins the images it imports
+// from the agent's images dir: air-gapped nodes cannot pull them back.
+func WithPinned() ImportOption { return func(o *importOptions) { o.pinned = true } }
+
 // ImportImages imports a docker-archive (`docker save`) or OCI layout tar
 // and unpacks its images.
-func (r *ImageService) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, error) {
+func (r *ImageService) ImportImages(ctx context.Context, tar io.Reader, opts ...ImportOption) ([]*Image, error) {
 	ctx = r.ctx(ctx)
+	var o importOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	imported, err := r.client.Import(ctx, tar)
 	if err != nil {
 		return nil, fmt.Errorf("import images: %w", err)
@@ -162,6 +183,17 @@ func (r *ImageService) ImportImages(ctx context.Context, tar io.Reader) ([]*Imag
 	var out []*Image
 	seen := map[string]bool{}
 	for _, i := range imported {
+		if o.pinned && i.Labels[PinnedImageLabel] != pinnedValue {
+			if i.Labels == nil {
+				i.Labels = map[string]string{}
+			}
+			i.Labels[PinnedImageLabel] = pinnedValue
+			updated, err := r.client.ImageService().Update(ctx, i, "labels."+PinnedImageLabel)
+			if err != nil {
+				return nil, fmt.Errorf("pin image %s: %w", i.Name, err)
+			}
+			i = updated
+		}
 		img := containerd.NewImage(r.client, i)
 		if err := img.Unpack(ctx, r.snapshotter); err != nil {
 			return nil, fmt.Errorf("unpack image %s: %w", i.Name, err)
@@ -290,6 +322,9 @@ func (r *ImageService) describeImage(ctx context.Context, id string, records []i
 	out := &Image{ID: id}
 	tags, digests := map[string]bool{}, map[string]bool{}
 	for _, i := range records {
+		if i.Labels[PinnedImageLabel] == pinnedValue {
+			out.Pinned = true
+		}
 		named, err := reference.ParseNormalizedNamed(i.Name)
 		if err != nil {
 			continue // a digest-only or otherwise bare record
