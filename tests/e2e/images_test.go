@@ -404,32 +404,7 @@ func TestImageGC(t *testing.T) {
 func TestEvictionUnderMemoryPressure(t *testing.T) {
 	n := kubeletStart(t, "--eviction-hard", "memory.available<1000Ti")
 	ctx := context.Background()
-	node := func() *corev1.Node {
-		nd, err := n.s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return nd
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var mp *corev1.NodeCondition
-		for _, c := range node().Status.Conditions {
-			if c.Type == corev1.NodeMemoryPressure {
-				mp = c.DeepCopy()
-			}
-		}
-		if mp != nil && mp.Status == corev1.ConditionTrue {
-			if mp.Reason != "KubeletHasInsufficientMemory" || mp.Message != "kubelet has insufficient memory available" {
-				t.Errorf("MemoryPressure %+v", mp)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no MemoryPressure: %+v", mp)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	n.waitNodeCondition(t, corev1.NodeMemoryPressure, "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
 	pods := n.s.Client.CoreV1().Pods("default")
 	mk := func(name string, request string) {
 		p := &corev1.Pod{
@@ -478,5 +453,69 @@ func TestEvictionUnderMemoryPressure(t *testing.T) {
 	})
 	if events := n.s.Kubectl(t, "get", "events", "--field-selector", "involvedObject.name=burstable,reason=Evicted"); !strings.Contains(events, "The node was low on resource: memory") {
 		t.Errorf("no Evicted event:\n%s", events)
+	}
+}
+
+// TestEvictionUnderDiskPressure runs a node whose nodefs threshold is
+// always met: DiskPressure, every new pod rejected, and the image reclaim
+// that runs under it leaves the imported image (pinned, and young; the
+// unit tests cover each on its own).
+func TestEvictionUnderDiskPressure(t *testing.T) {
+	n := kubeletStart(t, "--eviction-hard", "nodefs.available<100%")
+	ctx := context.Background()
+	n.waitNodeCondition(t, corev1.NodeDiskPressure, "KubeletHasDiskPressure", "kubelet has disk pressure")
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "burstable"},
+		Spec: corev1.PodSpec{
+			NodeName: n.name,
+			Containers: []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever, Args: []string{"sleep", "infinity"},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Mi")}}}},
+		},
+	}
+	if _, err := n.s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := n.waitPod(t, "burstable", "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if got.Status.Reason != "Evicted" || got.Status.Message != "The node had condition: [DiskPressure]. " {
+		t.Errorf("rejection: %q %q", got.Status.Reason, got.Status.Message)
+	}
+	// Reclaim ran (every 10s under pressure); the imported image stays.
+	time.Sleep(11 * time.Second)
+	nd, err := n.s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, img := range nd.Status.Images {
+		for _, name := range img.Names {
+			found = found || name == ctdAgnhostRef
+		}
+	}
+	if !found {
+		t.Errorf("pinned image gone from node.status.images: %+v", nd.Status.Images)
+	}
+}
+
+// waitNodeCondition waits for the node condition to be True with reason and message.
+func (n *kubeletNode) waitNodeCondition(t *testing.T, typ corev1.NodeConditionType, reason, message string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		nd, err := n.s.Client.CoreV1().Nodes().Get(context.Background(), n.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range nd.Status.Conditions {
+			if c.Type == typ && c.Status == corev1.ConditionTrue {
+				if c.Reason != reason || c.Message != message {
+					t.Errorf("%s: %+v", typ, c)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s: %+v", typ, nd.Status.Conditions)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
