@@ -48,6 +48,7 @@ func newImageCommand() *cobra.Command {
 		return runtime.NewImageService(c, ctrd.Namespace, "", nil), func() { c.Close() }, nil
 	}
 
+	var pinned bool
 	importCmd := &cobra.Command{
 		Use:   "import TARBALL...",
 		Short: "Import images from docker-archive or OCI tarballs (gzip too), '-' for stdin",
@@ -58,9 +59,14 @@ func newImageCommand() *cobra.Command {
 				return err
 			}
 			defer done()
-			return importImages(cmd.Context(), images, args, cmd.InOrStdin(), cmd.OutOrStdout())
+			var opts []runtime.ImportOption
+			if pinned {
+				opts = append(opts, runtime.WithPinned())
+			}
+			return importImages(cmd.Context(), images, args, cmd.InOrStdin(), cmd.OutOrStdout(), opts...)
 		},
 	}
+	importCmd.Flags().BoolVar(&pinned, "pinned", false, "Pin the images: the image garbage collector never removes them (as the agent pins the tarballs of its images dir)")
 	var quiet, noTrunc, digests bool
 	lsCmd := &cobra.Command{
 		Use:     "ls [REPOSITORY[:TAG]]",
@@ -105,7 +111,7 @@ func newImageCommand() *cobra.Command {
 	return cmd
 }
 
-func importImages(ctx context.Context, images *runtime.ImageService, paths []string, stdin io.Reader, out io.Writer) error {
+func importImages(ctx context.Context, images *runtime.ImageService, paths []string, stdin io.Reader, out io.Writer, opts ...runtime.ImportOption) error {
 	for _, p := range paths {
 		var r io.Reader = stdin
 		if p != "-" {
@@ -116,7 +122,7 @@ func importImages(ctx context.Context, images *runtime.ImageService, paths []str
 			defer f.Close()
 			r = f
 		}
-		imported, err := images.ImportImages(ctx, r)
+		imported, err := images.ImportImages(ctx, r, opts...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}

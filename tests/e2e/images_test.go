@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/namespaces"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
@@ -273,9 +274,13 @@ func TestImageCommand(t *testing.T) {
 	if out := must("ls"); out != "IMAGE               TAG                 IMAGE ID            SIZE\n" {
 		t.Errorf("empty ls:\n%s", out)
 	}
-	out := must("import", filepath.Join(images, "agnhost-lite.tar"))
+	out := must("import", "--pinned", filepath.Join(images, "agnhost-lite.tar"))
 	if out != "Loaded image: "+ctdAgnhostRef+"\n" {
 		t.Errorf("import: %q", out)
+	}
+	rec, err := ctdClient(t, p).ImageService().Get(namespaces.WithNamespace(context.Background(), "k8s.io"), ctdAgnhostRef)
+	if err != nil || rec.Labels[runtime.PinnedImageLabel] != "pinned" {
+		t.Errorf("--pinned: %v %v", rec.Labels, err)
 	}
 	// From stdin too.
 	f, err := os.Open(filepath.Join(images, "busybox.tar"))
