@@ -47,24 +47,30 @@ func newImageCommand() *cobra.Command {
 		}
 		return runtime.NewImageService(c, ctrd.Namespace, "", nil), func() { c.Close() }, nil
 	}
+	// withImages runs a subcommand with the agent containerd's images.
+	withImages := func(run func(cmd *cobra.Command, images *runtime.ImageService, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			images, done, err := connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			return run(cmd, images, args)
+		}
+	}
 
 	var pinned bool
 	importCmd := &cobra.Command{
 		Use:   "import TARBALL...",
 		Short: "Import images from docker-archive or OCI tarballs (gzip too), '-' for stdin",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			images, done, err := connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: withImages(func(cmd *cobra.Command, images *runtime.ImageService, args []string) error {
 			var opts []runtime.ImportOption
 			if pinned {
 				opts = append(opts, runtime.WithPinned())
 			}
 			return importImages(cmd.Context(), images, args, cmd.InOrStdin(), cmd.OutOrStdout(), opts...)
-		},
+		}),
 	}
 	importCmd.Flags().BoolVar(&pinned, "pinned", false, "Pin the images: the image garbage collector never removes them (as the agent pins the tarballs of its images dir)")
 	var quiet, noTrunc, digests bool
@@ -73,12 +79,7 @@ func newImageCommand() *cobra.Command {
 		Aliases: []string{"list", "images"},
 		Short:   "List images",
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			images, done, err := connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: withImages(func(cmd *cobra.Command, images *runtime.ImageService, args []string) error {
 			list, err := images.ListImages(cmd.Context())
 			if err != nil {
 				return err
@@ -88,7 +89,7 @@ func newImageCommand() *cobra.Command {
 				filter = args[0]
 			}
 			return printImages(cmd.OutOrStdout(), list, filter, printOptions{quiet: quiet, noTrunc: noTrunc, digests: digests})
-		},
+		}),
 	}
 	lsCmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")
 	lsCmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Show the full image ID")
@@ -98,14 +99,9 @@ func newImageCommand() *cobra.Command {
 		Aliases: []string{"rmi"},
 		Short:   "Remove images by name or ID (every name of the image goes)",
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			images, done, err := connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: withImages(func(cmd *cobra.Command, images *runtime.ImageService, args []string) error {
 			return removeImages(cmd.Context(), images, args, cmd.OutOrStdout())
-		},
+		}),
 	}
 	cmd.AddCommand(importCmd, lsCmd, rmCmd)
 	return cmd

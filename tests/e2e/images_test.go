@@ -1,18 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +16,6 @@ import (
 
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/namespaces"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -32,113 +24,9 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/images"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
-	"github.com/skiff-k8s/skiff/pkg/pki"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries/registrytest"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
-
-// imgRegistry is go-containerregistry's in-memory registry on loopback over
-// TLS (a test CA's certificate for localhost and 127.0.0.1) behind basic auth.
-type imgRegistry struct {
-	srv        *httptest.Server
-	port       string
-	caFile     string
-	user, pass string
-	client     *http.Client
-}
-
-func imgStartRegistry(t *testing.T) *imgRegistry {
-	t.Helper()
-	b, err := pki.Ensure(t.TempDir(), pki.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(b.ServingCert, b.ServingKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &imgRegistry{caFile: b.ServerCA, user: "puller", pass: "s3cret-" + netRandomHex(t, 4)}
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if u, p, ok := req.BasicAuth(); !ok || u != r.user || p != r.pass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="skiff-e2e"`)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
-			return
-		}
-		reg.ServeHTTP(w, req)
-	}))
-	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	r.srv.StartTLS()
-	t.Cleanup(r.srv.Close)
-	r.port = r.srv.URL[strings.LastIndex(r.srv.URL, ":")+1:]
-	pool := x509.NewCertPool()
-	ca, _ := os.ReadFile(r.caFile)
-	pool.AppendCertsFromPEM(ca)
-	r.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return r
-}
-
-func (r *imgRegistry) do(t *testing.T, method, url, ctype string, body io.Reader) *http.Response {
-	t.Helper()
-	if !strings.HasPrefix(url, "https://") {
-		url = r.srv.URL + url
-	}
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(r.user, r.pass)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %s", method, url, resp.Status)
-	}
-	return resp
-}
-
-func (r *imgRegistry) uploadBlob(t *testing.T, repo, digest string, body io.Reader) {
-	loc := r.do(t, http.MethodPost, "/v2/"+repo+"/blobs/uploads/", "", nil).Header.Get("Location")
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
-	r.do(t, http.MethodPut, loc+sep+"digest="+digest, "application/octet-stream", body)
-}
-
-// push uploads the image of a tarball from bin/images as repo:tag.
-func (r *imgRegistry) push(t *testing.T, tarPath, repo, tag string) {
-	t.Helper()
-	img, err := tarball.ImageFromPath(tarPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		d, _ := l.Digest()
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.uploadBlob(t, repo, d.String(), rc)
-		rc.Close()
-	}
-	cfg, _ := img.RawConfigFile()
-	cfgName, _ := img.ConfigName()
-	r.uploadBlob(t, repo, cfgName.String(), bytes.NewReader(cfg))
-	manifest, _ := img.RawManifest()
-	mt, _ := img.MediaType()
-	r.do(t, http.MethodPut, "/v2/"+repo+"/manifests/"+tag, string(mt), bytes.NewReader(manifest))
-}
 
 // TestPrivateRegistry pulls pods' images from a real registry configured in
 // registries.yaml: through a mirror entry with a rewrite, with the file's
@@ -147,8 +35,12 @@ func (r *imgRegistry) push(t *testing.T, tarPath, repo, tag string) {
 func TestPrivateRegistry(t *testing.T) {
 	ctdRequire(t)
 	netRequireRoot(t)
-	reg := imgStartRegistry(t)
-	reg.push(t, filepath.Join(ctdImages(t), "agnhost-lite.tar"), "skiff/agnhost", "reg")
+	reg := registrytest.Start(t)
+	img, err := tarball.ImageFromPath(filepath.Join(ctdImages(t), "agnhost-lite.tar"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Push(t, img, "skiff/agnhost", "reg")
 	regFile := filepath.Join(t.TempDir(), "registries.yaml")
 	yaml := fmt.Sprintf(`mirrors:
   mirror.skiff.invalid:
@@ -169,7 +61,7 @@ configs:
       password: wrong
     tls:
       ca_file: %[4]s
-`, reg.port, reg.user, reg.pass, reg.caFile)
+`, reg.Port, reg.User, reg.Pass, reg.CAFile)
 	if err := os.WriteFile(regFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +88,7 @@ configs:
 	// the mirror endpoint (with the rewrite) can serve it.
 	run("via-mirror", "mirror.skiff.invalid/mirrored/agnhost:reg")
 	// Straight from the registry with the file's credentials and CA.
-	run("file-creds", "127.0.0.1:"+reg.port+"/skiff/agnhost:reg")
+	run("file-creds", "127.0.0.1:"+reg.Port+"/skiff/agnhost:reg")
 	for _, name := range []string{"via-mirror", "file-creds"} {
 		p := n.waitPod(t, name, "running", podRunning)
 		if cs := p.Status.ContainerStatuses[0]; !strings.HasPrefix(cs.ImageID, "sha256:") && !strings.Contains(cs.ImageID, "@sha256:") {
@@ -205,7 +97,7 @@ configs:
 	}
 
 	// The same registry as localhost:<port>, where the file has a wrong password.
-	local := "localhost:" + reg.port + "/skiff/agnhost:reg"
+	local := "localhost:" + reg.Port + "/skiff/agnhost:reg"
 	run("wrong-password", local)
 	p := n.waitPod(t, "wrong-password", "ErrImagePull", func(p *corev1.Pod) bool {
 		if len(p.Status.ContainerStatuses) == 0 {
@@ -220,7 +112,7 @@ configs:
 	}
 
 	// A pull secret for localhost:<port> takes precedence over the file's password.
-	auths, _ := json.Marshal(map[string]any{"auths": map[string]any{"localhost:" + reg.port: map[string]string{"username": reg.user, "password": reg.pass}}})
+	auths, _ := json.Marshal(map[string]any{"auths": map[string]any{"localhost:" + reg.Port: map[string]string{"username": reg.User, "password": reg.Pass}}})
 	if _, err := n.s.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "regcred"},
 		Type:       corev1.SecretTypeDockerConfigJson,

@@ -1,29 +1,21 @@
 package registries
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/containerd/containerd/remotes/docker"
-	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/skiff-k8s/skiff/pkg/pki"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries/registrytest"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -170,98 +162,20 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
-// testRegistry is go-containerregistry's registry over TLS behind basic
-// auth, recording the paths asked for.
-type testRegistry struct {
-	srv    *httptest.Server
-	host   string
-	caFile string
-	mu     sync.Mutex
-	paths  []string
-}
-
-const regUser, regPass = "puller", "s3cret"
-
-func startRegistry(t *testing.T) *testRegistry {
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	tr := &testRegistry{}
-	// A test CA and a serving certificate for localhost and 127.0.0.1.
-	b, err := pki.Ensure(t.TempDir(), pki.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(b.ServingCert, b.ServingKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.caFile = b.ServerCA
-	tr.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tr.mu.Lock()
-		tr.paths = append(tr.paths, r.Method+" "+r.URL.Path)
-		tr.mu.Unlock()
-		if u, p, ok := r.BasicAuth(); !ok || u != regUser || p != regPass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="skiff-test"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	tr.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	tr.srv.StartTLS()
-	t.Cleanup(tr.srv.Close)
-	tr.host = strings.TrimPrefix(tr.srv.URL, "https://")
-	return tr
-}
-
-// push uploads a one-blob image as repo:tag and returns its manifest digest.
-func (tr *testRegistry) push(t *testing.T, repo, tag string) string {
-	pool := x509.NewCertPool()
-	ca, _ := os.ReadFile(tr.caFile)
-	pool.AppendCertsFromPEM(ca)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	do := func(method, url, ctype string, body []byte) *http.Response {
-		req, _ := http.NewRequest(method, url, bytes.NewReader(body))
-		req.SetBasicAuth(regUser, regPass)
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %s", method, url, resp.Status)
-		}
-		return resp
-	}
-	digest := func(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
-	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
-	resp := do(http.MethodPost, tr.srv.URL+"/v2/"+repo+"/blobs/uploads/", "", nil)
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, "http") {
-		loc = tr.srv.URL + loc
-	}
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
-	do(http.MethodPut, loc+sep+"digest="+digest(config), "application/octet-stream", config)
-	manifest, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
-		"layers":        []any{},
-	})
-	do(http.MethodPut, tr.srv.URL+"/v2/"+repo+"/manifests/"+tag, "application/vnd.oci.image.manifest.v1+json", manifest)
-	return digest(manifest)
-}
-
 // Resolving through the hosts against a real registry: a mirror with a
 // rewrite, the file's TLS and credentials, and the pull secret's precedence.
 func TestHostsAgainstRegistry(t *testing.T) {
-	tr := startRegistry(t)
-	want := tr.push(t, "skiff/app", "1")
+	tr := registrytest.Start(t)
+	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{Architecture: "amd64", OS: "linux"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Push(t, img, "skiff/app", "1")
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := d.String()
 	r, err := Parse([]byte(fmt.Sprintf(`
 mirrors:
   mirror.invalid:
@@ -275,7 +189,7 @@ configs:
   "localhost:%[5]s":
     auth: {username: %[2]s, password: wrong}
     tls: {ca_file: %[4]s}
-`, tr.host, regUser, regPass, tr.caFile, tr.srv.URL[strings.LastIndex(tr.srv.URL, ":")+1:])))
+`, tr.Host, tr.User, tr.Pass, tr.CAFile, tr.Port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,29 +202,26 @@ configs:
 	if got, err := resolve("mirror.invalid/library/app:1", nil); err != nil || got != want {
 		t.Errorf("through the mirror: %s %v, want %s", got, err, want)
 	}
-	tr.mu.Lock()
-	rewritten := strings.Contains(strings.Join(tr.paths, "\n"), "/v2/skiff/app/manifests/1")
-	tr.mu.Unlock()
-	if !rewritten {
-		t.Errorf("rewrite not applied: %q", tr.paths)
+	if paths := tr.Paths(); !strings.Contains(strings.Join(paths, "\n"), "/v2/skiff/app/manifests/1") {
+		t.Errorf("rewrite not applied: %q", paths)
 	}
 	// Directly, with the file's credentials.
-	if got, err := resolve(tr.host+"/skiff/app:1", nil); err != nil || got != want {
+	if got, err := resolve(tr.Host+"/skiff/app:1", nil); err != nil || got != want {
 		t.Errorf("direct: %s %v", got, err)
 	}
 	// localhost:<port> is the same server with the wrong password in the file.
-	local := "localhost:" + tr.srv.URL[strings.LastIndex(tr.srv.URL, ":")+1:]
+	local := "localhost:" + tr.Port
 	if _, err := resolve(local+"/skiff/app:1", nil); err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
 		t.Errorf("wrong password: %v", err)
 	}
 	// A pull secret for the image's registry wins over the file.
-	if got, err := resolve(local+"/skiff/app:1", &AuthConfig{Username: regUser, Password: regPass}); err != nil || got != want {
+	if got, err := resolve(local+"/skiff/app:1", &AuthConfig{Username: tr.User, Password: tr.Pass}); err != nil || got != want {
 		t.Errorf("pull secret: %s %v", got, err)
 	}
 	// An explicit https endpoint without the CA: the server's certificate
 	// is not trusted (a loopback registry named without a scheme would be
 	// reached without verification, as containerd does).
-	r, err = Parse([]byte(fmt.Sprintf("mirrors:\n  other.invalid:\n    endpoint: [%q]\n", "https://"+tr.host)))
+	r, err = Parse([]byte(fmt.Sprintf("mirrors:\n  other.invalid:\n    endpoint: [%q]\n", "https://"+tr.Host)))
 	if err != nil {
 		t.Fatal(err)
 	}
