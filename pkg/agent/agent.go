@@ -27,7 +27,9 @@ import (
 
 	ctrd "github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/kubelet"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/network"
 	"github.com/skiff-k8s/skiff/pkg/version"
@@ -63,6 +65,12 @@ type Config struct {
 	// ImagesDir holds image tarballs imported at start and when added;
 	// <DataDir>/agent/images when empty.
 	ImagesDir string
+	// PrivateRegistry is the registries.yaml (k3s' format: mirrors and
+	// credentials) read at start; <DataDir>/agent/registries.yaml when empty.
+	PrivateRegistry string
+	// EvictionHard are the kubelet's hard eviction thresholds
+	// ("memory.available<100Mi,nodefs.available<10%"); upstream's defaults when empty.
+	EvictionHard string
 	// RunDir holds state that must survive an agent restart but not a
 	// reboot (containerd's state and socket, the runtime's FIFOs);
 	// DefaultRunDir when empty. Tests put it under a temp dir.
@@ -133,6 +141,9 @@ func (cfg *Config) setDefaults() error {
 	if cfg.ImagesDir == "" {
 		cfg.ImagesDir = filepath.Join(cfg.agentDir(), "images")
 	}
+	if cfg.PrivateRegistry == "" {
+		cfg.PrivateRegistry = filepath.Join(cfg.agentDir(), registries.FileName)
+	}
 	if cfg.RunDir == "" {
 		cfg.RunDir = DefaultRunDir
 	}
@@ -150,6 +161,20 @@ func (cfg *Config) setDefaults() error {
 
 func (cfg *Config) agentDir() string { return filepath.Join(cfg.DataDir, "agent") }
 
+// CheckPrivateRegistry validates the registries.yaml the agent would read
+// with dataDir, so that `skiff server` fails to start on a bad one as the
+// agent would.
+func CheckPrivateRegistry(cfg Config, dataDir string) error {
+	cfg.DataDir = dataDir
+	if err := cfg.setDefaults(); err != nil {
+		return err
+	}
+	if _, err := registries.Load(cfg.PrivateRegistry); err != nil {
+		return fmt.Errorf("agent: private registry configuration: %w", err)
+	}
+	return nil
+}
+
 // Run runs the agent until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.setDefaults(); err != nil {
@@ -158,7 +183,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := Preflight(cfg); err != nil {
 		return err
 	}
+	// registries.yaml is read once, at start; a bad file stops the start
+	// (as k3s does) rather than pulling from the wrong place.
+	regs, err := registries.Load(cfg.PrivateRegistry)
+	if err != nil {
+		return fmt.Errorf("agent: private registry configuration: %w", err)
+	}
+	var evictionHard []eviction.Threshold
+	if cfg.EvictionHard != "" {
+		if evictionHard, err = eviction.ParseThresholds(cfg.EvictionHard); err != nil {
+			return fmt.Errorf("agent: --eviction-hard: %w", err)
+		}
+	}
 	log := klog.FromContext(ctx)
+	if _, err := os.Stat(cfg.PrivateRegistry); err == nil {
+		log.Info("Using private registry configuration (read at start only)", "file", cfg.PrivateRegistry)
+	}
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("agent: kubeconfig: %w", err)
@@ -172,7 +212,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var running atomic.Pointer[kubelet.Kubelet]
 	address := cfg.ContainerRuntimeEndpoint
+	// The image GC watches the filesystem of containerd's content: ours,
+	// or the data dir's with an external containerd (its root is unknown).
+	imageFs := cfg.agentDir()
 	if address == "" {
+		imageFs = filepath.Join(cfg.agentDir(), "containerd")
 		proc, err := ctrd.Start(ctx, ctrd.Config{
 			RootDir:     filepath.Join(cfg.agentDir(), "containerd"),
 			StateDir:    filepath.Join(cfg.RunDir, "containerd"),
@@ -206,6 +250,7 @@ func Run(ctx context.Context, cfg Config) error {
 		LogRoot:    cfg.LogDir,
 		RootDir:    filepath.Join(cfg.RunDir, "runtime"),
 		CgroupRoot: cfg.CgroupRoot,
+		Registries: regs,
 		Logf:       func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...), "component", "runtime") },
 	})
 	if err != nil {
@@ -244,6 +289,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Labels:         cfg.Labels,
 		KubeletVersion: version.Kubernetes(),
 		Port:           cfg.KubeletPort,
+		ImageFsPath:    imageFs,
+		EvictionHard:   evictionHard,
 	})
 	if err != nil {
 		return err

@@ -127,5 +127,7 @@ func (i *importer) importFile(ctx context.Context, path string) ([]*runtime.Imag
 	}
 	defer f.Close()
 	// containerd's Import reads gzip as well as plain tar.
-	return i.rt.ImportImages(ctx, f)
+	// Pinned as k3s does: the image GC never removes what an air-gapped
+	// node could not pull back.
+	return i.rt.ImportImages(ctx, f, runtime.WithPinned())
 }

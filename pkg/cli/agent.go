@@ -17,6 +17,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/join"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 )
 
 // newAgentCommand is `skiff agent`: the node agent alone, against a server.
@@ -80,6 +81,8 @@ that kubeconfig's identity instead.`,
 func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "Use this containerd socket instead of starting containerd")
 	f.StringVar(&cfg.ImagesDir, "images-dir", "", "Import image tarballs from this folder at start and when added (default: <data-dir>/agent/images)")
+	f.StringVar(&cfg.PrivateRegistry, "private-registry", "", "Private registry configuration file, read at start (default: <data-dir>/agent/registries.yaml)")
+	f.StringVar(&cfg.EvictionHard, "eviction-hard", "", "Hard eviction thresholds, as the kubelet's flag (default: "+eviction.DefaultHard+")")
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")

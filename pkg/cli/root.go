@@ -25,7 +25,7 @@ func Main(args []string) int {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), &cobra.Command{
+	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newImageCommand(), &cobra.Command{
 		Use:                "kubectl",
 		Short:              "Run kubectl against the cluster (defaults to the admin kubeconfig)",
 		DisableFlagParsing: true,

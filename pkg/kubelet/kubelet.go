@@ -33,6 +33,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/images"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
@@ -65,6 +67,14 @@ type Config struct {
 	KubeletVersion string
 	// Port is the kubelet API's port, reported in daemonEndpoints; 10250 when zero.
 	Port int
+	// ImageFsPath is on the filesystem holding containerd's content (the
+	// image GC's imagefs); DataDir when empty.
+	ImageFsPath string
+	// ImageGCPolicy is images.DefaultPolicy when zero.
+	ImageGCPolicy images.Policy
+	// EvictionHard are the hard eviction thresholds; upstream's defaults
+	// when nil.
+	EvictionHard []eviction.Threshold
 }
 
 // Kubelet runs the pods of one node.
@@ -80,6 +90,8 @@ type Kubelet struct {
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
 	podStore cache.Indexer
+	imageGC  *images.GC
+	eviction *eviction.Manager
 
 	mu sync.Mutex
 	// pods are the last known objects by UID, kept after a delete until the
@@ -106,6 +118,12 @@ func New(cfg Config) (*Kubelet, error) {
 	if cfg.Port == 0 {
 		cfg.Port = kubeletPort
 	}
+	if cfg.ImageFsPath == "" {
+		cfg.ImageFsPath = cfg.DataDir
+	}
+	if cfg.ImageGCPolicy == (images.Policy{}) {
+		cfg.ImageGCPolicy = images.DefaultPolicy
+	}
 	k := &Kubelet{
 		cfg:            cfg,
 		client:         cfg.Client,
@@ -120,6 +138,15 @@ func New(cfg Config) (*Kubelet, error) {
 			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](200*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"}),
 	}
+	gc, err := images.NewGC(cfg.ImageGCPolicy, cfg.Runtime, images.StatFS(cfg.ImageFsPath), k.imagesInUse)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet: image GC: %w", err)
+	}
+	k.imageGC = gc
+	if cfg.EvictionHard == nil {
+		cfg.EvictionHard = eviction.DefaultThresholds()
+	}
+	k.eviction = k.newEvictionManager(cfg.EvictionHard)
 	return k, nil
 }
 
@@ -191,6 +218,8 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	defer unsubscribe()
 	go k.watchRuntime(ctx, events)
 	go k.resyncLoop(ctx)
+	go k.imageGCLoop(ctx, k.imageGC)
+	go k.eviction.Run(ctx)
 
 	// Enough workers that pods in their termination grace period do not hold up the others.
 	const workers = 16

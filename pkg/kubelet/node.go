@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	goruntime "runtime"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/nodestatus"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 )
 
 // Upstream's defaults.
@@ -34,6 +37,10 @@ const (
 	// posted if it changed.
 	nodeStatusUpdateFrequency = 10 * time.Second
 	kubeletPort               = 10250
+	// nodeStatusMaxImages and maxNamesPerImageInNodeStatus bound
+	// node.status.images (upstream's defaults).
+	nodeStatusMaxImages          = 50
+	maxNamesPerImageInNodeStatus = 5
 	// memoryReserve is kept back from allocatable for the system and skiff
 	// itself (kube-reserved + system-reserved in upstream's terms).
 	memoryReserve = 256 << 20
@@ -156,14 +163,7 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 	}
 	if k.rt != nil {
 		if imgs, err := k.rt.ListImages(ctx); err == nil {
-			s.Images = nil
-			for _, i := range imgs {
-				names := append(append([]string(nil), i.RepoDigests...), i.RepoTags...)
-				if len(names) == 0 {
-					continue
-				}
-				s.Images = append(s.Images, corev1.ContainerImage{Names: names, SizeBytes: i.Size})
-			}
+			s.Images = nodeImages(imgs)
 		}
 	}
 	ready := nodestatus.Ready
@@ -175,7 +175,34 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 	if old != nil {
 		oldConds = old.Status.Conditions
 	}
-	s.Conditions = nodestatus.Conditions(ready, oldConds, metav1.Now())
+	var pressure nodestatus.Pressure
+	if k.eviction != nil {
+		pressure.Memory, pressure.Disk = k.eviction.Pressure()
+	}
+	s.Conditions = nodestatus.ConditionsUnder(pressure, ready, oldConds, metav1.Now())
+}
+
+// nodeImages is node.status.images as upstream reports it: the largest
+// nodeStatusMaxImages images, each with up to maxNamesPerImageInNodeStatus
+// names (digests first).
+func nodeImages(imgs []*runtime.Image) []corev1.ContainerImage {
+	imgs = slices.Clone(imgs)
+	sort.SliceStable(imgs, func(i, j int) bool { return imgs[i].Size > imgs[j].Size })
+	var out []corev1.ContainerImage
+	for _, i := range imgs {
+		if len(out) == nodeStatusMaxImages {
+			break
+		}
+		names := append(append([]string(nil), i.RepoDigests...), i.RepoTags...)
+		if len(names) == 0 {
+			continue
+		}
+		if len(names) > maxNamesPerImageInNodeStatus {
+			names = names[:maxNamesPerImageInNodeStatus]
+		}
+		out = append(out, corev1.ContainerImage{Names: names, SizeBytes: i.Size})
+	}
+	return out
 }
 
 // updateNodeStatus posts the status if it changed, or if force, or when the

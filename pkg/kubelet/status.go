@@ -9,6 +9,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 )
 
@@ -70,7 +71,13 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	if isTerminal(old.Phase) {
 		s.Phase = old.Phase // a terminal phase never changes
 	}
-	if w != nil && w.deadlineExceeded && !isTerminal(s.Phase) || (w != nil && w.deadlineExceeded && old.Reason == "DeadlineExceeded") {
+	evicted := k.evictionOf(pod.UID)
+	// Failed once the eviction killed the containers: a status computed
+	// while they still run (a sync racing the eviction) must not make the
+	// pod terminal, or its containers would stay reported running.
+	if evicted != "" && !anyRunning(s) && (!isTerminal(old.Phase) || old.Reason == eviction.Reason) {
+		s.Phase, s.Reason, s.Message = corev1.PodFailed, eviction.Reason, evicted
+	} else if w != nil && w.deadlineExceeded && !isTerminal(s.Phase) || (w != nil && w.deadlineExceeded && old.Reason == "DeadlineExceeded") {
 		s.Phase = corev1.PodFailed
 		s.Reason = "DeadlineExceeded"
 		s.Message = fmt.Sprintf("Pod was active on the node longer than the specified deadline")
@@ -115,6 +122,10 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 			conds = append(conds, c)
 		}
 	}
+	if s.Reason == eviction.Reason && !hasCondition(conds, corev1.DisruptionTarget) {
+		conds = append(conds, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+			Reason: corev1.PodReasonTerminationByKubelet, Message: s.Message})
+	}
 	now := metav1.Now()
 	for i := range conds {
 		c := &conds[i]
@@ -130,6 +141,15 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	}
 	s.Conditions = conds
 	return s
+}
+
+func hasCondition(conds []corev1.PodCondition, t corev1.PodConditionType) bool {
+	for _, c := range conds {
+		if c.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 func ownCondition(t corev1.PodConditionType) bool {

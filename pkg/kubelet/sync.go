@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 	"github.com/skiff-k8s/skiff/pkg/network"
@@ -45,6 +46,11 @@ type podWorker struct {
 	pulls map[string]*pullBackoff
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
+	// evicted is the eviction (or admission rejection) message; set under
+	// Kubelet.mu, by the eviction manager too.
+	evicted string
+	// admitted is set once the pod passed admission.
+	admitted bool
 	// refreshed is when the pod's configMap/secret/projected volumes were
 	// last re-projected.
 	refreshed time.Time
@@ -135,6 +141,16 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 			return 0, err
 		}
 		return 0, k.teardownNetwork(ctx, uid)
+	}
+	// Eviction (pkg/kubelet/eviction): an evicted or rejected pod is
+	// killed and fails with reason Evicted.
+	if k.evictionOf(uid) != "" || pr.sandbox == nil && pod.Status.StartTime == nil && !k.admit(pod, w) {
+		k.stopProbes(pr)
+		if err := k.killPod(ctx, uid, pod, eviction.GracePeriod); err != nil {
+			return 0, err
+		}
+		pr, _ = k.podRuntime(ctx, uid)
+		return 0, k.updatePodStatus(ctx, pod, w, pr)
 	}
 	if d := pod.Spec.ActiveDeadlineSeconds; d != nil && pod.Status.StartTime != nil {
 		left := time.Until(pod.Status.StartTime.Add(time.Duration(*d) * time.Second))

@@ -80,6 +80,12 @@ func Run(ctx context.Context, o Options) error {
 	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
+	// A bad registries.yaml stops the start, as it does k3s' (images).
+	if !o.DisableAgent {
+		if err := agent.CheckPrivateRegistry(o.Agent, dataDir); err != nil {
+			return err
+		}
+	}
 	if o.DebugAddress != "" {
 		if err := serveDebug(ctx, o.DebugAddress); err != nil {
 			return err

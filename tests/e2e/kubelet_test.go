@@ -72,7 +72,7 @@ func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
 
 // kubeletStart runs `skiff server` with its agent and registers the
 // cleanup of pods, containerd, network and cgroups.
-func kubeletStart(t *testing.T) *kubeletNode {
+func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 	t.Helper()
 	ctdRequire(t)
 	netRequireRoot(t)
@@ -98,7 +98,7 @@ func kubeletStart(t *testing.T) *kubeletNode {
 	}
 	n.kubeletPort = framework.FreePort(t)
 	t.Cleanup(func() { n.cleanupNode(t) })
-	n.s = framework.StartWithAgent(t,
+	args := []string{
 		"--node-name", n.name,
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
@@ -110,7 +110,8 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		"--cgroup-root", n.cgroup,
 		"--images-dir", images,
 		"--kubelet-port", strconv.Itoa(n.kubeletPort),
-	)
+	}
+	n.s = framework.StartWithAgent(t, append(args, extraArgs...)...)
 	n.agentDir = filepath.Join(n.s.DataDir, "agent")
 	// Runs before the server stops: the kubelet tears the pods down.
 	t.Cleanup(func() { n.deleteAllPods(t) })

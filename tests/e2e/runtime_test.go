@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 )
 
 // rtEnv is a runtime on its own containerd, with the test images imported.
@@ -609,7 +609,7 @@ func TestRuntime(t *testing.T) {
 }
 
 // A registry on loopback (go-containerregistry's in-memory one) behind basic
-// auth, reached as a mirror of skiff.test through Config.RegistryHosts.
+// auth, reached as a mirror of skiff.test through Config.Registries.
 func TestRuntimePull(t *testing.T) {
 	ctdRequire(t)
 	const user, pass = "puller", "s3cret"
@@ -624,17 +624,15 @@ func TestRuntimePull(t *testing.T) {
 	}))
 	defer srv.Close()
 	regHost := strings.TrimPrefix(srv.URL, "http://")
-	env := rtStart(t, func(c *runtime.Config) {
-		c.RegistryHosts = func(host string) ([]docker.RegistryHost, error) {
-			if host != "skiff.test" {
-				return nil, fmt.Errorf("no registry for %s in this test", host)
-			}
-			return []docker.RegistryHost{{
-				Client: http.DefaultClient, Host: regHost, Scheme: "http", Path: "/v2",
-				Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve,
-			}}, nil
-		}
-	})
+	regs, err := registries.New(registries.File{Mirrors: map[string]registries.Mirror{
+		"skiff.test": {Endpoints: []string{"http://" + regHost}},
+	}, Configs: map[string]registries.RegistryConfig{
+		regHost: {Auth: &registries.AuthConfig{Username: user, Password: pass}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := rtStart(t, func(c *runtime.Config) { c.Registries = regs })
 	rt := env.rt
 	ctx := context.Background()
 
@@ -655,16 +653,25 @@ func TestRuntimePull(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = rt.PullImage(ctx, "skiff.test/mirror/agnhost:2", nil)
+	// localhost:<port> is the same registry under a name with no credentials in the file.
+	localHost := "localhost:" + regHost[strings.LastIndex(regHost, ":")+1:]
+	_, err = rt.PullImage(ctx, localHost+"/mirror/agnhost:2", nil)
 	if !errors.Is(err, runtime.ErrImagePull) || !strings.Contains(err.Error(), "pull access denied") {
 		t.Errorf("pull without credentials: %v", err)
 	}
+	// A pull secret's credentials go to the image's registry only: the
+	// mirror gets the file's, so a wrong pull secret for skiff.test does not matter.
 	auth := &runtime.Auth{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
-	_, err = rt.EnsureImage(ctx, "skiff.test/mirror/missing:1", corev1.PullIfNotPresent, auth)
-	if !errors.Is(err, runtime.ErrImagePull) || !strings.Contains(err.Error(), `failed to pull and unpack image "skiff.test/mirror/missing:1"`) || !strings.Contains(err.Error(), "not found") {
+	if _, err := rt.PullImage(ctx, "skiff.test/mirror/agnhost:2", &runtime.Auth{Username: "someone", Password: "else"}); err != nil {
+		t.Errorf("pull secret credentials sent to the mirror instead of the file's: %v", err)
+	}
+	// Straight from the registry (the default endpoint of skiff.test does not resolve).
+	_, err = rt.EnsureImage(ctx, regHost+"/mirror/missing:1", corev1.PullIfNotPresent, auth)
+	if !errors.Is(err, runtime.ErrImagePull) || !strings.Contains(err.Error(), `failed to pull and unpack image "`+regHost+`/mirror/missing:1"`) || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("pull of a missing image: %v", err)
 	}
-	got, err := rt.EnsureImage(ctx, "skiff.test/mirror/agnhost:2", corev1.PullAlways, auth)
+	// Through the mirror with the file's credentials for it.
+	got, err := rt.EnsureImage(ctx, "skiff.test/mirror/agnhost:2", corev1.PullAlways, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

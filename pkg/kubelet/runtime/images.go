@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +11,40 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 )
+
+// ImageService manages the images of a containerd namespace: pulls (with
+// the node's registries.yaml), imports, listing and removal. A Runtime has
+// one; `skiff image` uses one alone, without re-adopting containers.
+type ImageService struct {
+	client      *containerd.Client
+	namespace   string
+	snapshotter string
+	registries  *registries.Registries
+}
+
+// NewImageService manages the images of namespace (DefaultNamespace when
+// empty), unpacked with snapshotter (DefaultSnapshotter when empty).
+func NewImageService(client *containerd.Client, namespace, snapshotter string, regs *registries.Registries) *ImageService {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	if snapshotter == "" {
+		snapshotter = DefaultSnapshotter
+	}
+	return &ImageService{client: client, namespace: namespace, snapshotter: snapshotter, registries: regs}
+}
+
+func (r *ImageService) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.namespace)
+}
 
 // Image is a local image as the kubelet sees it (node.status.images,
 // containerStatus.imageID). An image is identified by its config digest; the
@@ -30,19 +58,13 @@ type Image struct {
 	Size int64
 	// Config is the image's runtime configuration (entrypoint, env, user, …).
 	Config ocispec.ImageConfig
+	// Pinned images are never garbage collected (PinnedImageLabel).
+	Pinned bool
 }
 
 // Auth holds registry credentials as the kubelet gets them from
 // imagePullSecrets (a docker config entry).
-type Auth struct {
-	Username, Password string
-	// Auth is base64("username:password"), used when Username is empty.
-	Auth string
-	// IdentityToken is a refresh token sent to the registry's token server.
-	IdentityToken string
-	// RegistryToken is a bearer token sent to the registry as is.
-	RegistryToken string
-}
+type Auth = registries.AuthConfig
 
 // Reasons the kubelet reports for image problems (container waiting reasons).
 var (
@@ -79,7 +101,7 @@ func NormalizeImageRef(ref string) (string, error) {
 
 // EnsureImage makes the image present according to the pull policy and
 // returns it, as the kubelet's image manager does.
-func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, auth *Auth) (*Image, error) {
+func (r *ImageService) EnsureImage(ctx context.Context, ref string, policy corev1.PullPolicy, auth *Auth) (*Image, error) {
 	if policy == "" {
 		policy = corev1.PullIfNotPresent
 	}
@@ -101,7 +123,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy corev1.Pul
 
 // PullImage pulls and unpacks an image. Failures are ErrImagePull
 // ImageErrors carrying the registry's message.
-func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image, error) {
+func (r *ImageService) PullImage(ctx context.Context, ref string, auth *Auth) (*Image, error) {
 	ctx = r.ctx(ctx)
 	named, err := NormalizeImageRef(ref)
 	if err != nil {
@@ -111,7 +133,7 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image
 	_, err = r.client.Pull(ctx, named,
 		containerd.WithResolver(resolver),
 		containerd.WithPullUnpack,
-		containerd.WithPullSnapshotter(r.cfg.Snapshotter))
+		containerd.WithPullSnapshotter(r.snapshotter))
 	if err != nil {
 		// containerd's CRI plugin's wording, which kubectl users know.
 		return nil, &ImageError{Reason: ErrImagePull,
@@ -120,61 +142,40 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *Auth) (*Image
 	return r.GetImage(ctx, named)
 }
 
-// registryHosts returns the endpoints for a host with the pull's credentials.
-func (r *Runtime) registryHosts(auth *Auth) docker.RegistryHosts {
-	authorizer := docker.NewDockerAuthorizer(docker.WithAuthCreds(func(host string) (string, string, error) {
-		return credentials(auth)
-	}))
-	if r.cfg.RegistryHosts == nil {
-		return docker.ConfigureDefaultRegistries(docker.WithAuthorizer(authorizer))
+// registryHosts returns the endpoints of a registry host (mirrors first,
+// from registries.yaml) with their credentials; the pull's credentials go to
+// the image's own registry host.
+func (r *ImageService) registryHosts(auth *Auth) docker.RegistryHosts {
+	reg := r.registries
+	if reg == nil {
+		reg = &registries.Registries{}
 	}
-	return func(host string) ([]docker.RegistryHost, error) {
-		hosts, err := r.cfg.RegistryHosts(host)
-		if err != nil {
-			return nil, err
-		}
-		for i := range hosts {
-			if hosts[i].Authorizer == nil {
-				hosts[i].Authorizer = authorizer
-			}
-		}
-		return hosts, nil
-	}
+	return reg.Hosts(auth)
 }
 
-// credentials turns a docker config entry into the username and secret
-// containerd's authorizer sends (an identity token goes with no username).
-func credentials(auth *Auth) (string, string, error) {
-	if auth == nil {
-		return "", "", nil
-	}
-	switch {
-	case auth.IdentityToken != "":
-		return "", auth.IdentityToken, nil
-	case auth.Username != "":
-		return auth.Username, auth.Password, nil
-	case auth.Auth != "":
-		decoded, err := base64.StdEncoding.DecodeString(auth.Auth)
-		if err != nil {
-			return "", "", fmt.Errorf("invalid registry auth: %w", err)
-		}
-		user, pass, ok := strings.Cut(string(decoded), ":")
-		if !ok {
-			return "", "", errors.New("invalid registry auth: no ':' in auth")
-		}
-		return user, strings.Trim(pass, "\x00"), nil
-	case auth.RegistryToken != "":
-		// containerd's authorizer has no bearer-token-only mode: send it as
-		// a refresh token, which token servers accept.
-		return "", auth.RegistryToken, nil
-	}
-	return "", "", nil
-}
+// PinnedImageLabel marks an image the kubelet's image GC never removes
+// (containerd CRI's label, reported as CRI's Image.pinned).
+const PinnedImageLabel = "io.cri-containerd.pinned"
+
+const pinnedValue = "pinned"
+
+// ImportOption changes how ImportImages imports.
+type ImportOption func(*importOptions)
+
+type importOptions struct{ pinned bool }
+
+// WithPinned pins the imported images, as k3s pins the images it imports
+// from the agent's images dir: air-gapped nodes cannot pull them back.
+func WithPinned() ImportOption { return func(o *importOptions) { o.pinned = true } }
 
 // ImportImages imports a docker-archive (`docker save`) or OCI layout tar
 // and unpacks its images.
-func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, error) {
+func (r *ImageService) ImportImages(ctx context.Context, tar io.Reader, opts ...ImportOption) ([]*Image, error) {
 	ctx = r.ctx(ctx)
+	var o importOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	imported, err := r.client.Import(ctx, tar)
 	if err != nil {
 		return nil, fmt.Errorf("import images: %w", err)
@@ -182,8 +183,19 @@ func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, er
 	var out []*Image
 	seen := map[string]bool{}
 	for _, i := range imported {
+		if o.pinned && i.Labels[PinnedImageLabel] != pinnedValue {
+			if i.Labels == nil {
+				i.Labels = map[string]string{}
+			}
+			i.Labels[PinnedImageLabel] = pinnedValue
+			updated, err := r.client.ImageService().Update(ctx, i, "labels."+PinnedImageLabel)
+			if err != nil {
+				return nil, fmt.Errorf("pin image %s: %w", i.Name, err)
+			}
+			i = updated
+		}
 		img := containerd.NewImage(r.client, i)
-		if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+		if err := img.Unpack(ctx, r.snapshotter); err != nil {
 			return nil, fmt.Errorf("unpack image %s: %w", i.Name, err)
 		}
 		got, err := r.GetImage(ctx, i.Name)
@@ -200,7 +212,7 @@ func (r *Runtime) ImportImages(ctx context.Context, tar io.Reader) ([]*Image, er
 
 // GetImage returns the image a reference names: a name (normalised), or an
 // image ID ("sha256:…"). A missing image is an errdefs.ErrNotFound.
-func (r *Runtime) GetImage(ctx context.Context, ref string) (*Image, error) {
+func (r *ImageService) GetImage(ctx context.Context, ref string) (*Image, error) {
 	ctx = r.ctx(ctx)
 	if strings.HasPrefix(ref, "sha256:") {
 		all, err := r.ListImages(ctx)
@@ -241,7 +253,7 @@ func (r *Runtime) GetImage(ctx context.Context, ref string) (*Image, error) {
 }
 
 // ListImages returns the local images, one per config digest.
-func (r *Runtime) ListImages(ctx context.Context) ([]*Image, error) {
+func (r *ImageService) ListImages(ctx context.Context) ([]*Image, error) {
 	ctx = r.ctx(ctx)
 	all, err := r.client.ImageService().List(ctx)
 	if err != nil {
@@ -274,7 +286,7 @@ func (r *Runtime) ListImages(ctx context.Context) ([]*Image, error) {
 
 // RemoveImage removes every name of the image a reference names. Removing
 // a missing image succeeds, as CRI's RemoveImage does.
-func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+func (r *ImageService) RemoveImage(ctx context.Context, ref string) error {
 	ctx = r.ctx(ctx)
 	img, err := r.GetImage(ctx, ref)
 	if errdefs.IsNotFound(err) {
@@ -297,7 +309,7 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-func (r *Runtime) imageID(ctx context.Context, i images.Image) (string, error) {
+func (r *ImageService) imageID(ctx context.Context, i images.Image) (string, error) {
 	desc, err := containerd.NewImage(r.client, i).Config(ctx)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", i.Name, err)
@@ -306,10 +318,13 @@ func (r *Runtime) imageID(ctx context.Context, i images.Image) (string, error) {
 }
 
 // describeImage builds an Image from the containerd records naming it.
-func (r *Runtime) describeImage(ctx context.Context, id string, records []images.Image) (*Image, error) {
+func (r *ImageService) describeImage(ctx context.Context, id string, records []images.Image) (*Image, error) {
 	out := &Image{ID: id}
 	tags, digests := map[string]bool{}, map[string]bool{}
 	for _, i := range records {
+		if i.Labels[PinnedImageLabel] == pinnedValue {
+			out.Pinned = true
+		}
 		named, err := reference.ParseNormalizedNamed(i.Name)
 		if err != nil {
 			continue // a digest-only or otherwise bare record

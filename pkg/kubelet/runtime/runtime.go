@@ -30,7 +30,8 @@ import (
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/remotes/docker"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 )
 
 // Defaults for Config.
@@ -65,16 +66,16 @@ type Config struct {
 	// containerLogMaxSize/containerLogMaxFiles); 10 MiB and 5 when zero.
 	LogMaxSize  int64
 	LogMaxFiles int
-	// RegistryHosts, when set, says which endpoints (mirrors first) serve a
-	// registry host; pulls set each endpoint's authorizer from the pull's
-	// credentials unless it has one. The default is the host itself over HTTPS.
-	RegistryHosts func(host string) ([]docker.RegistryHost, error)
+	// Registries are the node's registry mirrors and credentials
+	// (registries.yaml); nil pulls from each registry's own endpoint.
+	Registries *registries.Registries
 	// Logf reports background problems (log copying, exit handling); dropped when nil.
 	Logf func(format string, args ...any)
 }
 
 // Runtime runs pod sandboxes and containers on containerd.
 type Runtime struct {
+	*ImageService
 	client     *containerd.Client
 	ownClient  bool
 	cfg        Config
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		r.client, r.ownClient = c, true
 	}
+	r.ImageService = NewImageService(r.client, cfg.Namespace, cfg.Snapshotter, cfg.Registries)
 	r.bgCtx, r.cancel = context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
 	// Subscribe before recovering so that no exit between the two is missed.
 	ready := make(chan struct{})

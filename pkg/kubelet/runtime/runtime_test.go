@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
@@ -39,26 +38,6 @@ func TestNormalizeImageRef(t *testing.T) {
 	}
 	if _, err := NormalizeImageRef("Busybox"); !errors.Is(err, ErrInvalidImageRef) {
 		t.Errorf("invalid reference: %v", err)
-	}
-}
-
-func TestCredentials(t *testing.T) {
-	for _, tc := range []struct {
-		auth         *Auth
-		user, secret string
-	}{
-		{auth: nil},
-		{auth: &Auth{Username: "u", Password: "p"}, user: "u", secret: "p"},
-		{auth: &Auth{Auth: base64.StdEncoding.EncodeToString([]byte("u2:p:2"))}, user: "u2", secret: "p:2"},
-		{auth: &Auth{IdentityToken: "tok", Username: "ignored"}, secret: "tok"},
-	} {
-		u, s, err := credentials(tc.auth)
-		if err != nil || u != tc.user || s != tc.secret {
-			t.Errorf("%+v: %q %q %v", tc.auth, u, s, err)
-		}
-	}
-	if _, _, err := credentials(&Auth{Auth: "!!"}); err == nil {
-		t.Error("bad base64 accepted")
 	}
 }
 
