@@ -89,6 +89,7 @@ type Proxier struct {
 	sock     Datapath // the eBPF datapath; nil in nftables mode
 	nft      *nftDatapath
 	fellBack error // why the eBPF datapath is not used
+	dps      []Datapath
 
 	factory    informers.SharedInformerFactory
 	services   corelisters.ServiceLister
@@ -110,26 +111,7 @@ func New(cfg Config) (*Proxier, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("proxy: Client is required")
 	}
-	if cfg.PinDir == "" {
-		cfg.PinDir = DefaultPinDir
-	}
-	if cfg.NFTable == "" {
-		cfg.NFTable = "skiff-proxy"
-	}
-	if cfg.MinSyncPeriod == 0 {
-		cfg.MinSyncPeriod = 10 * time.Millisecond
-	}
-	if len(cfg.NodeIPs) == 0 {
-		cfg.NodeIPs = HostAddresses()
-	}
-	p := &Proxier{
-		cfg:       cfg,
-		node:      NodeInfo{Name: cfg.NodeName, Addresses: cfg.NodeIPs},
-		dirty:     map[types.NamespacedName]bool{},
-		kick:      make(chan struct{}, 1),
-		owners:    map[FrontendKey]types.NamespacedName{},
-		frontends: map[types.NamespacedName]map[FrontendKey]*Frontend{},
-	}
+	cfg, p := newProxier(cfg)
 	if cfg.ForceNFTables {
 		p.fellBack = errors.New("nftables forced by configuration")
 	} else {
@@ -157,6 +139,31 @@ func New(cfg Config) (*Proxier, error) {
 		}
 	}
 	return p, nil
+}
+
+// newProxier applies the defaults and makes a Proxier without datapaths.
+func newProxier(cfg Config) (Config, *Proxier) {
+	if cfg.PinDir == "" {
+		cfg.PinDir = DefaultPinDir
+	}
+	if cfg.NFTable == "" {
+		cfg.NFTable = "skiff-proxy"
+	}
+	if cfg.MinSyncPeriod == 0 {
+		cfg.MinSyncPeriod = 10 * time.Millisecond
+	}
+	if len(cfg.NodeIPs) == 0 {
+		cfg.NodeIPs = HostAddresses()
+	}
+	p := &Proxier{
+		cfg:       cfg,
+		node:      NodeInfo{Name: cfg.NodeName, Addresses: cfg.NodeIPs},
+		dirty:     map[types.NamespacedName]bool{},
+		kick:      make(chan struct{}, 1),
+		owners:    map[FrontendKey]types.NamespacedName{},
+		frontends: map[types.NamespacedName]map[FrontendKey]*Frontend{},
+	}
+	return cfg, p
 }
 
 // Mode says which datapath balances sockets ("ebpf" or "nftables"), and
@@ -345,16 +352,7 @@ func (p *Proxier) sync(first bool) (int, error) {
 	return len(changes), err
 }
 
-func (p *Proxier) datapaths() []Datapath {
-	var out []Datapath
-	if p.sock != nil {
-		out = append(out, p.sock)
-	}
-	if p.nft != nil {
-		out = append(out, p.nft)
-	}
-	return out
-}
+func (p *Proxier) datapaths() []Datapath { return p.dps }
 
 // syncService records the changes of one service's frontends.
 func (p *Proxier) syncService(n types.NamespacedName, changes map[FrontendKey]*Frontend) {
