@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/skiff-k8s/skiff/pkg/agent"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
 )
 
 // newAgentCommand is `skiff agent`: the node agent alone, against a server.
@@ -78,4 +79,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
+	f.BoolVar(&cfg.DisableProxy, "disable-proxy", false, "Do not run the service proxy (ClusterIP, NodePort and LoadBalancer services are not reachable from this node)")
+	f.StringVar(&cfg.ProxyPinDir, "proxy-pin-dir", proxy.DefaultPinDir, "bpffs folder of the service proxy's pinned eBPF maps and links (kept across restarts)")
+	f.StringVar(&cfg.ProxyNFTable, "proxy-nftables-table", "skiff-proxy", "nftables table (family ip) the service proxy owns")
 }

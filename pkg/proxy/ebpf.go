@@ -68,15 +68,8 @@ var sockHooks = []struct {
 // them to cgroupPath (replacing the programs of links pinned by an earlier
 // run, so the hooks never go away) and reads back what the maps hold.
 func openEBPF(pinDir, cgroupPath string) (*ebpfDatapath, error) {
-	if err := os.MkdirAll(pinDir, 0o700); err != nil {
-		return nil, fmt.Errorf("bpffs pin dir: %w", err)
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(pinDir, &st); err != nil {
-		return nil, fmt.Errorf("bpffs pin dir: %w", err)
-	}
-	if st.Type != unix.BPF_FS_MAGIC {
-		return nil, fmt.Errorf("pin dir %s is not on a bpf filesystem (mount -t bpf bpf %s)", pinDir, filepath.Dir(pinDir))
+	if err := ensureBPFFS(pinDir); err != nil {
+		return nil, err
 	}
 	spec, err := bpf.LoadSock()
 	if err != nil {
@@ -129,6 +122,31 @@ func openEBPF(pinDir, cgroupPath string) (*ebpfDatapath, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// ensureBPFFS makes pinDir, on a bpf filesystem: /sys/fs/bpf gets one
+// mounted when it has none (as systemd and Cilium do), and any other dir
+// outside a bpffs gets its own instance mounted on it.
+func ensureBPFFS(pinDir string) error {
+	onBPFFS := func(dir string) bool {
+		var st unix.Statfs_t
+		return unix.Statfs(dir, &st) == nil && st.Type == unix.BPF_FS_MAGIC
+	}
+	parent := filepath.Dir(pinDir)
+	if parent == "/sys/fs/bpf" && !onBPFFS(parent) {
+		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
+			return fmt.Errorf("mount bpffs on %s: %w", parent, err)
+		}
+	}
+	if err := os.MkdirAll(pinDir, 0o700); err != nil {
+		return fmt.Errorf("bpffs pin dir: %w", err)
+	}
+	if !onBPFFS(pinDir) {
+		if err := unix.Mount("bpf", pinDir, "bpf", 0, "mode=0700"); err != nil {
+			return fmt.Errorf("mount bpffs on %s: %w", pinDir, err)
+		}
+	}
+	return nil
 }
 
 // readBack rebuilds the datapath's view of the pinned maps.
@@ -432,7 +450,14 @@ func Uninstall(pinDir, nftTable string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.Remove(pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err := os.Remove(pinDir)
+	if errors.Is(err, unix.EBUSY) {
+		// A bpffs of its own was mounted on the dir (ensureBPFFS).
+		if err = unix.Unmount(pinDir, 0); err == nil {
+			err = os.Remove(pinDir)
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -138,6 +138,12 @@ func New(cfg Config) (*Proxier, error) {
 			return nil, fmt.Errorf("proxy: neither datapath works: ebpf: %v; nftables: %w", p.fellBack, err)
 		}
 	}
+	if p.sock != nil {
+		p.dps = append(p.dps, p.sock)
+	}
+	if p.nft != nil {
+		p.dps = append(p.dps, p.nft)
+	}
 	return p, nil
 }
 

@@ -29,6 +29,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
@@ -102,6 +103,10 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		"--cgroup-root", n.cgroup,
 		"--images-dir", images,
 		"--kubelet-port", strconv.Itoa(n.kubeletPort),
+		// The service proxy's programs attach to the machine's root cgroup:
+		// its pins and nftables table are the test's own.
+		"--proxy-pin-dir", filepath.Join(runDir, "bpf"),
+		"--proxy-nftables-table", "skiff-proxy-"+n.name,
 	)
 	n.agentDir = filepath.Join(n.s.DataDir, "agent")
 	// Runs before the server stops: the kubelet tears the pods down.
@@ -192,6 +197,9 @@ func (n *kubeletNode) cleanupNode(t *testing.T) {
 		}
 	}
 	exec.Command("ip", "link", "del", n.bridge).Run()
+	if err := proxy.Uninstall(filepath.Join(n.runDir, "bpf"), "skiff-proxy-"+n.name); err != nil {
+		t.Errorf("remove the service proxy's programs: %v", err)
+	}
 	// Mounts left by a container killed above would keep the dirs busy.
 	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
 		for _, m := range strings.Split(string(out), "\n") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -100,7 +101,7 @@ func proxyNewEnv(t *testing.T) *proxyEnv {
 	})
 
 	// The outside client: a namespace with a veth to the host.
-	outNet := proxyFreeNet(t, 245)
+	outNet := proxyFreeNet(t, 253)
 	hexid := netRandomHex(t, 3)
 	ns, host, peer := "skp-"+hexid, "skph"+hexid, "skpo"+hexid
 	run := func(args ...string) {
@@ -305,7 +306,6 @@ func (e *proxyEnv) putSlice(s *discoveryv1.EndpointSlice) {
 		}
 	})
 }
-
 
 // tcpName connects to addr (from the netns at nsPath, or the host) and
 // returns what the backend answers, and the peer address the socket shows.
@@ -650,4 +650,126 @@ func TestProxyNFTablesFallback(t *testing.T) {
 	if _, _, err := tcpName("", net.JoinHostPort(empty, "80")); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("no endpoints via nftables: %v, want ECONNREFUSED", err)
 	}
+}
+
+// TestProxyThroughAgent runs real pods through `skiff server`'s agent and
+// reaches them through a Service that the agent's proxy programs.
+func TestProxyThroughAgent(t *testing.T) {
+	proxyRequire(t)
+	if out, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output(); strings.Contains(string(out), "10.43.") {
+		t.Skip("a host route uses the default service CIDR 10.43.0.0/16")
+	}
+	n := kubeletStart(t)
+	ctx := context.Background()
+	pods := n.s.Client.CoreV1().Pods("default")
+	for _, name := range []string{"web-1", "web-2"} {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To(int64(5)),
+				Containers: []corev1.Container{{Name: "c", Image: ctdAgnhostRef, ImagePullPolicy: corev1.PullNever,
+					Args:  []string{"serve-http", "--port", "8080"},
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}},
+			},
+		}
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var web1 *corev1.Pod
+	var ips []string
+	for _, name := range []string{"web-1", "web-2"} {
+		p := n.waitPod(t, name, "ready", func(p *corev1.Pod) bool {
+			return podRunning(p) && len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].Ready
+		})
+		ips = append(ips, p.Status.PodIP)
+		if name == "web-1" {
+			web1 = p
+		}
+	}
+	// The Service has no selector and the test writes its EndpointSlice
+	// with the pods' IPs: the kubelet may drop a pod's IP from a later
+	// status update, which empties the endpointslice controller's slice.
+	svc, err := n.s.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "proxy-web"},
+		Spec: corev1.ServiceSpec{
+			Type:  corev1.ServiceTypeNodePort,
+			Ports: []corev1.ServicePort{{Name: "web", Port: 8080, TargetPort: intstr.FromString("http")}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.s.Client.CoreV1().Services("default").Delete(context.Background(), "proxy-web", metav1.DeleteOptions{})
+	})
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "proxy-web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "proxy-web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("web"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(int32(8080))}},
+	}
+	for _, ip := range ips {
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}, NodeName: ptr.To(n.name)})
+	}
+	if _, err := n.s.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "8080")
+	seen := map[string]bool{}
+	deadline := time.Now().Add(time.Minute)
+	for len(seen) < 2 {
+		if time.Now().After(deadline) {
+			var logs []string
+			for _, l := range strings.Split(n.s.LogText(), "\n") {
+				if strings.Contains(l, "proxy") || strings.Contains(l, "ndpoint") || strings.Contains(l, "kipping") {
+					logs = append(logs, l)
+				}
+			}
+			t.Fatalf("ClusterIP %s from the host reached only %v\n%s", vip, seen, strings.Join(logs, "\n"))
+		}
+		if body, err := proxyHTTPGet("", "http://"+vip+"/hostname"); err == nil {
+			seen[body] = true
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !seen["web-1"] || !seen["web-2"] {
+		t.Fatalf("ClusterIP answered by %v, want web-1 and web-2", seen)
+	}
+	// From a pod: its namespace is the one the CNI made for it.
+	nsPath := filepath.Join(network.DefaultNetnsDir, "skiff-"+string(web1.UID))
+	if body, err := proxyHTTPGet(nsPath, "http://"+vip+"/hostname"); err != nil || (body != "web-1" && body != "web-2") {
+		t.Fatalf("ClusterIP from pod web-1: %q, %v", body, err)
+	}
+	np := fmt.Sprintf("http://127.0.0.1:%d/hostname", svc.Spec.Ports[0].NodePort)
+	if body, err := proxyHTTPGet("", np); err != nil || (body != "web-1" && body != "web-2") {
+		t.Fatalf("NodePort on loopback: %q, %v", body, err)
+	}
+}
+
+// proxyHTTPGet GETs url from the netns at nsPath (the host when empty).
+func proxyHTTPGet(nsPath, url string) (string, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	if nsPath != "" {
+		tr.DialContext = func(ctx context.Context, network_, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := network.Do(nsPath, func() error {
+				var err error
+				c, err = net.DialTimeout(network_, addr, 5*time.Second)
+				return err
+			})
+			return c, err
+		}
+	}
+	c := http.Client{Timeout: 5 * time.Second, Transport: tr}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
 }
