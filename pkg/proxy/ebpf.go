@@ -583,3 +583,21 @@ func CgroupV2Root() (string, error) {
 	}
 	return "", errors.New("no cgroup2 filesystem is mounted")
 }
+
+// PinnedBackends returns the number of backends the pinned maps under
+// pinDir hold for k, or -1 when k is not a frontend (tests, benchmarks).
+func PinnedBackends(pinDir string, k FrontendKey) (int, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, "skiff_svc"), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	var v bpf.SockSvcVal
+	if err := m.Lookup(svcKey(k, 0), &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return -1, nil
+		}
+		return 0, err
+	}
+	return int(v.Count), nil
+}

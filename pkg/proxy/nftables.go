@@ -25,6 +25,7 @@ type nftDatapath struct {
 	table    string
 	fallback bool
 	cur      map[FrontendKey]*Frontend
+	written  bool // the table was written by this run
 }
 
 func newNFTDatapath(table string, fallback bool) (*nftDatapath, error) {
@@ -40,16 +41,29 @@ func (d *nftDatapath) Keys() []FrontendKey { return nil } // the table is rewrit
 
 func (d *nftDatapath) Close() error { return nil }
 
-// Apply merges the changes and rewrites the table.
+// Apply merges the changes and rewrites the table when one touches a
+// frontend it carries (with the socket hooks: only external ones), or on
+// the first call, which replaces what an earlier run left.
 func (d *nftDatapath) Apply(changes map[FrontendKey]*Frontend) error {
+	touched := !d.written
 	for k, f := range changes {
-		if f == nil {
+		_, had := d.cur[k]
+		if f == nil || (!d.fallback && !f.External) {
 			delete(d.cur, k)
-		} else {
-			d.cur[k] = f
+			touched = touched || had
+			continue
 		}
+		d.cur[k] = f
+		touched = true
 	}
-	return d.run(d.render())
+	if !touched {
+		return nil
+	}
+	if err := d.run(d.render()); err != nil {
+		return err
+	}
+	d.written = true
+	return nil
 }
 
 // Delete removes the proxy's table.
