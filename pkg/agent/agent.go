@@ -10,6 +10,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,7 +175,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	if !cfg.DisableProxy {
+	if cfg.DisableProxy {
+		// Pinned programs of an earlier run would keep balancing with
+		// stale backends: off means removed.
+		pinDir := cmp.Or(cfg.ProxyPinDir, proxy.DefaultPinDir)
+		if _, err := os.Stat(pinDir); err == nil {
+			if err := proxy.Uninstall(pinDir, cmp.Or(cfg.ProxyNFTable, "skiff-proxy")); err != nil {
+				log.Error(err, "Removing the service proxy's programs left by an earlier run")
+			} else {
+				log.Info("Service proxy disabled: removed the programs and rules an earlier run left", "pinDir", pinDir)
+			}
+		}
+	} else {
 		// The service proxy is independent of the pods: it starts first,
 		// so host clients reach services while containerd comes up.
 		proxyDone, err := startProxy(ctx, cfg, client)

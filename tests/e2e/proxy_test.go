@@ -422,6 +422,23 @@ func TestProxyEBPF(t *testing.T) {
 		if !contains(all, name) || from != net.JoinHostPort(vip, "53") {
 			t.Fatalf("UDP answer %q from %s, want a pod's name from the service address", name, from)
 		}
+		// A connected UDP socket: connect4 picks the backend, getpeername
+		// shows the service.
+		c, err := net.Dial("udp4", net.JoinHostPort(vip, "53"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := c.RemoteAddr().String(); got != net.JoinHostPort(vip, "53") {
+			t.Errorf("connected UDP socket's peer is %s, want the service address", got)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		c.Write([]byte("who"))
+		n, err := c.Read(buf)
+		if err != nil || !contains(all, string(buf[:n])) {
+			t.Fatalf("connected UDP: %q, %v", buf[:n], err)
+		}
 	})
 	t.Run("ClusterIPFromPod", func(t *testing.T) {
 		e.wantPods(t, "pod a", e.nsPaths["a"], http, 10, all...)
@@ -600,16 +617,23 @@ func TestProxyEBPF(t *testing.T) {
 				}
 			}
 		}()
+		gone := proxy.FrontendKey{IP: netip.MustParseAddr(e.vipNet + "11"), Port: 80, Proto: proxy.TCP}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, _, err := tcpName("", net.JoinHostPort(e.vipNet+"11", "80"))
-			if !errors.Is(err, syscall.ECONNREFUSED) {
+			n, err := proxy.PinnedBackends(e.pinDir, gone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == -1 {
 				break // the deleted service is no longer a frontend
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("the restarted proxy kept the frontend of a service deleted while it was down")
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+		if n, err := proxy.PinnedBackends(e.pinDir, proxy.FrontendKey{IP: netip.MustParseAddr(vip), Port: 80, Proto: proxy.TCP}); err != nil || n != 3 {
+			t.Fatalf("after the resync the web frontend has %d backends (%v), want 3", n, err)
 		}
 		close(stopLoop)
 		if err := <-loopErr; err != nil {
