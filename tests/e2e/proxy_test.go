@@ -769,6 +769,38 @@ func TestProxyThroughAgent(t *testing.T) {
 	if body, err := proxyHTTPGet("", np); err != nil || (body != "web-1" && body != "web-2") {
 		t.Fatalf("NodePort on loopback: %q, %v", body, err)
 	}
+
+	// kill -9 of skiff and a new start: the pinned programs keep the
+	// service answering throughout.
+	stop := make(chan struct{})
+	loop := make(chan error, 1)
+	var served atomic.Int64
+	go func() {
+		for {
+			select {
+			case <-stop:
+				loop <- nil
+				return
+			default:
+			}
+			if _, err := proxyHTTPGet("", "http://"+vip+"/hostname"); err != nil {
+				loop <- err
+				return
+			}
+			served.Add(1)
+		}
+	}()
+	n.s.Kill()
+	time.Sleep(500 * time.Millisecond)
+	if err := n.s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the new agent's proxy resyncs
+	close(stop)
+	if err := <-loop; err != nil {
+		t.Fatalf("a request failed while skiff restarted: %v", err)
+	}
+	t.Logf("%d requests through the ClusterIP while skiff was killed and started again", served.Load())
 }
 
 // proxyHTTPGet GETs url from the netns at nsPath (the host when empty).
