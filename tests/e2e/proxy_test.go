@@ -520,6 +520,26 @@ func TestProxyEBPF(t *testing.T) {
 		e.wantPods(t, "host nodeport", "", np, 5, all...)
 		e.wantPods(t, "loopback nodeport", "", net.JoinHostPort("127.0.0.1", fmt.Sprint(nodePort)), 5, all...)
 	})
+	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) {
+		ip := e.vipNet + "17"
+		const nodePort = 31779
+		e.service("etp-local", ip, func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeNodePort
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+			s.Spec.Ports[0].NodePort = nodePort
+			s.Spec.Ports = s.Spec.Ports[:1]
+		})
+		e.putSlice(e.slice("etp-local", all, "b", "c"))
+		np := net.JoinHostPort(e.nodeIP.String(), fmt.Sprint(nodePort))
+		for i := 0; i < 10; i++ {
+			name, _, err := tcpName(e.outNS, np)
+			if err != nil || name != "a" {
+				t.Fatalf("outside client -> %s with externalTrafficPolicy Local: %q, %v; want the node's own endpoint a", np, name, err)
+			}
+		}
+		// The node's own sockets use every endpoint, as upstream does.
+		e.wantPods(t, "host nodeport eTP Local", "", np, 5, all...)
+	})
 	t.Run("LoadBalancerAndExternalIP", func(t *testing.T) {
 		ip := e.vipNet + "15"
 		ext, lb := e.vipNet+"100", e.vipNet+"101"
@@ -533,6 +553,13 @@ func TestProxyEBPF(t *testing.T) {
 		e.putSlice(e.slice("lb", all))
 		e.wantPods(t, "externalIP", "", net.JoinHostPort(ext, "80"), 5, all...)
 		e.wantPods(t, "LB ingress", "", net.JoinHostPort(lb, "80"), 5, all...)
+		// From outside the node: the packet path (nftables DNAT + masquerade).
+		for _, addr := range []string{ext, lb} {
+			name, _, err := tcpName(e.outNS, net.JoinHostPort(addr, "80"))
+			if err != nil || !contains(all, name) {
+				t.Fatalf("outside client -> %s:80: %q, %v", addr, name, err)
+			}
+		}
 	})
 	t.Run("BackendsChurnWhileClientLoops", func(t *testing.T) {
 		ip := e.vipNet + "16"
