@@ -210,6 +210,19 @@ func (d *ebpfDatapath) readBack() error {
 			}
 		}
 	}
+	// Backends no slot names were left by an interrupted write.
+	var orphans []uint32
+	for id, n := range d.refs {
+		if n == 0 {
+			orphans = append(orphans, id)
+			delete(d.refs, id)
+			delete(d.backendIDs, d.backendOf[id])
+			delete(d.backendOf, id)
+		}
+	}
+	if err := batchDelete(d.objs.SkiffBackends, orphans); err != nil {
+		return fmt.Errorf("remove orphaned backends: %w", err)
+	}
 	return nil
 }
 

@@ -619,12 +619,14 @@ func TestProxyEBPF(t *testing.T) {
 		}
 	})
 	t.Run("RestartKeepsPinnedState", func(t *testing.T) {
+		doomed := e.vipNet + "18"
+		e.service("doomed", doomed, nil)
 		r.stop()
 		// No proxy runs: the pinned programs and maps keep balancing.
 		e.wantPods(t, "while stopped", "", http, 5, all...)
 		// A change made while the proxy is down is picked up by the next
 		// one, which resynchronises instead of flushing.
-		if err := e.client.CoreV1().Services("default").Delete(context.Background(), "empty", metav1.DeleteOptions{}); err != nil {
+		if err := e.client.CoreV1().Services("default").Delete(context.Background(), "doomed", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		r2 := e.start(nil)
@@ -644,7 +646,7 @@ func TestProxyEBPF(t *testing.T) {
 				}
 			}
 		}()
-		gone := proxy.FrontendKey{IP: netip.MustParseAddr(e.vipNet + "11"), Port: 80, Proto: proxy.TCP}
+		gone := proxy.FrontendKey{IP: netip.MustParseAddr(doomed), Port: 80, Proto: proxy.TCP}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			n, err := proxy.PinnedBackends(e.pinDir, gone)
