@@ -62,6 +62,10 @@ var sockHooks = []struct {
 	{"sendmsg4", ebpf.AttachCGroupUDP4Sendmsg, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock4Sendmsg }},
 	{"recvmsg4", ebpf.AttachCGroupUDP4Recvmsg, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock4Recvmsg }},
 	{"getpeername4", ebpf.AttachCgroupInet4GetPeername, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock4Getpeername }},
+	{"connect6", ebpf.AttachCGroupInet6Connect, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock6Connect }},
+	{"sendmsg6", ebpf.AttachCGroupUDP6Sendmsg, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock6Sendmsg }},
+	{"recvmsg6", ebpf.AttachCGroupUDP6Recvmsg, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock6Recvmsg }},
+	{"getpeername6", ebpf.AttachCgroupInet6GetPeername, func(p *bpf.SockPrograms) *ebpf.Program { return p.Sock6Getpeername }},
 }
 
 // openEBPF loads the programs, reusing the maps pinned in pinDir, attaches

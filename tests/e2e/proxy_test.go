@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -412,6 +413,35 @@ func TestProxyEBPF(t *testing.T) {
 		seen := e.wantPods(t, "host", "", http, 30, all...)
 		if len(seen) < 2 {
 			t.Errorf("30 connections reached only %v", seen)
+		}
+	})
+	t.Run("ClusterIPFromDualStackSocket", func(t *testing.T) {
+		// An AF_INET6 socket connecting to ::ffff:<ClusterIP>, as Java does.
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Skipf("no IPv6 sockets: %v", err)
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+			t.Fatal(err)
+		}
+		mapped := netip.MustParseAddr("::ffff:" + vip).As16()
+		sa := &unix.SockaddrInet6{Port: 80, Addr: mapped}
+		if err := unix.Connect(fd, sa); err != nil {
+			t.Fatalf("connect [::ffff:%s]:80: %v", vip, err)
+		}
+		peer, err := unix.Getpeername(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p6, ok := peer.(*unix.SockaddrInet6); !ok || p6.Addr != mapped || p6.Port != 80 {
+			t.Errorf("getpeername shows %+v, want [::ffff:%s]:80", peer, vip)
+		}
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+		buf := make([]byte, 16)
+		n, err := unix.Read(fd, buf)
+		if err != nil || n <= 0 || !contains(all, string(buf[:n])) {
+			t.Fatalf("read from the backend: %q, %v", buf[:max(n, 0)], err)
 		}
 	})
 	t.Run("ClusterIPUDPFromHost", func(t *testing.T) {

@@ -5,8 +5,8 @@
 // Socket-level service load balancing for skiff (pkg/proxy).
 //
 // The programs run in the cgroup hooks of connect(), sendmsg(), recvmsg()
-// and getpeername() of every IPv4 TCP/UDP socket below the cgroup they are
-// attached to (skiff attaches them to the cgroup v2 root). A destination
+// and getpeername() of every TCP/UDP socket below the cgroup they are
+// attached to (IPv4, and IPv6 sockets using IPv4-mapped addresses) (skiff attaches them to the cgroup v2 root). A destination
 // that is a service frontend (ClusterIP, NodePort on a node address,
 // externalIP, LoadBalancer ingress) is rewritten to one of its ready
 // backends before the socket ever sends a packet, so no per-packet NAT is
@@ -125,21 +125,22 @@ static __always_inline __u64 now_sec(void)
 	return bpf_ktime_get_boot_ns() / 1000000000ULL;
 }
 
-// xlate rewrites ctx's destination when it is a service frontend. It
-// returns 0 when the socket proceeds (translated or not) and
-// -ECONNREFUSED when the frontend has no backend.
-static __always_inline int xlate(struct bpf_sock_addr *ctx)
+// pick chooses the backend of a connection to daddr:dport. It returns 0
+// with *out NULL when that is no frontend (or one this socket's namespace
+// does not balance), 0 with the backend, or -ECONNREFUSED when the
+// frontend has no backend. It records the reverse translation.
+static __always_inline int pick(struct bpf_sock_addr *ctx, __u32 daddr, __u16 dport, __u8 proto, struct backend **out)
 {
 	struct svc_key key = {};
 	struct svc_val *svc, *slot;
 	struct backend *be = 0;
 	__u32 backend_id = 0;
-	__u8 proto = ctx->protocol;
 
+	*out = 0;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
-	key.addr = ctx->user_ip4;
-	key.port = (__u16)ctx->user_port;
+	key.addr = daddr;
+	key.port = dport;
 	key.proto = proto;
 	svc = bpf_map_lookup_elem(&skiff_svc, &key);
 	if (!svc)
@@ -180,14 +181,9 @@ static __always_inline int xlate(struct bpf_sock_addr *ctx)
 		.addr = be->addr,
 		.port = be->port,
 	};
-	struct rev_nat_val rval = {
-		.addr = ctx->user_ip4,
-		.port = (__u16)ctx->user_port,
-	};
+	struct rev_nat_val rval = {.addr = daddr, .port = dport};
 	bpf_map_update_elem(&skiff_revnat, &rkey, &rval, BPF_ANY);
-
-	ctx->user_ip4 = be->addr;
-	ctx->user_port = be->port;
+	*out = be;
 	return 0;
 }
 
@@ -202,27 +198,44 @@ static __always_inline int verdict(int err)
 	return SYS_PROCEED;
 }
 
+static __always_inline int xlate4(struct bpf_sock_addr *ctx)
+{
+	struct backend *be;
+	int err = pick(ctx, ctx->user_ip4, (__u16)ctx->user_port, ctx->protocol, &be);
+	if (!err && be) {
+		ctx->user_ip4 = be->addr;
+		ctx->user_port = be->port;
+	}
+	return verdict(err);
+}
+
 SEC("cgroup/connect4")
 int sock4_connect(struct bpf_sock_addr *ctx)
 {
-	return verdict(xlate(ctx));
+	return xlate4(ctx);
 }
 
 SEC("cgroup/sendmsg4")
 int sock4_sendmsg(struct bpf_sock_addr *ctx)
 {
-	return verdict(xlate(ctx));
+	return xlate4(ctx);
 }
 
-// rev_xlate shows the service address instead of the backend's.
-static __always_inline int rev_xlate(struct bpf_sock_addr *ctx)
+// rev_lookup returns the service address a backend address stands for on
+// this socket.
+static __always_inline struct rev_nat_val *rev_lookup(struct bpf_sock_addr *ctx, __u32 addr, __u16 port)
 {
 	struct rev_nat_key rkey = {
 		.cookie = bpf_get_socket_cookie(ctx),
-		.addr = ctx->user_ip4,
-		.port = (__u16)ctx->user_port,
+		.addr = addr,
+		.port = port,
 	};
-	struct rev_nat_val *rval = bpf_map_lookup_elem(&skiff_revnat, &rkey);
+	return bpf_map_lookup_elem(&skiff_revnat, &rkey);
+}
+
+static __always_inline int rev_xlate4(struct bpf_sock_addr *ctx)
+{
+	struct rev_nat_val *rval = rev_lookup(ctx, ctx->user_ip4, (__u16)ctx->user_port);
 	if (rval) {
 		ctx->user_ip4 = rval->addr;
 		ctx->user_port = rval->port;
@@ -233,13 +246,69 @@ static __always_inline int rev_xlate(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int sock4_recvmsg(struct bpf_sock_addr *ctx)
 {
-	return rev_xlate(ctx);
+	return rev_xlate4(ctx);
 }
 
 SEC("cgroup/getpeername4")
 int sock4_getpeername(struct bpf_sock_addr *ctx)
 {
-	return rev_xlate(ctx);
+	return rev_xlate4(ctx);
+}
+
+// Dual-stack sockets (AF_INET6) reach IPv4 services through IPv4-mapped
+// addresses (::ffff:a.b.c.d), as Java and others connect by default.
+static __always_inline int v4_mapped(struct bpf_sock_addr *ctx)
+{
+	return ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == bpf_htonl(0x0000ffff);
+}
+
+static __always_inline int xlate6(struct bpf_sock_addr *ctx)
+{
+	struct backend *be;
+	if (!v4_mapped(ctx))
+		return SYS_PROCEED;
+	int err = pick(ctx, ctx->user_ip6[3], (__u16)ctx->user_port, ctx->protocol, &be);
+	if (!err && be) {
+		ctx->user_ip6[3] = be->addr;
+		ctx->user_port = be->port;
+	}
+	return verdict(err);
+}
+
+SEC("cgroup/connect6")
+int sock6_connect(struct bpf_sock_addr *ctx)
+{
+	return xlate6(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int sock6_sendmsg(struct bpf_sock_addr *ctx)
+{
+	return xlate6(ctx);
+}
+
+static __always_inline int rev_xlate6(struct bpf_sock_addr *ctx)
+{
+	if (!v4_mapped(ctx))
+		return SYS_PROCEED;
+	struct rev_nat_val *rval = rev_lookup(ctx, ctx->user_ip6[3], (__u16)ctx->user_port);
+	if (rval) {
+		ctx->user_ip6[3] = rval->addr;
+		ctx->user_port = rval->port;
+	}
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/recvmsg6")
+int sock6_recvmsg(struct bpf_sock_addr *ctx)
+{
+	return rev_xlate6(ctx);
+}
+
+SEC("cgroup/getpeername6")
+int sock6_getpeername(struct bpf_sock_addr *ctx)
+{
+	return rev_xlate6(ctx);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -81,6 +81,10 @@ const (
 	SockProgSock4Getpeername = "sock4_getpeername"
 	SockProgSock4Recvmsg     = "sock4_recvmsg"
 	SockProgSock4Sendmsg     = "sock4_sendmsg"
+	SockProgSock6Connect     = "sock6_connect"
+	SockProgSock6Getpeername = "sock6_getpeername"
+	SockProgSock6Recvmsg     = "sock6_recvmsg"
+	SockProgSock6Sendmsg     = "sock6_sendmsg"
 	SockVarHostNetnsCookie   = "host_netns_cookie"
 )
 
@@ -130,6 +134,10 @@ type SockProgramSpecs struct {
 	Sock4Getpeername *ebpf.ProgramSpec `ebpf:"sock4_getpeername"`
 	Sock4Recvmsg     *ebpf.ProgramSpec `ebpf:"sock4_recvmsg"`
 	Sock4Sendmsg     *ebpf.ProgramSpec `ebpf:"sock4_sendmsg"`
+	Sock6Connect     *ebpf.ProgramSpec `ebpf:"sock6_connect"`
+	Sock6Getpeername *ebpf.ProgramSpec `ebpf:"sock6_getpeername"`
+	Sock6Recvmsg     *ebpf.ProgramSpec `ebpf:"sock6_recvmsg"`
+	Sock6Sendmsg     *ebpf.ProgramSpec `ebpf:"sock6_sendmsg"`
 }
 
 // SockMapSpecs contains maps before they are loaded into the kernel.
@@ -199,6 +207,10 @@ type SockPrograms struct {
 	Sock4Getpeername *ebpf.Program `ebpf:"sock4_getpeername"`
 	Sock4Recvmsg     *ebpf.Program `ebpf:"sock4_recvmsg"`
 	Sock4Sendmsg     *ebpf.Program `ebpf:"sock4_sendmsg"`
+	Sock6Connect     *ebpf.Program `ebpf:"sock6_connect"`
+	Sock6Getpeername *ebpf.Program `ebpf:"sock6_getpeername"`
+	Sock6Recvmsg     *ebpf.Program `ebpf:"sock6_recvmsg"`
+	Sock6Sendmsg     *ebpf.Program `ebpf:"sock6_sendmsg"`
 }
 
 func (p *SockPrograms) Close() error {
@@ -207,6 +219,10 @@ func (p *SockPrograms) Close() error {
 		p.Sock4Getpeername,
 		p.Sock4Recvmsg,
 		p.Sock4Sendmsg,
+		p.Sock6Connect,
+		p.Sock6Getpeername,
+		p.Sock6Recvmsg,
+		p.Sock6Sendmsg,
 	)
 }
 
