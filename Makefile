@@ -31,8 +31,10 @@ deps:
 images:
 	$(GO) run ./tests/images/build -out bin/images
 
+# generate rebuilds the OpenAPI definitions and the proxy's eBPF objects (clang, llvm, libbpf-dev).
 generate:
 	hack/update-openapi.sh
+	$(GO) generate ./pkg/proxy/...
 
 # lint fails on unformatted code and on what go vet finds.
 lint:

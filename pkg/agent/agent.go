@@ -1,7 +1,7 @@
 // Package agent runs skiff's node agent: it starts (or connects to)
 // containerd, imports the node's image tarballs, and runs the kubelet
 // (pkg/kubelet) with the pod network (pkg/network) and the runtime
-// (pkg/kubelet/runtime). `skiff server` runs it in process unless
+// (pkg/kubelet/runtime), and the service proxy (pkg/proxy). `skiff server` runs it in process unless
 // --disable-agent; `skiff agent` runs it alone.
 //
 // Containerd is left running when the agent stops (as k3s does), so that
@@ -10,13 +10,16 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,6 +35,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
 	"github.com/skiff-k8s/skiff/pkg/version"
 )
 
@@ -97,6 +101,12 @@ type Config struct {
 	// approved once its Node is registered); the kubelet API is served when it
 	// returns nil.
 	ServingCertificate func(ctx context.Context, client kubernetes.Interface, nodeName string, nodeIP net.IP) error
+	// DisableProxy turns the service proxy (pkg/proxy) off.
+	DisableProxy bool
+	// ProxyPinDir is the bpffs dir of the proxy's pinned maps and links
+	// (proxy.DefaultPinDir when empty; a dir outside any bpffs gets one
+	// mounted on it). ProxyNFTable is its nftables table ("skiff-proxy").
+	ProxyPinDir, ProxyNFTable string
 	// StopContainerd stops the supervised containerd (and so every pod)
 	// when the agent stops, instead of leaving it running for the next agent.
 	StopContainerd bool
@@ -208,6 +218,28 @@ func Run(ctx context.Context, cfg Config) error {
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
+	}
+
+	if cfg.DisableProxy {
+		// Pinned programs of an earlier run would keep balancing with
+		// stale backends: off means removed.
+		pinDir := cmp.Or(cfg.ProxyPinDir, proxy.DefaultPinDir)
+		if _, err := os.Stat(pinDir); err == nil {
+			if err := proxy.Uninstall(pinDir, cmp.Or(cfg.ProxyNFTable, "skiff-proxy")); err != nil {
+				log.Error(err, "Removing the service proxy's programs left by an earlier run")
+			} else {
+				log.Info("Service proxy disabled: removed the programs and rules an earlier run left", "pinDir", pinDir)
+			}
+		}
+	} else {
+		// The service proxy is independent of the pods: it starts first,
+		// so host clients reach services while containerd comes up.
+		proxyDone, err := startProxy(ctx, cfg, client)
+		if err != nil {
+			log.Error(err, "Service proxy not started: services are not reachable from this node")
+		} else {
+			defer func() { <-proxyDone }()
+		}
 	}
 
 	var running atomic.Pointer[kubelet.Kubelet]
@@ -336,6 +368,38 @@ func Run(ctx context.Context, cfg Config) error {
 	running.Store(k)
 	log.Info("Agent starting", "node", cfg.NodeName, "nodeIP", cfg.NodeIP, "containerd", address, "containerdVersion", ver.Version)
 	return k.Run(ctx)
+}
+
+// startProxy runs the service proxy until ctx is done; the returned
+// channel closes when it has stopped.
+func startProxy(ctx context.Context, cfg Config, client kubernetes.Interface) (<-chan struct{}, error) {
+	nodeIPs := []netip.Addr{}
+	if ip, ok := netip.AddrFromSlice(cfg.NodeIP); ok {
+		nodeIPs = append(nodeIPs, ip.Unmap())
+	}
+	for _, ip := range proxy.HostAddresses() {
+		if !slices.Contains(nodeIPs, ip) {
+			nodeIPs = append(nodeIPs, ip)
+		}
+	}
+	p, err := proxy.New(proxy.Config{
+		Client:   client,
+		NodeName: cfg.NodeName,
+		NodeIPs:  nodeIPs,
+		PinDir:   cfg.ProxyPinDir,
+		NFTable:  cfg.ProxyNFTable,
+	})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Run(ctx); err != nil {
+			klog.FromContext(ctx).Error(err, "Service proxy stopped")
+		}
+	}()
+	return done, nil
 }
 
 // PrimaryIP is the source address of the default route, as k3s picks the

@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/agent"
 	"github.com/skiff-k8s/skiff/pkg/join"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
 )
 
 // newAgentCommand is `skiff agent`: the node agent alone, against a server.
@@ -86,9 +87,12 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
-	f.StringVar(&cfg.NetnsDir, "netns-dir", "", "Folder for the pods' network namespaces; the agent treats every namespace in it as its own (default /var/run/netns)")
+	f.StringVar(&cfg.NetnsDir, "netns-dir", "", "Folder for the pods' network namespaces (default /var/run/netns)")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
+	f.BoolVar(&cfg.DisableProxy, "disable-proxy", false, "Do not run the service proxy (ClusterIP, NodePort and LoadBalancer services are not reachable from this node)")
+	f.StringVar(&cfg.ProxyPinDir, "proxy-pin-dir", proxy.DefaultPinDir, "bpffs folder of the service proxy's pinned eBPF maps and links (kept across restarts)")
+	f.StringVar(&cfg.ProxyNFTable, "proxy-nftables-table", "skiff-proxy", "nftables table (family ip) the service proxy owns")
 }
 
 // joinServer joins the server with the token (pkg/join) and points cfg at the

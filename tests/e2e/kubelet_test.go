@@ -30,6 +30,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
@@ -110,6 +111,10 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 		"--cgroup-root", n.cgroup,
 		"--images-dir", images,
 		"--kubelet-port", strconv.Itoa(n.kubeletPort),
+		// The service proxy's programs attach to the machine's root cgroup:
+		// its pins and nftables table are the test's own.
+		"--proxy-pin-dir", filepath.Join(runDir, "bpf"),
+		"--proxy-nftables-table", "skiff-proxy-"+n.name,
 	}
 	n.s = framework.StartWithAgent(t, append(args, extraArgs...)...)
 	n.agentDir = filepath.Join(n.s.DataDir, "agent")
@@ -204,6 +209,9 @@ func (n *kubeletNode) cleanupNode(t *testing.T) {
 		}
 	}
 	exec.Command("ip", "link", "del", n.bridge).Run()
+	if err := proxy.Uninstall(filepath.Join(n.runDir, "bpf"), "skiff-proxy-"+n.name); err != nil {
+		t.Errorf("remove the service proxy's programs: %v", err)
+	}
 	// Mounts left by a container killed above would keep the dirs busy.
 	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
 		for _, m := range strings.Split(string(out), "\n") {

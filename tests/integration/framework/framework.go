@@ -78,8 +78,9 @@ func Start(t testing.TB, extraArgs ...string) *Server {
 
 // StartWithAgent runs a fresh server with its node agent (root, containerd
 // and runc needed; the caller points the agent's state at temp dirs with
-// --run-dir, --pod-log-dir, --cni-bridge and --cgroup-root) and stops it
-// when the test ends.
+// --run-dir, --pod-log-dir, --cni-bridge, --cgroup-root, --proxy-pin-dir
+// and --proxy-nftables-table, or passes --disable-proxy) and stops it when
+// the test ends.
 func StartWithAgent(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
 	s := &Server{Bin: Binary(t), DataDir: t.TempDir(), Args: extraArgs, WithAgent: true}
