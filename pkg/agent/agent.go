@@ -19,13 +19,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	ctrd "github.com/skiff-k8s/skiff/pkg/agent/containerd"
+	"github.com/skiff-k8s/skiff/pkg/dns"
 	"github.com/skiff-k8s/skiff/pkg/kubelet"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
@@ -87,6 +90,15 @@ type Config struct {
 	// StopContainerd stops the supervised containerd (and so every pod)
 	// when the agent stops, instead of leaving it running for the next agent.
 	StopContainerd bool
+	// DNSPort is the port of the node's cluster DNS, on NodeIP (see runDNS);
+	// dns.DefaultPort when zero.
+	DNSPort int
+	// DisableDNS runs no cluster DNS on this node (--disable coredns).
+	DisableDNS bool
+	// ResolvConf is the node's resolv.conf naming the upstream resolvers,
+	// for pods and for the cluster DNS (k3s' --resolv-conf); chosen as k3s
+	// does when empty.
+	ResolvConf string
 }
 
 // ErrUnsupported is returned by Preflight when this machine cannot run pods
@@ -140,6 +152,9 @@ func (cfg *Config) setDefaults() error {
 	if cfg.KubeletPort == 0 {
 		cfg.KubeletPort = DefaultKubeletPort
 	}
+	if cfg.DNSPort < 0 || cfg.DNSPort > 65535 {
+		return fmt.Errorf("agent: cluster DNS port %d is not within 1-65535", cfg.DNSPort)
+	}
 	return nil
 }
 
@@ -163,6 +178,12 @@ func Run(ctx context.Context, cfg Config) error {
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
+	}
+
+	if !cfg.DisableDNS {
+		dnsCtx, stopDNS := context.WithCancel(ctx)
+		wait := runDNS(dnsCtx, cfg, rc)
+		defer func() { stopDNS(); wait() }()
 	}
 
 	var running atomic.Pointer[kubelet.Kubelet]
@@ -235,6 +256,7 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		ClusterDNS:     cfg.ClusterDNS,
 		ClusterDomain:  cfg.ClusterDomain,
+		ResolvConf:     cfg.ResolvConf,
 		ControlPlane:   cfg.ControlPlane,
 		Labels:         cfg.Labels,
 		KubeletVersion: version.Kubernetes(),
@@ -267,6 +289,62 @@ func Run(ctx context.Context, cfg Config) error {
 	running.Store(k)
 	log.Info("Agent starting", "node", cfg.NodeName, "nodeIP", cfg.NodeIP, "containerd", address, "containerdVersion", ver.Version)
 	return k.Run(ctx)
+}
+
+// runDNS serves the cluster DNS on the node's InternalIP at DNSPort, which
+// the host and the node's pods reach, and once it serves publishes it as
+// the node's endpoint of the kube-dns Service (whose internalTrafficPolicy
+// Local makes the proxy send each node's queries to its own DNS). It
+// returns a func that waits until both have stopped with ctx.
+func runDNS(ctx context.Context, cfg Config, rc *rest.Config) (wait func()) {
+	log := klog.FromContext(ctx).WithName("dns")
+	ctx = klog.NewContext(ctx, log)
+	port := cfg.DNSPort
+	if port == 0 {
+		port = dns.DefaultPort
+	}
+	// Its own client: protobuf, and its watches apart from the kubelet's.
+	drc := rest.CopyConfig(rc)
+	drc.UserAgent = "skiff/dns"
+	drc.ContentType = "application/vnd.kubernetes.protobuf"
+	drc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	client, err := kubernetes.NewForConfig(drc)
+	if err != nil {
+		log.Error(err, "Cluster DNS not started")
+		return func() {}
+	}
+	srv, err := dns.NewServer(dns.Config{
+		Client:        client,
+		Addr:          net.JoinHostPort(cfg.NodeIP.String(), strconv.Itoa(port)),
+		ClusterDomain: cfg.ClusterDomain,
+		ClusterDNS:    cfg.ClusterDNS,
+		ResolvConf:    cfg.ResolvConf,
+	})
+	if err != nil {
+		log.Error(err, "Cluster DNS not started")
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		// Pods still run without cluster DNS (if the port is taken, say).
+		if err := srv.Run(ctx); err != nil {
+			log.Error(err, "Cluster DNS stopped")
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			return
+		case <-srv.Ready():
+		}
+		if err := dns.PublishEndpoint(ctx, client, cfg.NodeName, cfg.NodeIP, int32(port)); err != nil {
+			log.Error(err, "Cluster DNS endpoint not published")
+		}
+	}()
+	return wg.Wait
 }
 
 // PrimaryIP is the source address of the default route, as k3s picks the

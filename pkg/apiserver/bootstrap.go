@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/dns"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/registry/flowcontrol"
 	registryrbac "github.com/skiff-k8s/skiff/pkg/registry/rbac"
@@ -42,6 +43,11 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 		{"system-namespaces", ensureNamespaces},
 		{"kubernetes-service", func(ctx context.Context, c kubernetes.Interface) error { return ensureKubernetesService(ctx, c, cfg) }},
 		{"extension-apiserver-authentication", func(ctx context.Context, c kubernetes.Interface) error { return ensureAuthenticationInfo(ctx, c, cfg) }},
+	}
+	if cfg.ClusterDNS != nil {
+		steps = append(steps, bootstrapStep{"kube-dns-service", func(ctx context.Context, c kubernetes.Interface) error {
+			return dns.EnsureService(ctx, c, cfg.ClusterDNS)
+		}})
 	}
 	steps = append(steps,
 		bootstrapStep{"rbac-policy", registryrbac.EnsureBootstrapPolicy},

@@ -78,4 +78,6 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
+	f.StringVar(&cfg.ResolvConf, "resolv-conf", "", "Resolver configuration naming the upstream nameservers, for pods and the cluster DNS (default: /etc/resolv.conf, or systemd-resolved's upstream list)")
+	f.IntVar(&cfg.DNSPort, "cluster-dns-port", 53, "Port the node's cluster DNS listens on, on the node IP (the kube-dns Service's endpoint for this node)")
 }

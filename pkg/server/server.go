@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -76,6 +77,10 @@ func Run(ctx context.Context, o Options) error {
 	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
+	clusterDNS, err := clusterDNSService(o, svcNet)
+	if err != nil {
+		return err
+	}
 	firstIP := apiserver.FirstServiceIP(svcNet)
 	advertise := o.AdvertiseAddress
 	if advertise == nil {
@@ -102,6 +107,7 @@ func Run(ctx context.Context, o Options) error {
 		ServiceCIDR:   svcNet,
 		NodePortRange: apiserver.PortRange{Base: o.NodePortBase, Size: o.NodePortSize},
 		ClusterDomain: o.ClusterDomain,
+		ClusterDNS:    clusterDNS,
 		AdvertiseIP:   advertise,
 		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain},
 		ServiceAccount: apiserver.ServiceAccountConfig{
@@ -128,6 +134,26 @@ func Run(ctx context.Context, o Options) error {
 	stopComponents()
 	comps.wait()
 	return err
+}
+
+// DisableDNS is the --disable name of the cluster DNS, as k3s names its
+// CoreDNS: no kube-dns Service and no DNS server in the agents.
+const DisableDNS = "coredns"
+
+// clusterDNSService checks --cluster-dns and returns the address of the
+// kube-dns Service to create, nil when the DNS is disabled.
+func clusterDNSService(o Options, svcNet *net.IPNet) (net.IP, error) {
+	ip := net.ParseIP(o.ClusterDNS)
+	if ip == nil {
+		return nil, fmt.Errorf("--cluster-dns: %q is not an IP address", o.ClusterDNS)
+	}
+	if !svcNet.Contains(ip) {
+		return nil, fmt.Errorf("--cluster-dns: %s is not in --service-cidr %s", ip, svcNet)
+	}
+	if slices.Contains(o.Disable, DisableDNS) {
+		return nil, nil
+	}
+	return ip, nil
 }
 
 func adminKubeconfigPath(dataDir string) string {
