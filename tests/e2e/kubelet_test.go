@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,9 +68,10 @@ func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
 	return nil
 }
 
-// kubeletStart runs `skiff server` with its agent and registers the
-// cleanup of pods, containerd, network and cgroups.
-func kubeletStart(t *testing.T) *kubeletNode {
+// kubeletStart runs `skiff server` with its agent (and extraArgs) and
+// registers the cleanup of pods, containerd, network and cgroups. The
+// node's cluster DNS listens on a free port, not on the host's 53.
+func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 	t.Helper()
 	ctdRequire(t)
 	netRequireRoot(t)
@@ -93,7 +95,7 @@ func kubeletStart(t *testing.T) *kubeletNode {
 	}
 	n.kubeletPort = framework.FreePort(t)
 	t.Cleanup(func() { n.cleanupNode(t) })
-	n.s = framework.StartWithAgent(t,
+	args := []string{
 		"--node-name", n.name,
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
@@ -102,7 +104,11 @@ func kubeletStart(t *testing.T) *kubeletNode {
 		"--cgroup-root", n.cgroup,
 		"--images-dir", images,
 		"--kubelet-port", strconv.Itoa(n.kubeletPort),
-	)
+	}
+	if !slices.Contains(extraArgs, "--cluster-dns-port") {
+		args = append(args, "--cluster-dns-port", strconv.Itoa(framework.FreePort(t)))
+	}
+	n.s = framework.StartWithAgent(t, append(args, extraArgs...)...)
 	n.agentDir = filepath.Join(n.s.DataDir, "agent")
 	// Runs before the server stops: the kubelet tears the pods down.
 	t.Cleanup(func() { n.deleteAllPods(t) })
