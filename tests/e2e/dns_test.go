@@ -182,7 +182,9 @@ func TestDNS(t *testing.T) {
 	if _, err := c.AppsV1().StatefulSets("default").Create(ctx, sts, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.AppsV1().StatefulSets("default").Delete(context.Background(), "web", metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = c.AppsV1().StatefulSets("default").Delete(context.Background(), "web", metav1.DeleteOptions{})
+	})
 	podIP := map[string]string{}
 	for _, name := range []string{"web-0", "web-1"} {
 		p := n.waitPod(t, name, "ready", func(p *corev1.Pod) bool {
