@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -14,7 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 )
@@ -116,7 +117,7 @@ type testServer struct {
 	up     *fakeUpstream
 }
 
-func startServer(t *testing.T, objs ...runtime.Object) *testServer {
+func startServer(t *testing.T, objs ...k8sruntime.Object) *testServer {
 	t.Helper()
 	up := startUpstream(t)
 	client := fake.NewClientset(objs...)
@@ -204,9 +205,9 @@ func expect(t *testing.T, r *dns.Msg, rcode int, aa bool, answer ...string) {
 	}
 }
 
-func clusterObjects() []runtime.Object {
+func clusterObjects() []k8sruntime.Object {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	return []runtime.Object{
+	return []k8sruntime.Object{
 		ns("default"), ns("apps"),
 		svc("default", "web", "10.43.0.20", corev1.ServicePort{Name: "http", Protocol: tcp, Port: 80}, corev1.ServicePort{Name: "dns", Protocol: udp, Port: 53}),
 		slice("default", "web-abc", "web", []discoveryv1.EndpointPort{port("http", tcp, 8080)}, ep{ip: "10.42.0.5"}),
@@ -381,7 +382,7 @@ func TestForwardingAndCache(t *testing.T) {
 }
 
 func TestTruncation(t *testing.T) {
-	objs := []runtime.Object{ns("default"), svc("default", "many", corev1.ClusterIPNone)}
+	objs := []k8sruntime.Object{ns("default"), svc("default", "many", corev1.ClusterIPNone)}
 	var eps []ep
 	for i := 0; i < 200; i++ {
 		eps = append(eps, ep{ip: fmt.Sprintf("10.42.%d.%d", i/250, 1+i%250)})
@@ -510,4 +511,63 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("NewServer(%+v) accepted", cfg)
 		}
 	}
+}
+
+// TestFlood: queries for external names pile up behind a resolver that
+// never answers; past the bound of waiting forwards the server answers
+// SERVFAIL at once instead of holding a goroutine per query, and cluster
+// names are answered all along.
+func TestFlood(t *testing.T) {
+	black, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer black.Close()
+	s, err := NewServer(Config{Client: fake.NewClientset(clusterObjects()...), Addr: "127.0.0.1:0",
+		Upstreams: []string{black.LocalAddr().String()}, MaxConcurrentForwards: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-s.Ready()
+	base := runtime.NumGoroutine()
+	conn, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// In bursts the sockets' buffers hold, answers read between them.
+	const flood, burst = 3000, 100
+	servfail, peak := 0, 0
+	buf := make([]byte, 512)
+	for i := 0; i < flood; i += burst {
+		for j := i; j < i+burst; j++ {
+			wire, _ := new(dns.Msg).SetQuestion(fmt.Sprintf("n%d.example.", j), dns.TypeA).Pack()
+			_, _ = conn.Write(wire)
+		}
+		peak = max(peak, runtime.NumGoroutine())
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				break
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:n]) == nil && m.Rcode == dns.RcodeServerFailure {
+				servfail++
+			}
+		}
+	}
+	if peak-base > 200 {
+		t.Errorf("%d goroutines during a flood of %d queries (base %d)", peak, flood, base)
+	}
+	// All but the 16 waiting ones (and those the kernel dropped).
+	if servfail < flood*8/10 {
+		t.Errorf("%d of %d queries over the bound answered SERVFAIL at once", servfail, flood)
+	}
+	ts := &testServer{Server: s}
+	expect(t, ts.query(t, "web.default.svc.cluster.local.", dns.TypeA), dns.RcodeSuccess, true, "web.default.svc.cluster.local. IN A 10.43.0.20")
 }
