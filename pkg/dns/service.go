@@ -175,7 +175,7 @@ func PublishEndpoint(ctx context.Context, client kubernetes.Interface, node stri
 			}
 			log.V(2).Info("Cannot publish the node's DNS endpoint yet", "err", err)
 			retry.Reset(backoff)
-			backoff = min(2*backoff, 30*time.Second)
+			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
 		backoff = time.Second
