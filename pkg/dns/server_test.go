@@ -117,12 +117,21 @@ type testServer struct {
 	up     *fakeUpstream
 }
 
+// startServer runs a server on the objects, forwarding to a fakeUpstream.
 func startServer(t *testing.T, objs ...k8sruntime.Object) *testServer {
 	t.Helper()
 	up := startUpstream(t)
 	client := fake.NewClientset(objs...)
-	s, err := NewServer(Config{Client: client, Addr: "127.0.0.1:0", ClusterDomain: "cluster.local",
+	s := runServer(t, Config{Client: client, Addr: "127.0.0.1:0", ClusterDomain: "cluster.local",
 		ClusterDNS: []net.IP{net.ParseIP("10.43.0.10")}, Upstreams: []string{up.addr}})
+	s.client, s.up = client, up
+	return s
+}
+
+// runServer runs a server with cfg until the test ends.
+func runServer(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +151,7 @@ func startServer(t *testing.T, objs ...k8sruntime.Object) *testServer {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server not ready")
 	}
-	return &testServer{Server: s, client: client, up: up}
+	return &testServer{Server: s}
 }
 
 func (s *testServer) query(t *testing.T, name string, qtype uint16, opts ...func(*dns.Msg, *dns.Client)) *dns.Msg {
@@ -485,16 +494,7 @@ func TestUpstreamDown(t *testing.T) {
 	}
 	dead := pc.LocalAddr().String()
 	pc.Close()
-	s, err := NewServer(Config{Client: client, Addr: "127.0.0.1:0", Upstreams: []string{dead}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-s.Ready()
-	ts := &testServer{Server: s}
+	ts := runServer(t, Config{Client: client, Addr: "127.0.0.1:0", Upstreams: []string{dead}})
 	expect(t, ts.query(t, "www.example.", dns.TypeA), dns.RcodeServerFailure, false)
 	expect(t, ts.query(t, "default.svc.cluster.local.", dns.TypeA), dns.RcodeSuccess, true)
 }
@@ -523,16 +523,8 @@ func TestFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer black.Close()
-	s, err := NewServer(Config{Client: fake.NewClientset(clusterObjects()...), Addr: "127.0.0.1:0",
+	s := runServer(t, Config{Client: fake.NewClientset(clusterObjects()...), Addr: "127.0.0.1:0",
 		Upstreams: []string{black.LocalAddr().String()}, MaxConcurrentForwards: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-s.Ready()
 	base := runtime.NumGoroutine()
 	conn, err := net.Dial("udp", s.Addr())
 	if err != nil {
@@ -568,6 +560,5 @@ func TestFlood(t *testing.T) {
 	if servfail < flood*8/10 {
 		t.Errorf("%d of %d queries over the bound answered SERVFAIL at once", servfail, flood)
 	}
-	ts := &testServer{Server: s}
-	expect(t, ts.query(t, "web.default.svc.cluster.local.", dns.TypeA), dns.RcodeSuccess, true, "web.default.svc.cluster.local. IN A 10.43.0.20")
+	expect(t, s.query(t, "web.default.svc.cluster.local.", dns.TypeA), dns.RcodeSuccess, true, "web.default.svc.cluster.local. IN A 10.43.0.20")
 }
