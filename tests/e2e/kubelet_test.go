@@ -57,8 +57,11 @@ func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
 	t.Helper()
 	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
 	addrs, _ := exec.Command("ip", "-4", "addr").Output()
-	for b := 245; b <= 250; b++ {
-		prefix := fmt.Sprintf("10.%d.", b)
+	// From a random start: tests starting at once on one machine would
+	// otherwise all take the first free one.
+	start := int(time.Now().UnixNano() % 6)
+	for i := 0; i < 6; i++ {
+		prefix := fmt.Sprintf("10.%d.", 245+(start+i)%6)
 		if !strings.Contains(string(routes), prefix) && !strings.Contains(string(addrs), prefix) {
 			_, n, _ := net.ParseCIDR(prefix + "0.0/16")
 			return n
