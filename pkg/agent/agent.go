@@ -319,6 +319,9 @@ func runDNS(ctx context.Context, cfg Config, rc *rest.Config) (wait func()) {
 		ClusterDomain: cfg.ClusterDomain,
 		ClusterDNS:    cfg.ClusterDNS,
 		ResolvConf:    cfg.ResolvConf,
+		// The node's own pods and the host: a DNS on the node's address
+		// must not be an open resolver for its network.
+		AllowedClients: dnsClients(cfg),
 	})
 	if err != nil {
 		log.Error(err, "Cluster DNS not started")
@@ -345,6 +348,35 @@ func runDNS(ctx context.Context, cfg Config, rc *rest.Config) (wait func()) {
 		}
 	}()
 	return wg.Wait
+}
+
+// dnsClients are the networks the node's DNS answers: the cluster's pods,
+// loopback and the host's own addresses.
+func dnsClients(cfg Config) []*net.IPNet {
+	var nets []*net.IPNet
+	if cfg.ClusterCIDR != nil {
+		nets = append(nets, cfg.ClusterCIDR)
+	}
+	for _, c := range []string{"127.0.0.0/8", "::1/128"} {
+		_, n, _ := net.ParseCIDR(c)
+		nets = append(nets, n)
+	}
+	host := []net.IP{cfg.NodeIP}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				host = append(host, ipn.IP)
+			}
+		}
+	}
+	for _, ip := range host {
+		bits := 128
+		if ip.To4() != nil {
+			ip, bits = ip.To4(), 32
+		}
+		nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+	}
+	return nets
 }
 
 // PrimaryIP is the source address of the default route, as k3s picks the

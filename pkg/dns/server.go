@@ -55,6 +55,11 @@ type Config struct {
 	// MaxConcurrentForwards bounds the queries waiting on upstreams (256
 	// when zero).
 	MaxConcurrentForwards int
+	// AllowedClients are the networks queries are answered for (the pods'
+	// and the node's own addresses); others are REFUSED, so that a DNS on
+	// the node's address is no open resolver for its network. Nil allows
+	// every client.
+	AllowedClients []*net.IPNet
 }
 
 // Server is the cluster DNS server.
@@ -184,9 +189,32 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			_ = w.WriteMsg(m)
 		}
 	}()
-	_, tcp := w.RemoteAddr().(*net.TCPAddr)
+	var client net.IP
+	tcp := false
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		client = a.IP
+	case *net.TCPAddr:
+		client, tcp = a.IP, true
+	}
+	if !s.allowed(client) {
+		writeSized(w, req, new(dns.Msg).SetRcode(req, dns.RcodeRefused), tcp)
+		return
+	}
 	resp := s.Answer(req)
 	writeSized(w, req, resp, tcp)
+}
+
+func (s *Server) allowed(ip net.IP) bool {
+	if s.cfg.AllowedClients == nil {
+		return true
+	}
+	for _, n := range s.cfg.AllowedClients {
+		if ip != nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Answer computes the answer to req: from the cluster for the cluster

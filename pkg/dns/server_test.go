@@ -562,3 +562,24 @@ func TestFlood(t *testing.T) {
 	}
 	expect(t, s.query(t, "web.default.svc.cluster.local.", dns.TypeA), dns.RcodeSuccess, true, "web.default.svc.cluster.local. IN A 10.43.0.20")
 }
+
+// TestAllowedClients: a client outside the allowed networks is REFUSED,
+// cluster names and forwarding alike.
+func TestAllowedClients(t *testing.T) {
+	up := startUpstream(t)
+	_, other, _ := net.ParseCIDR("10.99.0.0/16")
+	s := runServer(t, Config{Client: fake.NewClientset(clusterObjects()...), Addr: "127.0.0.1:0",
+		Upstreams: []string{up.addr}, AllowedClients: []*net.IPNet{other}})
+	for _, name := range []string{"web.default.svc.cluster.local.", "www.example."} {
+		if r := s.query(t, name, dns.TypeA); r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
+			t.Errorf("%s from a client not allowed: %s %v", name, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+	}
+	if n := up.queries.Load(); n != 0 {
+		t.Errorf("%d queries forwarded for a client not allowed", n)
+	}
+	_, lo, _ := net.ParseCIDR("127.0.0.0/8")
+	s = runServer(t, Config{Client: fake.NewClientset(clusterObjects()...), Addr: "127.0.0.1:0",
+		Upstreams: []string{up.addr}, AllowedClients: []*net.IPNet{other, lo}})
+	expect(t, s.query(t, "web.default.svc.cluster.local.", dns.TypeA, overTCP), dns.RcodeSuccess, true, "web.default.svc.cluster.local. IN A 10.43.0.20")
+}
