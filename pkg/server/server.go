@@ -77,6 +77,9 @@ func Run(ctx context.Context, o Options) error {
 	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
+	if o.ClusterDNS == "" {
+		o.ClusterDNS = indexedIP(svcNet, 10).String()
+	}
 	clusterDNS, err := clusterDNSService(o, svcNet)
 	if err != nil {
 		return err
@@ -154,6 +157,14 @@ func clusterDNSService(o Options, svcNet *net.IPNet) (net.IP, error) {
 		return nil, nil
 	}
 	return ip, nil
+}
+
+// indexedIP is the i-th address of n: --cluster-dns defaults to the 10th
+// of --service-cidr, as in k3s.
+func indexedIP(n *net.IPNet, i uint32) net.IP {
+	ip := n.IP.To4()
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]) + i
+	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
 }
 
 func adminKubeconfigPath(dataDir string) string {
