@@ -76,6 +76,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")
+	f.StringVar(&cfg.NetnsDir, "netns-dir", "", "Folder of the pods' network namespace mounts (default: /var/run/netns); the agent owns every skiff-* namespace in it")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "/skiff", "Parent cgroup of the pods' cgroups")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", agent.DefaultKubeletPort, "Port of the kubelet API (logs, exec, attach, port-forward, stats)")
 	f.StringVar(&cfg.ResolvConf, "resolv-conf", "", "Resolver configuration naming the upstream nameservers, for pods and the cluster DNS (default: /etc/resolv.conf, or systemd-resolved's upstream list)")

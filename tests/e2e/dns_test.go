@@ -274,7 +274,7 @@ func TestDNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge})
+	m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: n.netnsDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ type kubeletNode struct {
 	cgroup   string
 	agentDir string
 	logDir   string
+	// netnsDir holds the pods' namespaces: the node's own, since an agent
+	// tears down every skiff-* namespace of its folder it has no pod for.
+	netnsDir string
 	// kubeletPort is the kubelet API's, free on the host (not 10250, which
 	// a developer's skiff may hold).
 	kubeletPort int
@@ -96,12 +99,14 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
 		logDir:  filepath.Join(t.TempDir(), "pods"),
 	}
+	n.netnsDir = filepath.Join(runDir, "netns")
 	n.kubeletPort = framework.FreePort(t)
 	t.Cleanup(func() { n.cleanupNode(t) })
 	args := []string{
 		"--node-name", n.name,
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
+		"--netns-dir", n.netnsDir,
 		"--run-dir", runDir,
 		"--pod-log-dir", n.logDir,
 		"--cgroup-root", n.cgroup,
@@ -190,7 +195,7 @@ func (n *kubeletNode) cleanupNode(t *testing.T) {
 		}
 	}
 	if n.podCIDR != nil && n.agentDir != "" {
-		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge})
+		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: n.netnsDir})
 		if err == nil {
 			uids, _ := m.List()
 			for _, uid := range uids {
