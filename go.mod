@@ -37,6 +37,8 @@ require k8s.io/cluster-bootstrap v0.37.2
 
 require github.com/cilium/ebpf v0.22.0
 
+require github.com/miekg/dns v1.1.73
+
 require (
 	github.com/containerd/go-cni v1.1.14
 	github.com/containernetworking/cni v1.3.0 // indirect

@@ -1,7 +1,8 @@
 // Package agent runs skiff's node agent: it starts (or connects to)
 // containerd, imports the node's image tarballs, and runs the kubelet
 // (pkg/kubelet) with the pod network (pkg/network) and the runtime
-// (pkg/kubelet/runtime), and the service proxy (pkg/proxy). `skiff server` runs it in process unless
+// (pkg/kubelet/runtime), the service proxy (pkg/proxy) and the node's
+// cluster DNS (pkg/dns, see runDNS). `skiff server` runs it in process unless
 // --disable-agent; `skiff agent` runs it alone.
 //
 // Containerd is left running when the agent stops (as k3s does), so that
@@ -110,6 +111,15 @@ type Config struct {
 	// StopContainerd stops the supervised containerd (and so every pod)
 	// when the agent stops, instead of leaving it running for the next agent.
 	StopContainerd bool
+	// DNSPort is the port of the node's cluster DNS, on NodeIP (see runDNS);
+	// dns.DefaultPort when zero.
+	DNSPort int
+	// DisableDNS runs no cluster DNS on this node (--disable coredns).
+	DisableDNS bool
+	// ResolvConf is the node's resolv.conf naming the upstream resolvers,
+	// for pods and for the cluster DNS (k3s' --resolv-conf); chosen as k3s
+	// does when empty.
+	ResolvConf string
 }
 
 // ErrUnsupported is returned by Preflight when this machine cannot run pods
@@ -165,6 +175,9 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.KubeletPort == 0 {
 		cfg.KubeletPort = DefaultKubeletPort
+	}
+	if cfg.DNSPort < 0 || cfg.DNSPort > 65535 {
+		return fmt.Errorf("agent: cluster DNS port %d is not within 1-65535", cfg.DNSPort)
 	}
 	return nil
 }
@@ -240,6 +253,11 @@ func Run(ctx context.Context, cfg Config) error {
 		} else {
 			defer func() { <-proxyDone }()
 		}
+	}
+	if !cfg.DisableDNS {
+		dnsCtx, stopDNS := context.WithCancel(ctx)
+		wait := runDNS(dnsCtx, cfg, rc)
+		defer func() { stopDNS(); wait() }()
 	}
 
 	var running atomic.Pointer[kubelet.Kubelet]
@@ -317,6 +335,7 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		ClusterDNS:     cfg.ClusterDNS,
 		ClusterDomain:  cfg.ClusterDomain,
+		ResolvConf:     cfg.ResolvConf,
 		ControlPlane:   cfg.ControlPlane,
 		Labels:         cfg.Labels,
 		KubeletVersion: version.Kubernetes(),

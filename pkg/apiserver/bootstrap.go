@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/pkg/dns"
 	"github.com/skiff-k8s/skiff/pkg/join"
 	"github.com/skiff-k8s/skiff/pkg/pki"
 	"github.com/skiff-k8s/skiff/pkg/registry/flowcontrol"
@@ -47,6 +48,11 @@ func addBootstrapHooks(s *genericapiserver.GenericAPIServer, cfg Config) error {
 	if cfg.JoinToken.Password != "" { // JOIN
 		steps = append(steps, bootstrapStep{"bootstrap-token", func(ctx context.Context, c kubernetes.Interface) error {
 			return join.EnsureBootstrapSecret(ctx, c, cfg.JoinToken)
+		}})
+	}
+	if cfg.ClusterDNS != nil {
+		steps = append(steps, bootstrapStep{"kube-dns-service", func(ctx context.Context, c kubernetes.Interface) error {
+			return dns.EnsureService(ctx, c, cfg.ClusterDNS)
 		}})
 	}
 	steps = append(steps,

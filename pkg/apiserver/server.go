@@ -60,6 +60,9 @@ type Config struct {
 	JoinToken join.Token
 	// OnReady is called once the server serves.
 	OnReady func()
+	// ClusterDNS is --cluster-dns: the kube-system/kube-dns Service is
+	// created at that address; nil when the cluster DNS is disabled.
+	ClusterDNS net.IP
 }
 
 // PortRange is an inclusive range of ports.

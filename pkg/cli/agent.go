@@ -93,6 +93,8 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.BoolVar(&cfg.DisableProxy, "disable-proxy", false, "Do not run the service proxy (ClusterIP, NodePort and LoadBalancer services are not reachable from this node)")
 	f.StringVar(&cfg.ProxyPinDir, "proxy-pin-dir", proxy.DefaultPinDir, "bpffs folder of the service proxy's pinned eBPF maps and links (kept across restarts)")
 	f.StringVar(&cfg.ProxyNFTable, "proxy-nftables-table", "skiff-proxy", "nftables table (family ip) the service proxy owns")
+	f.StringVar(&cfg.ResolvConf, "resolv-conf", "", "Resolver configuration naming the upstream nameservers, for pods and the cluster DNS (default: /etc/resolv.conf, or systemd-resolved's upstream list)")
+	f.IntVar(&cfg.DNSPort, "cluster-dns-port", 53, "Port the node's cluster DNS listens on, on the node IP (the kube-dns Service's endpoint for this node)")
 }
 
 // joinServer joins the server with the token (pkg/join) and points cfg at the

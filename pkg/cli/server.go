@@ -57,7 +57,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "IPv4 network CIDR to use for pod IPs")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.43.0.0/16", "IPv4 network CIDR to use for service IPs")
 	f.StringVar(&portRange, "service-node-port-range", "30000-32767", "Port range to reserve for services with NodePort visibility")
-	f.StringVar(&o.ClusterDNS, "cluster-dns", "10.43.0.10", "IPv4 cluster IP for the DNS service")
+	f.StringVar(&o.ClusterDNS, "cluster-dns", "", "IPv4 cluster IP for the DNS service, in --service-cidr (default: its 10th address, 10.43.0.10)")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "Cluster domain")
 	f.BoolVar(&o.DisableScheduler, "disable-scheduler", false, "Do not run the scheduler")
 	f.BoolVar(&o.DisableControllerManager, "disable-controller-manager", false, "Do not run the controller manager")

@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/controllers/resourcequota"
 	"github.com/skiff-k8s/skiff/pkg/controllers/rootcacertpublisher"
 	"github.com/skiff-k8s/skiff/pkg/controllers/serviceaccount"
+	"github.com/skiff-k8s/skiff/pkg/controllers/servicelb"
 	"github.com/skiff-k8s/skiff/pkg/controllers/statefulset"
 	"github.com/skiff-k8s/skiff/pkg/controllers/ttlafterfinished"
 	"github.com/skiff-k8s/skiff/pkg/controllers/volume/localpath"
@@ -69,4 +70,6 @@ var all = []controller{
 	{"resourcequota", resourcequota.Start},
 	{"disruption", disruption.Start},
 	{"clusterrole-aggregation", clusterroleaggregation.Start},
+	// k3s' name for its service load balancer (--disable servicelb).
+	{"servicelb", servicelb.Start},
 }

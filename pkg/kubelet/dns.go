@@ -17,7 +17,11 @@ func (k *Kubelet) buildHostDNS() network.HostDNS {
 	if k.cfg.NodeIP != nil {
 		h.NodeIPs = []net.IP{k.cfg.NodeIP}
 	}
-	if p, _ := network.HostResolvConf(resolvConfCandidates, os.ReadFile); p != "" {
+	candidates := resolvConfCandidates
+	if k.cfg.ResolvConf != "" {
+		candidates = []string{k.cfg.ResolvConf}
+	}
+	if p, _ := network.HostResolvConf(candidates, os.ReadFile); p != "" {
 		if data, err := os.ReadFile(p); err == nil {
 			if c, err := network.ParseResolvConf(data); err == nil {
 				h.Resolv = &c

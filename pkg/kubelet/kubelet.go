@@ -59,6 +59,9 @@ type Config struct {
 	// ClusterDNS and ClusterDomain build the pods' resolv.conf.
 	ClusterDNS    []net.IP
 	ClusterDomain string
+	// ResolvConf is the node's resolv.conf for pods (k3s' --resolv-conf);
+	// empty picks one of network.HostResolvConfCandidates as k3s does.
+	ResolvConf string
 	// ControlPlane labels the node node-role.kubernetes.io/control-plane.
 	ControlPlane bool
 	// Labels are extra node labels (--node-label).

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -99,6 +100,7 @@ func runAgent(ctx context.Context, o Options, dataDir string, bundle *pki.Bundle
 	if ip := net.ParseIP(o.ClusterDNS); ip != nil {
 		cfg.ClusterDNS = []net.IP{ip}
 	}
+	cfg.DisableDNS = cfg.DisableDNS || slices.Contains(o.Disable, DisableDNS)
 	_, cfg.ClusterCIDR, _ = net.ParseCIDR(o.ClusterCIDR)
 	if err := agent.Preflight(cfg); err != nil {
 		if errors.Is(err, agent.ErrUnsupported) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -91,6 +92,13 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	if o.ClusterDNS == "" {
+		o.ClusterDNS = indexedIP(svcNet, 10).String()
+	}
+	clusterDNS, err := clusterDNSService(o, svcNet)
+	if err != nil {
+		return err
+	}
 	firstIP := apiserver.FirstServiceIP(svcNet)
 	advertise := o.AdvertiseAddress
 	if advertise == nil {
@@ -126,6 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		ServiceCIDR:   svcNet,
 		NodePortRange: apiserver.PortRange{Base: o.NodePortBase, Size: o.NodePortSize},
 		ClusterDomain: o.ClusterDomain,
+		ClusterDNS:    clusterDNS,
 		AdvertiseIP:   advertise,
 		JoinToken:     joinToken,
 		APIAudiences:  []string{"https://kubernetes.default.svc." + o.ClusterDomain},
@@ -153,6 +162,34 @@ func Run(ctx context.Context, o Options) error {
 	stopComponents()
 	comps.wait()
 	return err
+}
+
+// DisableDNS is the --disable name of the cluster DNS, as k3s names its
+// CoreDNS: no kube-dns Service and no DNS server in the agents.
+const DisableDNS = "coredns"
+
+// clusterDNSService checks --cluster-dns and returns the address of the
+// kube-dns Service to create, nil when the DNS is disabled.
+func clusterDNSService(o Options, svcNet *net.IPNet) (net.IP, error) {
+	ip := net.ParseIP(o.ClusterDNS)
+	if ip == nil {
+		return nil, fmt.Errorf("--cluster-dns: %q is not an IP address", o.ClusterDNS)
+	}
+	if !svcNet.Contains(ip) {
+		return nil, fmt.Errorf("--cluster-dns: %s is not in --service-cidr %s", ip, svcNet)
+	}
+	if slices.Contains(o.Disable, DisableDNS) {
+		return nil, nil
+	}
+	return ip, nil
+}
+
+// indexedIP is the i-th address of n: --cluster-dns defaults to the 10th
+// of --service-cidr, as in k3s.
+func indexedIP(n *net.IPNet, i uint32) net.IP {
+	ip := n.IP.To4()
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3]) + i
+	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4()
 }
 
 func adminKubeconfigPath(dataDir string) string {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,9 @@ type kubeletNode struct {
 	cgroup   string
 	agentDir string
 	logDir   string
+	// netnsDir holds the pods' namespaces: the node's own, since an agent
+	// tears down every skiff-* namespace of its folder it has no pod for.
+	netnsDir string
 	// kubeletPort is the kubelet API's, free on the host (not 10250, which
 	// a developer's skiff may hold).
 	kubeletPort int
@@ -71,8 +75,9 @@ func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
 	return nil
 }
 
-// kubeletStart runs `skiff server` with its agent and registers the
-// cleanup of pods, containerd, network and cgroups.
+// kubeletStart runs `skiff server` with its agent (and extraArgs) and
+// registers the cleanup of pods, containerd, network and cgroups. The
+// node's cluster DNS listens on a free port, not on the host's 53.
 func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 	t.Helper()
 	ctdRequire(t)
@@ -97,15 +102,14 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
 		logDir:  filepath.Join(t.TempDir(), "pods"),
 	}
+	n.netnsDir = filepath.Join(runDir, "netns")
 	n.kubeletPort = framework.FreePort(t)
 	t.Cleanup(func() { n.cleanupNode(t) })
 	args := []string{
 		"--node-name", n.name,
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
-		// Its own: an agent tears down the namespaces it finds there
-		// without a pod, which would be other tests' pods.
-		"--netns-dir", n.netnsDir(),
+		"--netns-dir", n.netnsDir,
 		"--run-dir", runDir,
 		"--pod-log-dir", n.logDir,
 		"--cgroup-root", n.cgroup,
@@ -116,6 +120,9 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 		"--proxy-pin-dir", filepath.Join(runDir, "bpf"),
 		"--proxy-nftables-table", "skiff-proxy-"+n.name,
 	}
+	if !slices.Contains(extraArgs, "--cluster-dns-port") {
+		args = append(args, "--cluster-dns-port", strconv.Itoa(framework.FreePort(t)))
+	}
 	n.s = framework.StartWithAgent(t, append(args, extraArgs...)...)
 	n.agentDir = filepath.Join(n.s.DataDir, "agent")
 	// Runs before the server stops: the kubelet tears the pods down.
@@ -123,9 +130,6 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 	n.waitReady(t)
 	return n
 }
-
-// netnsDir holds the node's pod network namespaces.
-func (n *kubeletNode) netnsDir() string { return filepath.Join(n.runDir, "netns") }
 
 // waitReady waits for the node to be Ready with a podCIDR and the test image.
 func (n *kubeletNode) waitReady(t *testing.T) {
@@ -198,7 +202,7 @@ func (n *kubeletNode) cleanupNode(t *testing.T) {
 		}
 	}
 	if n.podCIDR != nil && n.agentDir != "" {
-		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: n.netnsDir()})
+		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: n.netnsDir})
 		if err == nil {
 			uids, _ := m.List()
 			for _, uid := range uids {

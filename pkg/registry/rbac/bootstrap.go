@@ -249,7 +249,28 @@ func BootstrapRoles() []*rbacv1.Role {
 	reader.Namespace = metav1.NamespaceSystem
 	return []*rbacv1.Role{{ObjectMeta: reader, Rules: []rbacv1.PolicyRule{{
 		Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"configmaps"},
-		ResourceNames: []string{"extension-apiserver-authentication"}}}}}
+		ResourceNames: []string{"extension-apiserver-authentication"}}}}, nodeDNSRoleObject()}
+}
+
+func nodeDNSRoleObject() *rbacv1.Role {
+	m := bootstrapMeta(nodeDNSRole)
+	m.Namespace = metav1.NamespaceSystem
+	return &rbacv1.Role{ObjectMeta: m, Rules: []rbacv1.PolicyRule{
+		rule([]string{"get", "list", "watch", "create", "update", "patch", "delete"}, "discovery.k8s.io", "endpointslices")}}
+}
+
+// nodeDNSRole lets nodes publish their cluster DNS as endpoints of the
+// kube-system/kube-dns Service (pkg/dns): upstream has no such role, since
+// its DNS runs as pods whose endpoints a controller writes.
+const nodeDNSRole = "system:skiff:node-dns"
+
+// BootstrapRoleBindings bind the namespaced bootstrap roles.
+func BootstrapRoleBindings() []*rbacv1.RoleBinding {
+	m := bootstrapMeta(nodeDNSRole)
+	m.Namespace = metav1.NamespaceSystem
+	return []*rbacv1.RoleBinding{{ObjectMeta: m,
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: nodeDNSRole},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:nodes"}}}}
 }
 
 // EnsureBootstrapPolicy creates each bootstrap cluster role and binding that does not
@@ -265,6 +286,11 @@ func EnsureBootstrapPolicy(ctx context.Context, client kubernetes.Interface) err
 	for _, r := range BootstrapRoles() {
 		if _, err := client.RbacV1().Roles(r.Namespace).Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create role %s/%s: %w", r.Namespace, r.Name, err)
+		}
+	}
+	for _, b := range BootstrapRoleBindings() {
+		if _, err := client.RbacV1().RoleBindings(b.Namespace).Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create rolebinding %s/%s: %w", b.Namespace, b.Name, err)
 		}
 	}
 	bindings := client.RbacV1().ClusterRoleBindings()

@@ -209,7 +209,9 @@ func Row(svc *corev1.Service) []any {
 	if ports == "" {
 		ports = "<none>"
 	}
-	return []any{svc.Name, string(svc.Spec.Type), clusterIP, externalIP(svc, false), ports,
+	// The apiserver prints its tables wide, as upstream's does: a load
+	// balancer's addresses are never cut to "…" in kubectl get.
+	return []any{svc.Name, string(svc.Spec.Type), clusterIP, externalIP(svc, true), ports,
 		store.Age(svc.CreationTimestamp), labels.FormatLabels(svc.Spec.Selector)}
 }
 
