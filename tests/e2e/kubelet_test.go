@@ -118,7 +118,7 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 		// The service proxy's programs attach to the machine's root cgroup:
 		// its pins and nftables table are the test's own.
 		"--proxy-pin-dir", filepath.Join(runDir, "bpf"),
-		"--proxy-nftables-table", "skiff-proxy-"+n.name,
+		"--proxy-nftables-table", "skiff-proxy-" + n.name,
 	}
 	if !slices.Contains(extraArgs, "--cluster-dns-port") {
 		args = append(args, "--cluster-dns-port", strconv.Itoa(framework.FreePort(t)))

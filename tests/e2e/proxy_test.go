@@ -820,7 +820,7 @@ func TestProxyThroughAgent(t *testing.T) {
 		t.Fatalf("ClusterIP answered by %v, want web-1 and web-2", seen)
 	}
 	// From a pod: its namespace is the one the CNI made for it.
-	nsPath := filepath.Join(network.DefaultNetnsDir, "skiff-"+string(web1.UID))
+	nsPath := filepath.Join(n.netnsDir, "skiff-"+string(web1.UID))
 	if body, err := proxyHTTPGet(nsPath, "http://"+vip+"/hostname"); err != nil || (body != "web-1" && body != "web-2") {
 		t.Fatalf("ClusterIP from pod web-1: %q, %v", body, err)
 	}
