@@ -211,9 +211,19 @@ func TestDNS(t *testing.T) {
 		t.Fatalf("headless Service: %s, want %v", dnsAnswer(dnsQuery(t, server, "udp", "", "web"+z, dns.TypeA)), both)
 	}
 
+	// The node's service CIDR is its own (kubeletStart): kubernetes is its
+	// first address, kube-dns its 10th.
 	kubeDNS, err := c.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
-	if err != nil || kubeDNS.Spec.ClusterIP != "10.43.0.10" {
-		t.Fatalf("kube-dns Service: %v %+v", err, kubeDNS)
+	if err != nil {
+		t.Fatalf("kube-dns Service: %v", err)
+	}
+	kubeAPI, err := c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsIP, apiIP := kubeDNS.Spec.ClusterIP, kubeAPI.Spec.ClusterIP
+	if a, d := net.ParseIP(apiIP).To4(), net.ParseIP(dnsIP).To4(); a == nil || d == nil || a[3] != 1 || d[3] != 10 || a[1] != d[1] {
+		t.Fatalf("kubernetes %s and kube-dns %s are not the 1st and 10th addresses of the service CIDR", apiIP, dnsIP)
 	}
 	cases := []struct {
 		name   string
@@ -223,8 +233,8 @@ func TestDNS(t *testing.T) {
 	}{
 		{"api" + z, dns.TypeA, dns.RcodeSuccess, []string{"api" + z + " A " + api.Spec.ClusterIP}},
 		{"api" + z, dns.TypeAAAA, dns.RcodeSuccess, nil},
-		{"kubernetes" + z, dns.TypeA, dns.RcodeSuccess, []string{"kubernetes" + z + " A 10.43.0.1"}},
-		{"kube-dns.kube-system.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, []string{"kube-dns.kube-system.svc.cluster.local. A 10.43.0.10"}},
+		{"kubernetes" + z, dns.TypeA, dns.RcodeSuccess, []string{"kubernetes" + z + " A " + apiIP}},
+		{"kube-dns.kube-system.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, []string{"kube-dns.kube-system.svc.cluster.local. A " + dnsIP}},
 		{"web" + z, dns.TypeA, dns.RcodeSuccess, both},
 		{"web-0.web" + z, dns.TypeA, dns.RcodeSuccess, []string{"web-0.web" + z + " A " + podIP["web-0"]}},
 		{"_http._tcp.api" + z, dns.TypeSRV, dns.RcodeSuccess, []string{"_http._tcp.api" + z + " SRV 0 100 80 api" + z}},
@@ -295,7 +305,7 @@ func TestDNS(t *testing.T) {
 	// the node's, and ndots:5.
 	n.createPod(t, "resolv", corev1.RestartPolicyNever, "cat", "/etc/resolv.conf")
 	n.waitPod(t, "resolv", "succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
-	want := "search default.svc.cluster.local svc.cluster.local cluster.local example.test\nnameserver 10.43.0.10\noptions ndots:5\n"
+	want := "search default.svc.cluster.local svc.cluster.local cluster.local example.test\nnameserver " + dnsIP + "\noptions ndots:5\n"
 	if got := n.s.Kubectl(t, "logs", "resolv"); got != want {
 		t.Errorf("pod resolv.conf:\n%s\nwant\n%s", got, want)
 	}

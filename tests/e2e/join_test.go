@@ -27,42 +27,17 @@ import (
 func TestJoinAgent(t *testing.T) {
 	ctdRequire(t)
 	netRequireRoot(t)
-	images := t.TempDir()
-	if err := os.Symlink(filepath.Join(ctdImages(t), "agnhost-lite.tar"), filepath.Join(images, "agnhost-lite.tar")); err != nil {
-		t.Fatal(err)
-	}
-	runDir, err := os.MkdirTemp("", "skiff-jn-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &kubeletNode{
-		name:    "e2e-join-" + netRandomHex(t, 4),
-		runDir:  runDir,
-		bridge:  "skj" + netRandomHex(t, 4),
-		cidr:    kubeletFreeClusterCIDR(t),
-		ctdSock: filepath.Join(runDir, "containerd", "containerd.sock"),
-		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
-		logDir:  filepath.Join(t.TempDir(), "pods"),
-	}
-	n.kubeletPort = framework.FreePort(t)
+	n := newKubeletNode(t, "e2e-join-", "skj")
 	n.s = framework.Start(t, "--cluster-cidr", n.cidr.String())
 	agentData := t.TempDir()
 	n.agentDir = filepath.Join(agentData, "agent")
-	t.Cleanup(func() { n.cleanupNode(t) })
 
-	args := []string{"agent",
+	args := append([]string{"agent",
 		"--server", "https://127.0.0.1:" + strconv.Itoa(n.s.Port),
 		"--token-file", filepath.Join(n.s.DataDir, "server", "token"),
 		"--data-dir", agentData,
-		"--node-name", n.name,
-		"--cluster-cidr", n.cidr.String(),
-		"--cni-bridge", n.bridge,
-		"--run-dir", runDir,
-		"--pod-log-dir", n.logDir,
-		"--cgroup-root", n.cgroup,
-		"--images-dir", images,
-		"--kubelet-port", strconv.Itoa(n.kubeletPort),
-	}
+		"--cluster-dns-port", strconv.Itoa(framework.FreePort(t)),
+	}, n.agentArgs(t)...)
 	agentLog := &framework.SyncWriter{W: &bytes.Buffer{}}
 	startAgent := func() (stop func()) {
 		cmd := exec.Command(n.s.Bin, args...)

@@ -48,9 +48,11 @@ type kubeletNode struct {
 	cgroup   string
 	agentDir string
 	logDir   string
-	// netnsDir holds the pods' namespaces: the node's own, since an agent
-	// tears down every skiff-* namespace of its folder it has no pod for.
+	// netnsDir holds the pods' namespaces: the node's own, as every
+	// directory the agent writes.
 	netnsDir string
+	// imagesDir holds the tarballs the agent imports (both test images).
+	imagesDir string
 	// kubeletPort is the kubelet API's, free on the host (not 10250, which
 	// a developer's skiff may hold).
 	kubeletPort int
@@ -60,18 +62,32 @@ type kubeletNode struct {
 // address of the host uses, so the test never meets a developer's cni0.
 func kubeletFreeClusterCIDR(t *testing.T) *net.IPNet {
 	t.Helper()
+	return kubeletFreeCIDR(t, 200, 250, "cluster")
+}
+
+// kubeletFreeServiceCIDR picks the node's service CIDR the same way, in
+// 10.151-10.199: the service proxy's programs act for the whole host, so
+// servers of tests running at once must not share ClusterIPs (nor the
+// cluster DNS address, the range's 10th).
+func kubeletFreeServiceCIDR(t *testing.T) *net.IPNet {
+	t.Helper()
+	return kubeletFreeCIDR(t, 151, 199, "service")
+}
+
+// kubeletFreeCIDR is a /16 10.<lo..hi>.0.0 no route or address of the host
+// uses, in random order: tests of several checkouts may start at once.
+func kubeletFreeCIDR(t *testing.T, lo, hi int, what string) *net.IPNet {
+	t.Helper()
 	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
 	addrs, _ := exec.Command("ip", "-4", "addr").Output()
-	// In random order from a wide range: tests of several worktrees may
-	// start at once, and two nodes on one /16 break each other's pods.
-	for _, i := range rand.Perm(51) {
-		prefix := fmt.Sprintf("10.%d.", 200+i)
+	for _, i := range rand.Perm(hi - lo + 1) {
+		prefix := fmt.Sprintf("10.%d.", lo+i)
 		if !strings.Contains(string(routes), prefix) && !strings.Contains(string(addrs), prefix) {
 			_, n, _ := net.ParseCIDR(prefix + "0.0/16")
 			return n
 		}
 	}
-	t.Skip("no free /16 in 10.200.0.0-10.250.0.0 for the test's cluster CIDR")
+	t.Skipf("no free /16 in 10.%d.0.0-10.%d.0.0 for the test's %s CIDR", lo, hi, what)
 	return nil
 }
 
@@ -82,6 +98,28 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 	t.Helper()
 	ctdRequire(t)
 	netRequireRoot(t)
+	n := newKubeletNode(t, "e2e-", "skk")
+	args := n.agentArgs(t)
+	if !slices.Contains(extraArgs, "--cluster-dns-port") {
+		args = append(args, "--cluster-dns-port", strconv.Itoa(framework.FreePort(t)))
+	}
+	if !slices.Contains(extraArgs, "--service-cidr") {
+		args = append(args, "--service-cidr", kubeletFreeServiceCIDR(t).String())
+	}
+	n.s = framework.StartWithAgent(t, append(args, extraArgs...)...)
+	n.agentDir = filepath.Join(n.s.DataDir, "agent")
+	// Runs before the server stops: the kubelet tears the pods down.
+	t.Cleanup(func() { n.deleteAllPods(t) })
+	n.waitReady(t)
+	return n
+}
+
+// newKubeletNode names a node's state after the test (name and bridge with
+// the given prefixes, a free cluster CIDR, its own run, netns, log and image
+// dirs) and registers its cleanup; agentArgs are the agent flags that put
+// every piece of the agent there.
+func newKubeletNode(t *testing.T, namePrefix, bridgePrefix string) *kubeletNode {
+	t.Helper()
 	images := t.TempDir()
 	for _, f := range []string{"agnhost-lite.tar", "busybox.tar"} {
 		if err := os.Symlink(filepath.Join(ctdImages(t), f), filepath.Join(images, f)); err != nil {
@@ -94,41 +132,38 @@ func kubeletStart(t *testing.T, extraArgs ...string) *kubeletNode {
 		t.Fatal(err)
 	}
 	n := &kubeletNode{
-		name:    "e2e-" + netRandomHex(t, 4),
-		runDir:  runDir,
-		bridge:  "skk" + netRandomHex(t, 4),
-		cidr:    kubeletFreeClusterCIDR(t),
-		ctdSock: filepath.Join(runDir, "containerd", "containerd.sock"),
-		cgroup:  "/skiff-e2e-" + netRandomHex(t, 4),
-		logDir:  filepath.Join(t.TempDir(), "pods"),
+		name:      namePrefix + netRandomHex(t, 4),
+		runDir:    runDir,
+		bridge:    bridgePrefix + netRandomHex(t, 4),
+		cidr:      kubeletFreeClusterCIDR(t),
+		ctdSock:   filepath.Join(runDir, "containerd", "containerd.sock"),
+		cgroup:    "/skiff-e2e-" + netRandomHex(t, 4),
+		logDir:    filepath.Join(t.TempDir(), "pods"),
+		netnsDir:  filepath.Join(runDir, "netns"),
+		imagesDir: images,
 	}
-	n.netnsDir = filepath.Join(runDir, "netns")
 	n.kubeletPort = framework.FreePort(t)
 	t.Cleanup(func() { n.cleanupNode(t) })
-	args := []string{
+	return n
+}
+
+// agentArgs are the agent's flags for the node's own state.
+func (n *kubeletNode) agentArgs(t *testing.T) []string {
+	return []string{
 		"--node-name", n.name,
 		"--cluster-cidr", n.cidr.String(),
 		"--cni-bridge", n.bridge,
 		"--netns-dir", n.netnsDir,
-		"--run-dir", runDir,
+		"--run-dir", n.runDir,
 		"--pod-log-dir", n.logDir,
 		"--cgroup-root", n.cgroup,
-		"--images-dir", images,
+		"--images-dir", n.imagesDir,
 		"--kubelet-port", strconv.Itoa(n.kubeletPort),
 		// The service proxy's programs attach to the machine's root cgroup:
 		// its pins and nftables table are the test's own.
-		"--proxy-pin-dir", filepath.Join(runDir, "bpf"),
+		"--proxy-pin-dir", filepath.Join(n.runDir, "bpf"),
 		"--proxy-nftables-table", "skiff-proxy-" + n.name,
 	}
-	if !slices.Contains(extraArgs, "--cluster-dns-port") {
-		args = append(args, "--cluster-dns-port", strconv.Itoa(framework.FreePort(t)))
-	}
-	n.s = framework.StartWithAgent(t, append(args, extraArgs...)...)
-	n.agentDir = filepath.Join(n.s.DataDir, "agent")
-	// Runs before the server stops: the kubelet tears the pods down.
-	t.Cleanup(func() { n.deleteAllPods(t) })
-	n.waitReady(t)
-	return n
 }
 
 // waitReady waits for the node to be Ready with a podCIDR and the test image.
