@@ -321,6 +321,10 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg.DNS = &runtime.DNSConfig{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
+	cfg.CgroupParent = k.podCgroupParent(pod)
+	if err := k.ensurePodCgroup(ctx, pod, cfg.CgroupParent); err != nil {
+		return nil, err
+	}
 	if _, err := k.rt.CreateSandbox(ctx, cfg); err != nil {
 		return nil, err
 	}
