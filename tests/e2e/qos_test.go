@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
+
+	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
 // TestQOSCgroups checks upstream's QoS cgroup hierarchy (cgroupfs driver)
@@ -176,4 +180,77 @@ func TestQOSCgroups(t *testing.T) {
 			t.Errorf("%s still there after the pod's deletion", dir)
 		}
 	})
+}
+
+// TestQOSCgroupsUpgrade starts a node with an earlier skiff
+// ($SKIFF_PREV_BIN, which put pods in <root>/pod<uid>), then the one under
+// test on the same data: the old pod is re-adopted, its restarted container
+// stays in the pod's recorded cgroup, its deletion removes that cgroup, and
+// a new pod goes into the QoS hierarchy.
+func TestQOSCgroupsUpgrade(t *testing.T) {
+	prev := os.Getenv("SKIFF_PREV_BIN")
+	if prev == "" {
+		t.Skip("set SKIFF_PREV_BIN to a skiff built before the QoS cgroups")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
+		t.Skip("needs cgroup v1 (cpu and memory hierarchies)")
+	}
+	bin := framework.Binary(t)
+	t.Setenv("SKIFF_BIN", prev)
+	n := kubeletStart(t)
+	ctx := context.Background()
+	old := n.createPod(t, "old", corev1.RestartPolicyAlways, "sleep", "3600")
+	got := n.waitPod(t, "old", "Running", podRunning)
+	id := strings.TrimPrefix(got.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	oldDir := filepath.Join(n.cgroup, "pod"+string(old.UID))
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/pids", oldDir, id)); err != nil {
+		t.Fatalf("the earlier skiff's layout: %v", err)
+	}
+
+	n.s.Kill()
+	n.s.Bin = bin
+	n.s.Restart(t)
+	n.waitReady(t)
+	time.Sleep(3 * time.Second)
+	got = n.waitPod(t, "old", "Running", podRunning)
+	if c := got.Status.ContainerStatuses[0]; c.ContainerID != "containerd://"+id || c.RestartCount != 0 {
+		t.Fatalf("old pod not re-adopted: %+v", c)
+	}
+
+	// Its container dies: the next one goes into the pod's recorded cgroup.
+	procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", oldDir, id, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.Fields(string(procs))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	got = n.waitPod(t, "old", "restarted", func(p *corev1.Pod) bool {
+		return podRunning(p) && p.Status.ContainerStatuses[0].RestartCount == 1
+	})
+	id2 := strings.TrimPrefix(got.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/pids", oldDir, id2)); err != nil {
+		t.Errorf("restarted container outside its pod's recorded cgroup: %v", err)
+	}
+
+	fresh := n.createPod(t, "fresh", corev1.RestartPolicyAlways, "sleep", "3600")
+	n.waitPod(t, "fresh", "Running", podRunning)
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/cpu", n.cgroup, "kubepods", "besteffort", "pod"+string(fresh.UID))); err != nil {
+		t.Errorf("new pod outside the QoS hierarchy: %v", err)
+	}
+
+	if err := n.s.Client.CoreV1().Pods("default").Delete(ctx, "old", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		_, err := os.Stat(filepath.Join("/sys/fs/cgroup/cpu", oldDir))
+		return os.IsNotExist(err), nil
+	})
+	if err != nil {
+		t.Errorf("%s still there after the old pod's deletion", oldDir)
+	}
 }
