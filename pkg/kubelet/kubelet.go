@@ -217,6 +217,10 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.enqueueOrphans(ctx)
 	k.cleanupVolumes(ctx)
 
+	if err := k.setupQOSCgroups(); err != nil {
+		return fmt.Errorf("kubelet: QoS cgroups: %w", err)
+	}
+
 	events, unsubscribe := k.rt.Subscribe()
 	defer unsubscribe()
 	go k.watchRuntime(ctx, events)
@@ -301,6 +305,9 @@ func (k *Kubelet) resyncLoop(ctx context.Context) {
 		}
 		k.mu.Unlock()
 		k.enqueueOrphans(ctx)
+		if err := k.updateBurstableCgroup(); err != nil {
+			klog.FromContext(ctx).Info("Updating the burstable QoS cgroup failed", "err", err)
+		}
 	}
 }
 

@@ -215,18 +215,17 @@ func (k *Kubelet) containerStatus(c *corev1.Container, w *podWorker, pr *podRunt
 		cs.Started = ptrBool(started)
 		cs.Ready = ready
 	case runtime.StateExited, runtime.StateCreated, runtime.StateUnknown:
-		term := terminated(latest)
 		cs.Started = ptrBool(false)
 		if wt, ok := w.waiting[c.Name]; w != nil && ok {
 			cs.State.Waiting = &wt
-			cs.LastTerminationState.Terminated = term
+			cs.LastTerminationState.Terminated = terminated(latest, true)
 		} else {
-			cs.State.Terminated = term
+			cs.State.Terminated = terminated(latest, false)
 		}
 	}
 	if cs.LastTerminationState.Terminated == nil {
 		if prev := pr.previous[c.Name]; prev != nil {
-			cs.LastTerminationState.Terminated = terminated(prev)
+			cs.LastTerminationState.Terminated = terminated(prev, true)
 		}
 	}
 	return cs
@@ -234,7 +233,35 @@ func (k *Kubelet) containerStatus(c *corev1.Container, w *podWorker, pr *podRunt
 
 func ptrBool(b bool) *bool { return &b }
 
-func terminated(c *runtime.ContainerStatus) *corev1.ContainerStateTerminated {
+// Upstream's words for a container the runtime lost (its task vanished,
+// say while containerd restarted): as the current state of a pod that will
+// not run it again, and as the last state of one that restarted it.
+const (
+	ReasonStatusUnknown        = "ContainerStatusUnknown"
+	statusUnknownTerminatedMsg = "The container could not be located when the pod was terminated"
+	statusUnknownDeletedMsg    = "The container could not be located when the pod was deleted.  The container used to be Running"
+	statusUnknownExitCode      = 137
+)
+
+// terminated is a stopped container's terminated state; last says it is
+// reported as the last state of a container that is restarted.
+func terminated(c *runtime.ContainerStatus, last bool) *corev1.ContainerStateTerminated {
+	if c.State == runtime.StateUnknown {
+		msg := statusUnknownTerminatedMsg
+		if last {
+			msg = statusUnknownDeletedMsg
+		}
+		t := &corev1.ContainerStateTerminated{
+			ExitCode:    statusUnknownExitCode,
+			Reason:      ReasonStatusUnknown,
+			Message:     msg,
+			ContainerID: "containerd://" + c.ID,
+		}
+		if !c.StartedAt.IsZero() {
+			t.StartedAt = metav1.NewTime(c.StartedAt)
+		}
+		return t
+	}
 	reason := c.Reason
 	if reason == "" {
 		reason = runtime.ReasonError

@@ -191,3 +191,46 @@ func TestPodStatusEphemeral(t *testing.T) {
 		t.Errorf("target %q", got)
 	}
 }
+
+// A container the runtime lost (unknown: its task vanished) is reported as
+// upstream does, terminated with ContainerStatusUnknown and 137, and it
+// restarts whatever the pod's restart policy.
+func TestContainerStatusUnknown(t *testing.T) {
+	k := &Kubelet{}
+	sb := &runtime.Sandbox{ID: "sb"}
+	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever} {
+		t.Run(string(policy), func(t *testing.T) {
+			lost := rtc("a", 0, runtime.StateUnknown, 0)
+			if !shouldRestart(policy, lost) {
+				t.Errorf("an unknown container must restart under %s", policy)
+			}
+			pod := testPod(policy, "a")
+			pr := &podRuntime{sandbox: sb, latest: map[string]*runtime.ContainerStatus{"a": lost}, previous: map[string]*runtime.ContainerStatus{}}
+			s := k.podStatus(pod, newWorker(), pr)
+			term := s.ContainerStatuses[0].State.Terminated
+			if term == nil || term.Reason != ReasonStatusUnknown || term.ExitCode != 137 || term.Message != statusUnknownTerminatedMsg {
+				t.Fatalf("state %+v, want terminated ContainerStatusUnknown 137", s.ContainerStatuses[0].State)
+			}
+			if s.Phase == corev1.PodSucceeded {
+				t.Errorf("a lost container made the pod Succeeded")
+			}
+
+			// Its next attempt runs: the lost one is the last state.
+			pr.previous["a"] = lost
+			pr.latest["a"] = rtc("a", 1, runtime.StateRunning, 0)
+			s = k.podStatus(pod, newWorker(), pr)
+			cs := s.ContainerStatuses[0]
+			last := cs.LastTerminationState.Terminated
+			if cs.State.Running == nil || cs.RestartCount != 1 || last == nil || last.Reason != ReasonStatusUnknown || last.ExitCode != 137 || last.Message != statusUnknownDeletedMsg {
+				t.Errorf("after restart: %+v", cs)
+			}
+		})
+	}
+	// Exited containers keep following the policy.
+	if shouldRestart(corev1.RestartPolicyNever, rtc("a", 0, runtime.StateExited, 1)) ||
+		shouldRestart(corev1.RestartPolicyOnFailure, rtc("a", 0, runtime.StateExited, 0)) ||
+		!shouldRestart(corev1.RestartPolicyOnFailure, rtc("a", 0, runtime.StateExited, 1)) ||
+		shouldRestart(corev1.RestartPolicyAlways, rtc("a", 0, runtime.StateRunning, 0)) {
+		t.Error("shouldRestart changed for exited/running containers")
+	}
+}

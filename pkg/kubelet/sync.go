@@ -321,6 +321,10 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg.DNS = &runtime.DNSConfig{Servers: dns.Servers, Searches: dns.Searches, Options: dns.Options}
+	cfg.CgroupParent = k.podCgroupParent(pod)
+	if err := k.ensurePodCgroup(ctx, pod, cfg.CgroupParent); err != nil {
+		return nil, err
+	}
 	if _, err := k.rt.CreateSandbox(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -368,7 +372,7 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 		c := &pod.Spec.InitContainers[i]
 		latest := pr.latest[c.Name]
 		if isSidecar(c) {
-			if latest == nil || latest.State == runtime.StateExited || latest.State == runtime.StateCreated {
+			if latest == nil || latest.State != runtime.StateRunning {
 				min(k.startOrBackoff(ctx, pod, w, pr, vols, c, latest, true))
 			}
 			continue
@@ -420,8 +424,15 @@ func isSidecar(c *corev1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
+// shouldRestart follows upstream's ShouldContainerBeRestarted for a
+// container that is not running: one the runtime lost (unknown) always
+// restarts, whatever the policy; an exited one as the policy says.
 func shouldRestart(policy corev1.RestartPolicy, c *runtime.ContainerStatus) bool {
-	if c.State != runtime.StateExited && c.State != runtime.StateCreated {
+	switch c.State {
+	case runtime.StateUnknown:
+		return true
+	case runtime.StateExited, runtime.StateCreated:
+	default:
 		return false
 	}
 	switch policy {
@@ -459,6 +470,13 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 			next = min(e.delay*2, maxBackoff)
 		}
 		w.backoff[c.Name] = &backoffEntry{delay: next, attempt: attempt}
+		if latest.State == runtime.StateUnknown && latest.Pid != 0 {
+			// As upstream, kill what may be left of a lost container
+			// before its next attempt.
+			if err := k.rt.StopContainer(ctx, latest.ID, 0); err != nil {
+				klog.FromContext(ctx).V(2).Info("Stopping container in unknown state", "pod", klog.KObj(pod), "container", c.Name, "err", err)
+			}
+		}
 	}
 	if err := k.startContainer(ctx, pod, w, pr, vols, c, attempt); err != nil {
 		klog.FromContext(ctx).V(2).Info("Container start failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)

@@ -114,12 +114,27 @@ func rtWaitCatches(t *testing.T, pid uint32, sig syscall.Signal) {
 	t.Fatalf("pid %d does not catch %v", pid, sig)
 }
 
+// rtRemoveCgroup removes a test's cgroup root with what is left below it
+// (the QoS cgroups), deepest first, in every hierarchy.
 func rtRemoveCgroup(root string) {
 	entries, _ := os.ReadDir("/sys/fs/cgroup")
-	os.Remove(filepath.Join("/sys/fs/cgroup", root))
+	rmdirTree(filepath.Join("/sys/fs/cgroup", root))
 	for _, e := range entries {
-		os.Remove(filepath.Join("/sys/fs/cgroup", e.Name(), root))
+		rmdirTree(filepath.Join("/sys/fs/cgroup", e.Name(), root))
 	}
+}
+
+func rmdirTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			rmdirTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir)
 }
 
 func (e *rtEnv) sandbox(t *testing.T, name, netns string) *runtime.Sandbox {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,4 +60,131 @@ func removePodCgroup(parent string) {
 			os.Remove(filepath.Join(cgroupMount, e.Name(), parent))
 		}
 	}
+}
+
+// CgroupResources are the limits of a cgroup above the containers' (a pod's
+// or a QoS class's), in cgroup v1 units. A zero field leaves the kernel's
+// default (no limit, 1024 shares).
+type CgroupResources struct {
+	CPUShares   uint64
+	CPUQuota    int64
+	CPUPeriod   uint64
+	MemoryLimit int64
+}
+
+// CgroupRoot is the cgroup under which the pods' cgroups live.
+func (r *Runtime) CgroupRoot() string { return r.cfg.CgroupRoot }
+
+// EnsureCgroup creates the cgroup path (cgroupfs layout, relative to the
+// cgroup mount) in the cpu and memory controllers and writes res. runc
+// creates the containers' cgroups below it, in every controller. On the
+// cgroup v2 unified hierarchy the limits become cpu.weight, cpu.max and
+// memory.max.
+func EnsureCgroup(path string, res CgroupResources) error {
+	if _, err := os.Stat(filepath.Join(cgroupMount, "cgroup.controllers")); err == nil {
+		return ensureCgroupV2(path, res)
+	}
+	cpu := filepath.Join(cgroupMount, "cpu", path)
+	mem := filepath.Join(cgroupMount, "memory", path)
+	for _, d := range []string{cpu, mem} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create cgroup %s: %w", path, err)
+		}
+	}
+	var files [][2]string
+	if res.CPUShares > 0 {
+		files = append(files, [2]string{filepath.Join(cpu, "cpu.shares"), strconv.FormatUint(res.CPUShares, 10)})
+	}
+	if res.CPUPeriod > 0 {
+		files = append(files, [2]string{filepath.Join(cpu, "cpu.cfs_period_us"), strconv.FormatUint(res.CPUPeriod, 10)})
+	}
+	if res.CPUQuota != 0 {
+		files = append(files, [2]string{filepath.Join(cpu, "cpu.cfs_quota_us"), strconv.FormatInt(res.CPUQuota, 10)})
+	}
+	if res.MemoryLimit > 0 {
+		files = append(files, [2]string{filepath.Join(mem, "memory.limit_in_bytes"), strconv.FormatInt(res.MemoryLimit, 10)})
+	}
+	return writeCgroupFiles(path, files)
+}
+
+func ensureCgroupV2(path string, res CgroupResources) error {
+	dir := filepath.Join(cgroupMount, path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", path, err)
+	}
+	// Delegate cpu and memory down to the new cgroup from the mount.
+	parts := strings.Split(strings.Trim(filepath.Clean(path), "/"), "/")
+	cur := cgroupMount
+	for _, p := range parts {
+		// Best effort: the root may already delegate them, or refuse a
+		// controller the kernel lacks.
+		_ = os.WriteFile(filepath.Join(cur, "cgroup.subtree_control"), []byte("+cpu +memory"), 0o644)
+		cur = filepath.Join(cur, p)
+	}
+	var files [][2]string
+	if res.CPUShares > 0 {
+		// The conversion of runc and upstream's kubelet.
+		weight := 1 + ((res.CPUShares-2)*9999)/262142
+		files = append(files, [2]string{filepath.Join(dir, "cpu.weight"), strconv.FormatUint(weight, 10)})
+	}
+	if res.CPUQuota > 0 {
+		period := res.CPUPeriod
+		if period == 0 {
+			period = 100000
+		}
+		files = append(files, [2]string{filepath.Join(dir, "cpu.max"), fmt.Sprintf("%d %d", res.CPUQuota, period)})
+	}
+	if res.MemoryLimit > 0 {
+		files = append(files, [2]string{filepath.Join(dir, "memory.max"), strconv.FormatInt(res.MemoryLimit, 10)})
+	}
+	return writeCgroupFiles(path, files)
+}
+
+func writeCgroupFiles(path string, files [][2]string) error {
+	for _, f := range files {
+		if err := os.WriteFile(f[0], []byte(f[1]), 0o644); err != nil {
+			return fmt.Errorf("set %s of cgroup %s: %w", filepath.Base(f[0]), path, err)
+		}
+	}
+	return nil
+}
+
+// restrictOOMScoreAdj raises an OOM score adjustment below the agent's own
+// to the agent's when the agent lacks CAP_SYS_RESOURCE (an unprivileged or
+// restricted container, as containerd's restrict_oom_score_adj): runc
+// could not lower it and the container would fail to start.
+func restrictOOMScoreAdj(adj int) int {
+	own, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return adj
+	}
+	cur, err := strconv.Atoi(strings.TrimSpace(string(own)))
+	if err != nil || adj >= cur || hasCapSysResource() {
+		return adj
+	}
+	return cur
+}
+
+func hasCapSysResource() bool {
+	const capSysResource = 24
+	if n, ok := readCapEff(); ok {
+		return n&(1<<capSysResource) != 0
+	}
+	return true
+}
+
+func readCapEff() (uint64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

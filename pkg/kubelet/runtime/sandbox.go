@@ -31,7 +31,9 @@ type SandboxConfig struct {
 	// LogDirectory holds the containers' logs; <LogRoot>/<ns>_<name>_<uid> when empty.
 	LogDirectory string
 	// CgroupParent is the pod's cgroup (QoS level included, e.g.
-	// /skiff/burstable/pod<uid>); <CgroupRoot>/pod<uid> when empty.
+	// /skiff/kubepods/burstable/pod<uid>, which the kubelet creates with
+	// its limits); <CgroupRoot>/pod<uid> when empty. Recorded on the
+	// sandbox: a re-adopted pod keeps the path it was created with.
 	CgroupParent string
 	// Labels are the caller's, returned by ListSandboxes.
 	Labels map[string]string

@@ -346,7 +346,7 @@ func withResources(res Resources) oci.SpecOpts {
 			lr.Memory = &specs.LinuxMemory{Limit: &res.MemoryLimit}
 		}
 		if res.OOMScoreAdj != 0 {
-			adj := res.OOMScoreAdj
+			adj := restrictOOMScoreAdj(res.OOMScoreAdj)
 			s.Process.OOMScoreAdj = &adj
 		}
 		return nil

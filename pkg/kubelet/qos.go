@@ -1,0 +1,162 @@
+package kubelet
+
+import (
+	"context"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+)
+
+// The QoS cgroup hierarchy of upstream's kubelet (cgroupfs driver), under
+// the runtime's cgroup root: Guaranteed pods in kubepods/pod<uid>, the
+// others in kubepods/burstable/pod<uid> and kubepods/besteffort/pod<uid>.
+const (
+	kubepodsCgroup   = "kubepods"
+	burstableCgroup  = "burstable"
+	besteffortCgroup = "besteffort"
+
+	minShares     = 2
+	sharesPerCPU  = 1024
+	cfsPeriod     = 100000
+	minCFSQuotaUs = 1000
+)
+
+// podCgroupParent is where a new pod's cgroup goes, by its QoS class.
+func (k *Kubelet) podCgroupParent(pod *corev1.Pod) string {
+	base := filepath.Join(k.rt.CgroupRoot(), kubepodsCgroup)
+	switch qosClass(pod) {
+	case corev1.PodQOSBurstable:
+		base = filepath.Join(base, burstableCgroup)
+	case corev1.PodQOSBestEffort:
+		base = filepath.Join(base, besteffortCgroup)
+	}
+	return filepath.Join(base, "pod"+string(pod.UID))
+}
+
+// milliCPUToShares and milliCPUToQuota convert as upstream's kubelet does.
+func milliCPUToShares(milli int64) uint64 {
+	if milli == 0 {
+		return minShares
+	}
+	return uint64(max(milli*sharesPerCPU/1000, minShares))
+}
+
+func milliCPUToQuota(milli int64) int64 {
+	if milli == 0 {
+		return 0
+	}
+	return max(milli*cfsPeriod/1000, minCFSQuotaUs)
+}
+
+// podTotal is the pod's effective request (or limit) of a resource, as
+// upstream's PodRequests/PodLimits: the containers' sum with the sidecars',
+// or the largest init container's with the sidecars started before it,
+// whichever is larger, plus the pod overhead.
+func podTotal(pod *corev1.Pod, name corev1.ResourceName, limits bool) resource.Quantity {
+	get := func(c *corev1.Container) resource.Quantity {
+		if limits {
+			return c.Resources.Limits[name]
+		}
+		return c.Resources.Requests[name]
+	}
+	var sum, sidecars, initMax resource.Quantity
+	for i := range pod.Spec.Containers {
+		sum.Add(get(&pod.Spec.Containers[i]))
+	}
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		q := get(c)
+		if isSidecar(c) {
+			sidecars.Add(q)
+			continue
+		}
+		q.Add(sidecars)
+		if q.Cmp(initMax) > 0 {
+			initMax = q
+		}
+	}
+	sum.Add(sidecars)
+	if initMax.Cmp(sum) > 0 {
+		sum = initMax
+	}
+	if q, ok := pod.Spec.Overhead[name]; ok {
+		sum.Add(q)
+	}
+	return sum
+}
+
+// podCgroupResources are the pod cgroup's limits as upstream's
+// ResourceConfigForPod: shares from the CPU requests; CFS quota and memory
+// limit only when every container sets that limit; 2 shares for BestEffort.
+func podCgroupResources(pod *corev1.Pod) runtime.CgroupResources {
+	if qosClass(pod) == corev1.PodQOSBestEffort {
+		return runtime.CgroupResources{CPUShares: minShares}
+	}
+	cpuReq := podTotal(pod, corev1.ResourceCPU, false)
+	res := runtime.CgroupResources{CPUShares: milliCPUToShares(cpuReq.MilliValue())}
+	cpuLimited, memLimited := true, true
+	all := append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		if q, ok := c.Resources.Limits[corev1.ResourceCPU]; !ok || q.IsZero() {
+			cpuLimited = false
+		}
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok || q.IsZero() {
+			memLimited = false
+		}
+	}
+	if cpuLimited {
+		lim := podTotal(pod, corev1.ResourceCPU, true)
+		res.CPUPeriod = cfsPeriod
+		res.CPUQuota = milliCPUToQuota(lim.MilliValue())
+	}
+	if memLimited {
+		lim := podTotal(pod, corev1.ResourceMemory, true)
+		res.MemoryLimit = lim.Value()
+	}
+	return res
+}
+
+// setupQOSCgroups creates the kubepods, burstable and besteffort cgroups;
+// besteffort gets the minimum CPU shares.
+func (k *Kubelet) setupQOSCgroups() error {
+	base := filepath.Join(k.rt.CgroupRoot(), kubepodsCgroup)
+	if err := runtime.EnsureCgroup(base, runtime.CgroupResources{}); err != nil {
+		return err
+	}
+	if err := runtime.EnsureCgroup(filepath.Join(base, besteffortCgroup), runtime.CgroupResources{CPUShares: minShares}); err != nil {
+		return err
+	}
+	return k.updateBurstableCgroup()
+}
+
+// updateBurstableCgroup sets the burstable cgroup's CPU shares to the sum
+// of its pods' CPU requests, as upstream's QoS container manager does
+// periodically.
+func (k *Kubelet) updateBurstableCgroup() error {
+	var milli int64
+	k.mu.Lock()
+	for _, p := range k.pods {
+		if qosClass(p) != corev1.PodQOSBurstable || isTerminal(p.Status.Phase) {
+			continue
+		}
+		req := podTotal(p, corev1.ResourceCPU, false)
+		milli += req.MilliValue()
+	}
+	k.mu.Unlock()
+	path := filepath.Join(k.rt.CgroupRoot(), kubepodsCgroup, burstableCgroup)
+	return runtime.EnsureCgroup(path, runtime.CgroupResources{CPUShares: milliCPUToShares(milli)})
+}
+
+// ensurePodCgroup creates a new pod's cgroup with its limits before its
+// first container starts, after bringing the burstable class's shares up to
+// date.
+func (k *Kubelet) ensurePodCgroup(ctx context.Context, pod *corev1.Pod, parent string) error {
+	if err := k.updateBurstableCgroup(); err != nil {
+		klog.FromContext(ctx).Info("Updating the burstable QoS cgroup failed", "err", err)
+	}
+	return runtime.EnsureCgroup(parent, podCgroupResources(pod))
+}
