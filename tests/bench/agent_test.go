@@ -527,12 +527,28 @@ func (n *agentNode) cleanup(b *testing.B) {
 			}
 		}
 	}
+	// The pods' cgroups nest under the root (kubepods/burstable/pod…):
+	// remove the deepest first.
 	entries, _ := os.ReadDir("/sys/fs/cgroup")
-	os.Remove(filepath.Join("/sys/fs/cgroup", n.cgroup))
+	rmdirTree(filepath.Join("/sys/fs/cgroup", n.cgroup))
 	for _, e := range entries {
-		os.Remove(filepath.Join("/sys/fs/cgroup", e.Name(), n.cgroup))
+		rmdirTree(filepath.Join("/sys/fs/cgroup", e.Name(), n.cgroup))
 	}
 	os.RemoveAll(n.runDir)
+}
+
+// rmdirTree removes an empty cgroup directory tree, children first.
+func rmdirTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			rmdirTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir)
 }
 
 func tailLines(s string, n int) string {
