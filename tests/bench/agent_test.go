@@ -32,6 +32,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
 )
 
@@ -171,6 +172,11 @@ func startAgentNode(b *testing.B, imagesSrc string) (*agentNode, time.Duration) 
 			"--run-dir", runDir, "--pod-log-dir", filepath.Join(b.TempDir(), "pods"), "--cgroup-root", n.cgroup,
 			"--images-dir", images, "--kubelet-port", strconv.Itoa(framework.FreePort(b)),
 			"--debug-address", n.debugAddr,
+			// The node's own netns dir, proxy pins and table, and DNS port:
+			// nothing of the host's or another run's is touched.
+			"--netns-dir", filepath.Join(runDir, "netns"),
+			"--proxy-pin-dir", filepath.Join(runDir, "bpf"), "--proxy-nftables-table", "skiff-proxy-" + n.name,
+			"--cluster-dns-port", strconv.Itoa(framework.FreePort(b)),
 		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	readyAt := make(chan time.Time, 1)
@@ -326,8 +332,7 @@ wait:
 	for len(ready) < count {
 		select {
 		case <-ctx.Done():
-			// Another agent on the host can tear down this one's pod network
-			// namespaces (they share /var/run/netns): say which pods failed and why.
+			// Say which pods failed and why.
 			var stuck []string
 			if l, err := pods.List(context.Background(), metav1.ListOptions{LabelSelector: "bench=" + label}); err == nil {
 				for _, p := range l.Items {
@@ -504,9 +509,9 @@ func (n *agentNode) cleanup(b *testing.B) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// Only this node's pods: /var/run/netns is shared with any other agent on the host.
+	// Only this node's pods.
 	if n.podCIDR != nil && len(n.podUIDs) > 0 {
-		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge})
+		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: filepath.Join(n.runDir, "netns")})
 		if err == nil {
 			uids, _ := m.List()
 			for _, uid := range uids {
@@ -526,6 +531,9 @@ func (n *agentNode) cleanup(b *testing.B) {
 				_ = exec.Command("umount", "-l", m).Run()
 			}
 		}
+	}
+	if err := proxy.Uninstall(filepath.Join(n.runDir, "bpf"), "skiff-proxy-"+n.name); err != nil {
+		b.Errorf("removing the service proxy's programs: %v", err)
 	}
 	// The pods' cgroups nest under the root (kubepods/burstable/pod…):
 	// remove the deepest first.
