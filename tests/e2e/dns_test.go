@@ -85,13 +85,7 @@ func dnsQuery(t *testing.T, server, netw, nsPath, name string, qtype uint16) *dn
 		r, _, err = c.Exchange(m, server)
 		return err
 	}
-	var err error
-	if nsPath != "" {
-		err = network.Do(nsPath, ask)
-	} else {
-		err = ask()
-	}
-	if err != nil {
+	if err := netIn(nsPath, ask); err != nil {
 		t.Fatalf("%s %s over %s: %v", name, dns.TypeToString[qtype], netw, err)
 	}
 	return r

@@ -221,6 +221,15 @@ func netEchoServer(t *testing.T, pn *network.PodNetwork, addr string) {
 	}()
 }
 
+// netIn runs fn in the network namespace at nsPath, or on the host when
+// nsPath is empty.
+func netIn(nsPath string, fn func() error) error {
+	if nsPath == "" {
+		return fn()
+	}
+	return network.Do(nsPath, fn)
+}
+
 // netEcho dials addr (from the pod namespace nsPath, or the host when
 // empty), sends a line and returns the answer.
 func netEcho(nsPath, addr string) (string, error) {
@@ -230,13 +239,7 @@ func netEcho(nsPath, addr string) (string, error) {
 		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
 		return err
 	}
-	var err error
-	if nsPath == "" {
-		err = dial()
-	} else {
-		err = network.Do(nsPath, dial)
-	}
-	if err != nil {
+	if err := netIn(nsPath, dial); err != nil {
 		return "", err
 	}
 	defer c.Close()

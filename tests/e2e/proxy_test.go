@@ -317,13 +317,7 @@ func tcpName(nsPath, addr string) (string, string, error) {
 		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
 		return err
 	}
-	var err error
-	if nsPath == "" {
-		err = dial()
-	} else {
-		err = network.Do(nsPath, dial)
-	}
-	if err != nil {
+	if err := netIn(nsPath, dial); err != nil {
 		return "", "", err
 	}
 	defer c.Close()
@@ -341,13 +335,7 @@ func udpName(nsPath, addr string) (string, string, error) {
 		pc, err = net.ListenPacket("udp4", ":0")
 		return err
 	}
-	var err error
-	if nsPath == "" {
-		err = listen()
-	} else {
-		err = network.Do(nsPath, listen)
-	}
-	if err != nil {
+	if err := netIn(nsPath, listen); err != nil {
 		return "", "", err
 	}
 	defer pc.Close()
