@@ -311,13 +311,23 @@ func TestContainerdAgnhostSignalsAndOOM(t *testing.T) {
 	c := ctdClient(t, p)
 	ctdImport(t, c, p.Snapshotter())
 
-	task, statusC, out, cleanup := ctdStartTask(t, c, p.Snapshotter(), ctdAgnhostRef, nil, "sleep", "infinity")
+	// A signal that comes before the program has asked for it ends a Go pid 1 with exit code 2
+	// (the runtime's fallback), so the test waits for the server's first line, which is
+	// written after the handler is in place.
+	task, statusC, out, cleanup := ctdStartTask(t, c, p.Snapshotter(), ctdAgnhostRef, nil, "echo-tcp", "--port", "9000")
 	defer cleanup()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "echoing TCP on :9000") {
+		if time.Now().After(deadline) {
+			t.Fatalf("echo-tcp did not start within a minute: output %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := task.Kill(context.Background(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, err := ctdExit(t, statusC); err != nil || code != 0 {
-		t.Errorf("sleep infinity after SIGTERM: exit code %d, %v, output %q", code, err, out.String())
+		t.Errorf("echo-tcp after SIGTERM: exit code %d, %v, output %q", code, err, out.String())
 	}
 
 	_, statusC, out, cleanup2 := ctdStartTask(t, c, p.Snapshotter(), ctdAgnhostRef,
