@@ -98,14 +98,43 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// ConfList renders the CNI network configuration list for c: the bridge
-// plugin (the node's gateway on the bridge, pods' default route through it,
-// masquerade of what leaves the pod network, hairpin so a pod reaches itself
-// through a Service), host-local IPAM over the podCIDR, portmap for hostPorts
-// (with SNAT so 127.0.0.1:hostPort works on the node) and bandwidth for the
-// kubernetes.io/ingress-bandwidth annotations. Loopback is not in the list:
-// the manager runs it as its own network, as containerd does.
+// chain says which plugins run for a pod after the bridge (which runs for
+// every pod, with host-local IPAM). portmap and bandwidth are added only for
+// pods that ask for them, hostPorts or the bandwidth annotations: each is a
+// process per pod start and stop, and portmap's DEL runs iptables.
+type chain struct {
+	Portmap   bool `json:"portmap,omitempty"`
+	Bandwidth bool `json:"bandwidth,omitempty"`
+	// BridgeMasquerade has the bridge plugin masquerade each pod with
+	// iptables rules of its own (ipMasq). Pods are now covered by one
+	// node-wide rule (masquerade.go); only pods set up by an earlier version
+	// of skiff, recorded without a chain, were set up this way.
+	BridgeMasquerade bool `json:"bridgeMasquerade,omitempty"`
+}
+
+// legacyChain is what pods set up before chains were recorded ran.
+var legacyChain = chain{Portmap: true, Bandwidth: true, BridgeMasquerade: true}
+
+// chainFor is the chain a pod's request needs.
+func chainFor(req PodNetworkRequest) chain {
+	return chain{Portmap: len(req.PortMappings) > 0, Bandwidth: req.Bandwidth != nil}
+}
+
+// ConfList renders the CNI network configuration list for c with every
+// plugin a pod may need, as written to ConfDir: the bridge plugin (the
+// node's gateway on the bridge, pods' default route through it, hairpin so a
+// pod reaches itself through a Service), host-local IPAM over the podCIDR,
+// portmap for hostPorts (with SNAT so 127.0.0.1:hostPort works on the node)
+// and bandwidth for the kubernetes.io/ingress-bandwidth annotations. Each
+// pod runs the part of it it needs. Masquerade of what leaves the pod
+// network is one rule for the node, not the bridge plugin's per pod, and
+// loopback is brought up when the namespace is made: neither needs a
+// process per pod.
 func ConfList(c Config) ([]byte, error) {
+	return confList(c, chain{Portmap: true, Bandwidth: true})
+}
+
+func confList(c Config, ch chain) ([]byte, error) {
 	c, err := c.withDefaults()
 	if err != nil {
 		return nil, err
@@ -115,7 +144,7 @@ func ConfList(c Config) ([]byte, error) {
 		"bridge":           c.BridgeName,
 		"isGateway":        true,
 		"isDefaultGateway": true,
-		"ipMasq":           true,
+		"ipMasq":           ch.BridgeMasquerade,
 		"hairpinMode":      true,
 		"forceAddress":     true,
 		"ipam": map[string]any{
@@ -127,21 +156,24 @@ func ConfList(c Config) ([]byte, error) {
 	if c.MTU > 0 {
 		bridge["mtu"] = c.MTU
 	}
+	plugins := []any{bridge}
+	if ch.Portmap {
+		plugins = append(plugins, map[string]any{
+			"type":         "portmap",
+			"snat":         true,
+			"capabilities": map[string]bool{"portMappings": true},
+		})
+	}
+	if ch.Bandwidth {
+		plugins = append(plugins, map[string]any{
+			"type":         "bandwidth",
+			"capabilities": map[string]bool{"bandwidth": true},
+		})
+	}
 	list := map[string]any{
 		"cniVersion": cniVersion,
 		"name":       c.NetworkName,
-		"plugins": []any{
-			bridge,
-			map[string]any{
-				"type":         "portmap",
-				"snat":         true,
-				"capabilities": map[string]bool{"portMappings": true},
-			},
-			map[string]any{
-				"type":         "bandwidth",
-				"capabilities": map[string]bool{"bandwidth": true},
-			},
-		},
+		"plugins":    plugins,
 	}
 	return json.MarshalIndent(list, "", "  ")
 }

@@ -41,7 +41,7 @@ func TestConfList(t *testing.T) {
 				"bridge":           "cni0",
 				"isGateway":        true,
 				"isDefaultGateway": true,
-				"ipMasq":           true,
+				"ipMasq":           false,
 				"hairpinMode":      true,
 				"forceAddress":     true,
 				"mtu":              1450.0,
@@ -57,6 +57,49 @@ func TestConfList(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s", b)
+	}
+}
+
+// Each pod runs only the plugins it needs; pods recorded before chains
+// were tear down with everything the old conflist ran.
+func TestConfListChains(t *testing.T) {
+	c := Config{PodCIDR: mustCIDR(t, "10.42.0.0/24"), DataDir: "/d"}
+	types := func(ch chain) (names []string, masq bool) {
+		b, err := confList(c, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l struct {
+			Plugins []struct {
+				Type   string `json:"type"`
+				IPMasq bool   `json:"ipMasq"`
+			} `json:"plugins"`
+		}
+		if err := json.Unmarshal(b, &l); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range l.Plugins {
+			names = append(names, p.Type)
+			masq = masq || p.IPMasq
+		}
+		return names, masq
+	}
+	for _, tt := range []struct {
+		req  PodNetworkRequest
+		want []string
+	}{
+		{PodNetworkRequest{}, []string{"bridge"}},
+		{PodNetworkRequest{PortMappings: []PortMapping{{HostPort: 80, ContainerPort: 80}}}, []string{"bridge", "portmap"}},
+		{PodNetworkRequest{Bandwidth: &Bandwidth{IngressRate: 1e6}}, []string{"bridge", "bandwidth"}},
+		{PodNetworkRequest{PortMappings: []PortMapping{{HostPort: 80, ContainerPort: 80}}, Bandwidth: &Bandwidth{EgressRate: 1e6}},
+			[]string{"bridge", "portmap", "bandwidth"}},
+	} {
+		if got, masq := types(chainFor(tt.req)); !reflect.DeepEqual(got, tt.want) || masq {
+			t.Errorf("%+v: plugins %v ipMasq %v, want %v without", tt.req, got, masq, tt.want)
+		}
+	}
+	if got, masq := types(legacyChain); !reflect.DeepEqual(got, []string{"bridge", "portmap", "bandwidth"}) || !masq {
+		t.Errorf("legacy chain: plugins %v ipMasq %v", got, masq)
 	}
 }
 

@@ -10,10 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// createNetns makes a new network namespace and pins it with a bind mount at
-// path, so it persists with no process in it. The namespace is made on a
-// locked thread that is thrown away afterwards, never returned to the Go
-// scheduler with a foreign namespace.
+// createNetns makes a new network namespace with its loopback interface up
+// and pins it with a bind mount at path, so it persists with no process in
+// it. The namespace is made on a locked thread that is thrown away
+// afterwards, never returned to the Go scheduler with a foreign namespace.
+//
+// Bringing lo up here is all the CNI loopback plugin would do, without a
+// process per pod.
 func createNetns(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create netns dir: %w", err)
@@ -32,6 +35,10 @@ func createNetns(path string) error {
 			errc <- fmt.Errorf("unshare netns: %w", err)
 			return
 		}
+		if err := loopbackUp(); err != nil {
+			errc <- err
+			return
+		}
 		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 			errc <- fmt.Errorf("bind mount netns: %w", err)
@@ -42,6 +49,28 @@ func createNetns(path string) error {
 	if err := <-errc; err != nil {
 		os.Remove(path)
 		return err
+	}
+	return nil
+}
+
+// loopbackUp sets the IFF_UP flag of lo in the calling thread's network
+// namespace (a socket belongs to the namespace it was made in).
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: get flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: set flags: %w", err)
 	}
 	return nil
 }

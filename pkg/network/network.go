@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -26,8 +27,8 @@ func netnsName(uid string) string { return netnsPrefix + uid }
 // ErrNotFound is returned by Status for a pod with no network set up.
 var ErrNotFound = errors.New("pod network not found")
 
-// requiredPlugins are the CNI plugins the conflist and loopback run.
-var requiredPlugins = []string{"bridge", "host-local", "portmap", "bandwidth", "loopback"}
+// requiredPlugins are the CNI plugins the conflist runs.
+var requiredPlugins = []string{"bridge", "host-local", "portmap", "bandwidth"}
 
 // PortMapping is a container port published on the node (a hostPort).
 type PortMapping struct {
@@ -67,12 +68,14 @@ type PodNetwork struct {
 // Manager sets up and tears down pod networks on one node.
 type Manager struct {
 	cfg   Config
-	cni   gocni.CNI
 	locks keyedMutex
+
+	mu   sync.Mutex
+	nets map[chain]gocni.CNI // loaded on first use
 }
 
 // New writes the node's CNI configuration, makes sure the node forwards
-// IPv4 packets, and returns a Manager. Pod-to-pod traffic crosses a Linux
+// IPv4 packets, installs the node's masquerade rule, and returns a Manager. Pod-to-pod traffic crosses a Linux
 // bridge, which needs no br_netfilter: Services are served by the eBPF
 // proxy at connect time, not by iptables rules on bridged packets.
 func New(c Config) (*Manager, error) {
@@ -100,22 +103,50 @@ func New(c Config) (*Manager, error) {
 	if err := enableIPForward(); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	cni, err := gocni.New(
-		gocni.WithPluginDir(c.PluginDirs),
-		gocni.WithPluginConfDir(c.ConfDir),
-		// loopback and the pod network
-		gocni.WithMinNetworkCount(2),
-		gocni.WithInterfacePrefix("eth"),
-	)
+	if err := installMasquerade(c); err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: c, nets: map[chain]gocni.CNI{}}, nil
+}
+
+// cni returns the CNI network that runs ch, loading it on first use.
+func (m *Manager) cni(ch chain) (gocni.CNI, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := m.nets[ch]; n != nil {
+		return n, nil
+	}
+	conf, err := confList(m.cfg, ch)
 	if err != nil {
-		return nil, fmt.Errorf("network: %w", err)
+		return nil, err
 	}
-	// The pod network first: go-cni names interfaces after the load order,
-	// and the pod's interface is eth0.
-	if err := cni.Load(gocni.WithConfListFile(confPath), gocni.WithLoNetwork); err != nil {
-		return nil, fmt.Errorf("network: load CNI config %s: %w", confPath, err)
+	n, err := gocni.New(
+		gocni.WithPluginDir(m.cfg.PluginDirs),
+		gocni.WithMinNetworkCount(1),
+		gocni.WithInterfacePrefix("eth"), // the pod's interface is eth0
+	)
+	if err == nil {
+		err = n.Load(gocni.WithConfListBytes(conf))
 	}
-	return &Manager{cfg: c, cni: cni}, nil
+	if err != nil {
+		return nil, fmt.Errorf("network: load CNI config: %w", err)
+	}
+	m.nets[ch] = n
+	return n, nil
+}
+
+// Uninstall removes what the manager made on the host besides the pods'
+// own networks (tear those down first): the bridge and the masquerade rule.
+func (m *Manager) Uninstall() error {
+	var errs []error
+	if out, err := exec.Command("ip", "link", "del", m.cfg.BridgeName).CombinedOutput(); err != nil &&
+		!strings.Contains(string(out), "Cannot find device") {
+		errs = append(errs, fmt.Errorf("network: delete bridge %s: %w: %s", m.cfg.BridgeName, err, strings.TrimSpace(string(out))))
+	}
+	if err := removeMasquerade(m.cfg.BridgeName); err != nil {
+		errs = append(errs, fmt.Errorf("network: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // Config returns the manager's configuration with its defaults filled in.
@@ -157,10 +188,15 @@ func (m *Manager) SetupPod(ctx context.Context, req PodNetworkRequest) (*PodNetw
 		return nil, err
 	}
 
+	ch := chainFor(req)
 	st := &podState{
 		UID: req.UID, Namespace: req.Namespace, Name: req.Name,
 		NetnsPath:    filepath.Join(m.cfg.NetnsDir, netnsName(req.UID)),
-		PortMappings: req.PortMappings, Bandwidth: req.Bandwidth,
+		PortMappings: req.PortMappings, Bandwidth: req.Bandwidth, Chain: &ch,
+	}
+	cni, err := m.cni(ch)
+	if err != nil {
+		return nil, err
 	}
 	// Recorded before the namespace and ADD, so that a crash at any point
 	// leaves enough behind to undo it with the same arguments, and so that
@@ -173,7 +209,7 @@ func (m *Manager) SetupPod(ctx context.Context, req PodNetworkRequest) (*PodNetw
 		err = fmt.Errorf("network: pod %s/%s: %w", req.Namespace, req.Name, err)
 		return nil, errors.Join(err, m.teardown(context.WithoutCancel(ctx), req.UID, st))
 	}
-	res, err := m.cni.Setup(ctx, req.UID, st.NetnsPath, st.namespaceOpts()...)
+	res, err := cni.Setup(ctx, req.UID, st.NetnsPath, st.namespaceOpts()...)
 	if err != nil {
 		err = fmt.Errorf("network: set up pod %s/%s: %w", req.Namespace, req.Name, err)
 		if terr := m.teardown(context.WithoutCancel(ctx), req.UID, st); terr != nil {
@@ -247,6 +283,14 @@ func (m *Manager) teardown(ctx context.Context, uid string, st *podState) error 
 	if st == nil {
 		st = &podState{UID: uid}
 	}
+	ch := legacyChain
+	if st.Chain != nil {
+		ch = *st.Chain
+	}
+	cni, err := m.cni(ch)
+	if err != nil {
+		return err
+	}
 	// The CNI spec lets DEL run with no namespace when it is gone; the
 	// plugins then release what they can find without it (the address,
 	// portmap's rules; the bridge's masquerade rules are dropped below).
@@ -254,19 +298,19 @@ func (m *Manager) teardown(ctx context.Context, uid string, st *podState) error 
 	if !isNetns(path) {
 		cniPath = ""
 	}
-	err := m.cni.Remove(ctx, uid, cniPath, st.namespaceOpts()...)
-	if err != nil && cniPath != "" && strings.Contains(err.Error(), "does not exist") {
+	err = cni.Remove(ctx, uid, cniPath, st.namespaceOpts()...)
+	if err != nil && cniPath != "" && ch.BridgeMasquerade && strings.Contains(err.Error(), "does not exist") {
 		// The bridge plugin removes its masquerade rules last, and fails
 		// when they were never made (ADD failed before them) because
 		// iptables-nft's "does not exist" is not the error it tolerates.
 		// Everything else is released by then; DEL without the namespace
 		// skips that step and lets libcni drop its cached result.
-		err = m.cni.Remove(ctx, uid, "", st.namespaceOpts()...)
+		err = cni.Remove(ctx, uid, "", st.namespaceOpts()...)
 	}
 	if err != nil {
 		return fmt.Errorf("network: tear down pod %s/%s (%s): %w", st.Namespace, st.Name, uid, err)
 	}
-	if cniPath == "" && len(st.IPs) > 0 {
+	if ch.BridgeMasquerade && cniPath == "" && len(st.IPs) > 0 {
 		dropMasquerade(m.cfg.NetworkName, uid, st.IPs)
 	}
 	if err := removeNetns(path); err != nil {

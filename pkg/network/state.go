@@ -20,6 +20,10 @@ type podState struct {
 	NetnsPath    string        `json:"netnsPath"`
 	PortMappings []PortMapping `json:"portMappings,omitempty"`
 	Bandwidth    *Bandwidth    `json:"bandwidth,omitempty"`
+	// Chain is the plugins the pod was set up with, so it is torn down
+	// with the same ones; nil for pods set up before it was recorded
+	// (legacyChain).
+	Chain *chain `json:"chain,omitempty"`
 	// IPs and Gateway are empty until CNI ADD has succeeded.
 	IPs     []string `json:"ips,omitempty"`
 	Gateway string   `json:"gateway,omitempty"`

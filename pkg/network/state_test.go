@@ -21,6 +21,7 @@ func TestStateAndList(t *testing.T) {
 	}
 	want := &podState{UID: "a", Namespace: "ns", Name: "web", NetnsPath: "/x/skiff-a",
 		PortMappings: []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "TCP"}},
+		Chain:        &chain{Portmap: true},
 		IPs:          []string{"10.42.0.2"}, Gateway: "10.42.0.1"}
 	if err := m.writeState(want); err != nil {
 		t.Fatal(err)

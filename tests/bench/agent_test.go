@@ -510,7 +510,7 @@ func (n *agentNode) cleanup(b *testing.B) {
 		}
 	}
 	// Only this node's pods.
-	if n.podCIDR != nil && len(n.podUIDs) > 0 {
+	if n.podCIDR != nil {
 		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: filepath.Join(n.runDir, "netns")})
 		if err == nil {
 			uids, _ := m.List()
@@ -522,9 +522,12 @@ func (n *agentNode) cleanup(b *testing.B) {
 					b.Errorf("teardown pod network %s: %v", uid, err)
 				}
 			}
+			if err := m.Uninstall(); err != nil {
+				b.Errorf("remove the pod network: %v", err)
+			}
 		}
 	}
-	_ = exec.Command("ip", "link", "del", n.bridge).Run()
+	_ = exec.Command("ip", "link", "del", n.bridge).Run() // when the node never had a podCIDR
 	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
 		for _, m := range strings.Split(string(out), "\n") {
 			if strings.HasPrefix(m, n.runDir) || strings.HasPrefix(m, n.agentDir) {

@@ -245,9 +245,12 @@ func (n *kubeletNode) cleanupNode(t *testing.T) {
 					t.Errorf("teardown pod network %s: %v", uid, err)
 				}
 			}
+			if err := m.Uninstall(); err != nil {
+				t.Errorf("remove the pod network: %v", err)
+			}
 		}
 	}
-	exec.Command("ip", "link", "del", n.bridge).Run()
+	exec.Command("ip", "link", "del", n.bridge).Run() // when the node never had a podCIDR
 	if err := proxy.Uninstall(filepath.Join(n.runDir, "bpf"), "skiff-proxy-"+n.name); err != nil {
 		t.Errorf("remove the service proxy's programs: %v", err)
 	}

@@ -134,7 +134,12 @@ func netNewNode(t *testing.T, prefix int) *netNode {
 				os.Remove(p)
 			}
 		}
-		exec.Command("ip", "link", "del", n.bridge).Run()
+		if err := m.Uninstall(); err != nil {
+			t.Errorf("uninstall: %v", err)
+		}
+		if out, err := exec.Command("nft", "list", "table", "ip", "skiff-net-"+n.bridge).CombinedOutput(); err == nil {
+			t.Errorf("masquerade table left behind:\n%s", out)
+		}
 		// portmap's top-level chains outlive the pods; remove them only if
 		// this test brought them and nobody has rules in them now.
 		if !hostportChainsBefore {
@@ -297,8 +302,8 @@ func netPing(nsPath string, dst net.IP) error {
 	})
 }
 
-// netMasqueradeRules returns the nat POSTROUTING rules for a pod IP (the
-// bridge plugin's ipMasq).
+// netMasqueradeRules returns the nat POSTROUTING rules for a pod IP (what
+// the bridge plugin's ipMasq would make).
 func netMasqueradeRules(t *testing.T, ip net.IP) string {
 	out, err := exec.Command("iptables", "-t", "nat", "-S", "POSTROUTING").Output()
 	if err != nil {
@@ -332,9 +337,9 @@ func TestNetworkPodToPod(t *testing.T) {
 	if err := netPing(a.NetnsPath, gw); err != nil {
 		t.Errorf("ping the gateway from pod a: %v", err)
 	}
-	// masquerade of what leaves the pod network comes from the bridge plugin
-	if r := netMasqueradeRules(t, a.IPs[0]); r == "" {
-		t.Errorf("no masquerade rule for %s", a.IPs[0])
+	// masquerade is one rule for the node (TestNetworkMasquerade), none per pod
+	if r := netMasqueradeRules(t, a.IPs[0]); r != "" {
+		t.Errorf("per-pod masquerade rules for %s: %s", a.IPs[0], r)
 	}
 
 	netEchoServer(t, a, net.JoinHostPort(a.IPs[0].String(), "8080"))
@@ -372,14 +377,77 @@ func TestNetworkPodToPod(t *testing.T) {
 	if _, err := os.Stat(a.NetnsPath); !os.IsNotExist(err) {
 		t.Errorf("netns %s still there after teardown: %v", a.NetnsPath, err)
 	}
-	if r := netMasqueradeRules(t, a.IPs[0]); r != "" {
-		t.Errorf("masquerade rule left after teardown: %s", r)
-	}
 	if _, err := restarted.Status(ctx, uidA); !errors.Is(err, network.ErrNotFound) {
 		t.Errorf("Status after teardown: %v, want ErrNotFound", err)
 	}
 	if err := restarted.TeardownPod(ctx, uidA); err != nil {
 		t.Errorf("second teardown: %v", err)
+	}
+}
+
+// TestNetworkMasquerade: what a pod sends outside the cluster's pod network
+// leaves with the node's address. The outside namespace has no route to the
+// pods, so without masquerade no reply would come back.
+func TestNetworkMasquerade(t *testing.T) {
+	n := netNewNode(t, 24)
+	_, a := netSetup(t, n, "a")
+
+	outNet := proxyFreeNet(t, 252)
+	hexid := netRandomHex(t, 3)
+	ns, host, peer := "skm-"+hexid, "skmh"+hexid, "skmo"+hexid
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("link", "add", host, "type", "veth", "peer", "name", peer)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
+	run("link", "set", peer, "netns", ns)
+	run("addr", "add", outNet+"1/30", "dev", host)
+	run("link", "set", host, "up")
+	run("-n", ns, "addr", "add", outNet+"2/30", "dev", peer)
+	run("-n", ns, "link", "set", peer, "up")
+
+	// The outside server answers with the address the connection came from.
+	var l net.Listener
+	if err := network.Do("/var/run/netns/"+ns, func() error {
+		var err error
+		l, err = net.Listen("tcp4", outNet+"2:7000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+			c.Close()
+		}
+	}()
+	var got string
+	err := netIn(a.NetnsPath, func() error {
+		c, err := net.DialTimeout("tcp4", outNet+"2:7000", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		got = strings.TrimSpace(string(b))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("pod -> outside %s: %v", outNet+"2", err)
+	}
+	if got != outNet+"1" {
+		t.Errorf("the outside saw the pod as %s, want the node's %s1", got, outNet)
 	}
 }
 
