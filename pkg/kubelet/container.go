@@ -68,7 +68,7 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		vars[name] = value
 	}
 	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
-		svc, err := k.serviceEnv(ctx, pod.Namespace)
+		svc, err := k.serviceEnv(pod.Namespace)
 		if err != nil {
 			return nil, err
 		}
@@ -273,22 +273,33 @@ func expandAll(in []string, vars map[string]string) []string {
 	return out
 }
 
+// serviceLinkFields is the service informer's transform: the kubelet keeps
+// only what the service link variables are made of.
+func serviceLinkFields(obj any) (any, error) {
+	s, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion},
+		Spec:       corev1.ServiceSpec{ClusterIP: s.Spec.ClusterIP, Ports: s.Spec.Ports},
+	}, nil
+}
+
 // serviceEnv returns the Docker-link style variables of the namespace's
 // services and of the master service, as upstream's getServiceEnvVarMap.
-func (k *Kubelet) serviceEnv(ctx context.Context, ns string) (map[string]string, error) {
+func (k *Kubelet) serviceEnv(ns string) (map[string]string, error) {
 	out := map[string]string{}
-	list, err := k.client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Everything().String()})
+	svcs, err := k.services.Services(ns).List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	svcs := list.Items
 	if ns != metav1.NamespaceDefault {
-		if m, err := k.client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil {
-			svcs = append(svcs, *m)
+		if m, err := k.services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+			svcs = append(svcs, m)
 		}
 	}
-	for i := range svcs {
-		s := &svcs[i]
+	for _, s := range svcs {
 		if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone {
 			continue
 		}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -93,6 +94,9 @@ type Kubelet struct {
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
 	podStore cache.Indexer
+	// services feeds the pods' service link variables, as upstream's
+	// kubelet reads them from an informer rather than a LIST per pod.
+	services corelisters.ServiceLister
 	imageGC  *images.GC
 	eviction *eviction.Manager
 
@@ -208,8 +212,14 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			}
 		},
 	})
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(serviceLinkFields))
+	svcInf := svcFactory.Core().V1().Services()
+	k.services = svcInf.Lister()
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	svcFactory.Start(ctx.Done())
+	defer factory.Shutdown()
+	defer svcFactory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, svcInf.Informer().HasSynced) {
 		return ctx.Err()
 	}
 	// Leftovers of pods no longer bound here: sandboxes and networks, and

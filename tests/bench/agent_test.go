@@ -295,6 +295,7 @@ func (n *agentNode) podStart(b *testing.B, name string, count int) {
 		}()
 		time.Sleep(100 * time.Millisecond)
 	}
+	requests0 := n.requestCounts(ctx)
 	serverCPU, cniCPU, ctdCPU, shimCPU := cpuSeconds(n.s.PID()), childCPUSeconds(n.s.PID()), cpuSeconds(n.containerdPID()), n.shimCPUSeconds()
 	busy0, total0 := machineCPU()
 	start := time.Now()
@@ -392,6 +393,7 @@ wait:
 	cores := float64(runtime.NumCPU())
 	report(b, "  CPU in those %v: server %.2fs, CNI plugins %.2fs, containerd %.2fs, shims and runc %.2fs; the machine %.0f%% busy of %.0f cores",
 		wall.Round(time.Millisecond), serverCPU, cniCPU, ctdCPU, shimCPU, 100*(busy1-busy0)/(total1-total0), cores)
+	report(b, "  API requests meanwhile: %s", requestDiff(requests0, n.requestCounts(ctx)))
 	b.ReportMetric(float64(toReady.pct(0.5).Milliseconds()), "ms-pod-start-"+name+"-p50")
 	b.ReportMetric(float64(toReady.pct(0.99).Milliseconds()), "ms-pod-start-"+name+"-p99")
 	if profile != nil {
@@ -401,6 +403,68 @@ wait:
 		}
 	}
 	_ = pods.DeleteCollection(context.Background(), metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{LabelSelector: "bench=" + label})
+}
+
+// requestCounts reads the apiserver's request counters by verb and resource
+// (apiserver_request_total, summed over codes and scopes).
+func (n *agentNode) requestCounts(ctx context.Context) map[string]float64 {
+	body, err := n.s.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil
+	}
+	counts := map[string]float64{}
+	for _, l := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(l, "apiserver_request_total{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		var verb, resource, sub string
+		for _, kv := range strings.Split(labels, ",") {
+			k, val, _ := strings.Cut(kv, "=")
+			val = strings.Trim(val, `"`)
+			switch k {
+			case "verb":
+				verb = val
+			case "resource":
+				resource = val
+			case "subresource":
+				sub = val
+			}
+		}
+		if sub != "" {
+			resource += "/" + sub
+		}
+		counts[verb+" "+resource] += v
+	}
+	return counts
+}
+
+// requestDiff prints the counters that grew, most first.
+func requestDiff(before, after map[string]float64) string {
+	type kv struct {
+		k string
+		n float64
+	}
+	var d []kv
+	for k, v := range after {
+		if n := v - before[k]; n > 0 {
+			d = append(d, kv{k, n})
+		}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i].n > d[j].n || d[i].n == d[j].n && d[i].k < d[j].k })
+	var parts []string
+	for _, e := range d {
+		parts = append(parts, fmt.Sprintf("%s %.0f", e.k, e.n))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // execRoundTrip runs `true` in a busybox pod through the apiserver over WebSocket, as

@@ -429,6 +429,14 @@ func TestKubelet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A service in the pod's namespace gives it service link variables.
+		svc, err := n.s.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "env-svc"},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "envvol", Labels: map[string]string{"app": "envvol"}},
 			Spec: corev1.PodSpec{
@@ -482,7 +490,8 @@ func TestKubelet(t *testing.T) {
 			t.Errorf("service account namespace file: %q", l)
 		}
 		env := logs("env")
-		for _, want := range []string{"POD=envvol", "EXPANDED=x-envvol-$(POD)", "FROM_CM=from-configmap", "FROM_ENVFROM=yes", "APP=envvol", "KUBERNETES_SERVICE_HOST="} {
+		for _, want := range []string{"POD=envvol", "EXPANDED=x-envvol-$(POD)", "FROM_CM=from-configmap", "FROM_ENVFROM=yes", "APP=envvol", "KUBERNETES_SERVICE_HOST=",
+			"ENV_SVC_SERVICE_HOST=" + svc.Spec.ClusterIP + "\n", "ENV_SVC_SERVICE_PORT_HTTP=8080", "ENV_SVC_PORT_8080_TCP=tcp://" + svc.Spec.ClusterIP + ":8080"} {
 			if !strings.Contains(env, want) {
 				t.Errorf("env lacks %s:\n%s", want, env)
 			}
