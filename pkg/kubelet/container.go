@@ -87,7 +87,7 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		if cm, ok := cms[name]; ok {
 			return cm, nil
 		}
-		cm, err := k.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+		cm, err := k.sources.ConfigMap(ctx, pod.Namespace, name)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		if s, ok := secrets[name]; ok {
 			return s, nil
 		}
-		s, err := k.client.CoreV1().Secrets(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+		s, err := k.sources.Secret(ctx, pod.Namespace, name)
 		if err != nil {
 			return nil, err
 		}

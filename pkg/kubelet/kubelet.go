@@ -36,6 +36,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/images"
+	"github.com/skiff-k8s/skiff/pkg/kubelet/objcache"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
@@ -94,6 +95,8 @@ type Kubelet struct {
 	recorder record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
 	podStore cache.Indexer
+	// sources serve the ConfigMaps and Secrets pods read, one watch each.
+	sources *objcache.Sources
 	// services feeds the pods' service link variables, as upstream's
 	// kubelet reads them from an informer rather than a LIST per pod.
 	services corelisters.ServiceLister
@@ -140,11 +143,12 @@ func New(cfg Config) (*Kubelet, error) {
 		hookCancels:    map[types.UID]context.CancelFunc{},
 		nodeStatusKick: make(chan struct{}, 1),
 		started:        time.Now(),
-		vol:            &volume.Manager{Client: cfg.Client, RootDir: filepath.Join(cfg.DataDir, "pods"), NodeName: cfg.NodeName},
+		sources:        objcache.NewSources(cfg.Client, sourceIdle),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](200*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"}),
 	}
+	k.vol = &volume.Manager{Client: cfg.Client, Sources: k.sources, RootDir: filepath.Join(cfg.DataDir, "pods"), NodeName: cfg.NodeName}
 	gc, err := images.NewGC(cfg.ImageGCPolicy, cfg.Runtime, images.StatFS(cfg.ImageFsPath), k.imagesInUse)
 	if err != nil {
 		return nil, fmt.Errorf("kubelet: image GC: %w", err)
@@ -237,10 +241,15 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	go k.resyncLoop(ctx)
 	go k.imageGCLoop(ctx, k.imageGC)
 	go k.eviction.Run(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		k.sources.Run(ctx)
+	}()
 
 	// Enough workers that pods in their termination grace period do not hold up the others.
 	const workers = 16
-	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 )
@@ -32,7 +31,7 @@ func (k *Kubelet) pullAuth(ctx context.Context, pod *corev1.Pod, image string) *
 	}
 	host := strings.SplitN(named, "/", 2)[0]
 	for _, ref := range pod.Spec.ImagePullSecrets {
-		s, err := k.client.CoreV1().Secrets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		s, err := k.sources.Secret(ctx, pod.Namespace, ref.Name)
 		if err != nil {
 			k.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedToRetrieveImagePullSecret",
 				"Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed.", ref.Name)

@@ -34,6 +34,10 @@ const (
 	// volumeRefreshPeriod: configMap, secret and token updates reach
 	// running pods within about this long (upstream's sync period is 1 min).
 	volumeRefreshPeriod = time.Minute
+	// sourceIdle is how long the watch of a ConfigMap or Secret no pod has
+	// read lasts; longer than volumeRefreshPeriod, so those of running
+	// pods' volumes stay watched.
+	sourceIdle = 5 * time.Minute
 )
 
 // podWorker is the per-pod state that outlives one sync.

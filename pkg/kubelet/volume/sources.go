@@ -25,22 +25,15 @@ func modeOf(item *int32, def *int32) os.FileMode {
 	return defaultMode
 }
 
-// getConfigMap reads a ConfigMap; a missing one is reported with the resource name
-// upstream's kubelet uses ("configmap \"x\" not found").
+// getConfigMap reads a ConfigMap from the watched sources; a missing one is
+// reported with the resource name upstream's kubelet uses ("configmap \"x\"
+// not found").
 func (m *Manager) getConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
-	cm, err := m.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, apierrors.NewNotFound(corev1.Resource("configmap"), name)
-	}
-	return cm, err
+	return m.Sources.ConfigMap(ctx, ns, name)
 }
 
 func (m *Manager) getSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-	s, err := m.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, apierrors.NewNotFound(corev1.Resource("secret"), name)
-	}
-	return s, err
+	return m.Sources.Secret(ctx, ns, name)
 }
 
 // keyed projects data (a ConfigMap's or Secret's keys) through items, or every key

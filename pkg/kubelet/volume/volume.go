@@ -57,12 +57,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/objcache"
 )
 
 // Manager sets up and tears down the volumes of the pods on one node.
 type Manager struct {
 	// Client reads ConfigMaps, Secrets, PVCs, PVs and the Node, and requests tokens.
 	Client kubernetes.Interface
+	// Sources serve the ConfigMaps and Secrets volumes project (watched,
+	// not read per mount).
+	Sources *objcache.Sources
 	// RootDir holds one directory per pod UID (<data-dir>/agent/pods).
 	RootDir string
 	// NodeName is the node whose allocatable resources stand in for unset limits in

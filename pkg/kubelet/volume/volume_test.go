@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/objcache"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -29,8 +31,13 @@ func ptr[T any](v T) *T { return &v }
 func newManager(t *testing.T, objs ...runtime.Object) (*Manager, *fake.Clientset) {
 	t.Helper()
 	cs := fake.NewClientset(objs...)
-	m := &Manager{Client: cs, RootDir: t.TempDir(), NodeName: "n1", NoTmpfs: os.Geteuid() != 0}
+	m := &Manager{Client: cs, Sources: objcache.NewSources(cs, time.Hour), RootDir: t.TempDir(), NodeName: "n1", NoTmpfs: os.Geteuid() != 0}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Sources.Run(ctx) }()
 	t.Cleanup(func() {
+		cancel()
+		<-done
 		// Unmount any tmpfs so TempDir's removal succeeds.
 		_ = m.Cleanup(context.Background(), nil)
 	})
@@ -172,11 +179,19 @@ func TestConfigMapItemsModesAndUpdate(t *testing.T) {
 	if _, err := cs.CoreV1().ConfigMaps("ns").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Refresh(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	if read(t, filepath.Join(all, "a")) != "10" || read(t, filepath.Join(all, "c")) != "3" {
-		t.Fatal("update did not reach the volume")
+	// The update reaches the kubelet through the ConfigMap's watch.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := m.Refresh(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		if read(t, filepath.Join(all, "a")) == "10" && read(t, filepath.Join(all, "c")) == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("update did not reach the volume")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := os.Lstat(filepath.Join(all, "b")); !os.IsNotExist(err) {
 		t.Fatal("removed key still visible")
