@@ -366,25 +366,37 @@ func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerSta
 	}
 	var t *taskState
 	if info.Labels[labelExitCode] == "" {
-		task, err := c.Task(ctx, nil)
-		switch {
-		case errdefs.IsNotFound(err):
+		if t, err = r.task(ctx, id); err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
+		if t == nil {
 			// The exit may have been recorded (then the task deleted)
 			// since the labels were read: read them again.
 			if fresh, err := c.Info(ctx); err == nil {
 				info = fresh
 			}
-		case err != nil:
-			return nil, fmt.Errorf("container %s: %w", id, err)
-		default:
-			st, err := task.Status(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("container %s: %w", id, err)
-			}
-			t = &taskState{status: st.Status, pid: task.Pid(), exitCode: st.ExitStatus, exitedAt: st.ExitTime}
 		}
 	}
 	return r.status(id, info.Labels, info.CreatedAt, t), nil
+}
+
+// task reads the state of container id's task, nil when it has none, in
+// one call (to containerd, and from it to the container's shim).
+func (r *Runtime) task(ctx context.Context, id string) (*taskState, error) {
+	resp, err := r.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+	if err != nil {
+		if errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+			return nil, nil
+		}
+		return nil, errdefs.FromGRPC(err)
+	}
+	p := resp.Process
+	return &taskState{
+		status:   containerd.ProcessStatus(strings.ToLower(p.Status.String())),
+		pid:      p.Pid,
+		exitCode: p.ExitStatus,
+		exitedAt: p.ExitedAt.AsTime(),
+	}, nil
 }
 
 // taskState is what the status needs of a container's task.
@@ -456,27 +468,21 @@ func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*Con
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	resp, err := r.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
-	byID := make(map[string]*taskState, len(resp.Tasks))
-	for _, t := range resp.Tasks {
-		// A task's ID is its container's (containerd lists no exec processes here).
-		byID[t.ID] = &taskState{
-			status:   containerd.ProcessStatus(strings.ToLower(t.Status.String())),
-			pid:      t.Pid,
-			exitCode: t.ExitStatus,
-			exitedAt: t.ExitedAt.AsTime(),
-		}
-	}
+	// Each listed container's task is read on its own: containerd's task
+	// list asks every task's shim for its state, the whole node's for the
+	// containers of one pod.
 	out := make([]*ContainerStatus, 0, len(cs))
 	for _, c := range cs {
 		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
 			continue
 		}
-		t := byID[c.ID()]
+		var t *taskState
+		if info.Labels[labelExitCode] == "" {
+			if t, err = r.task(ctx, c.ID()); err != nil {
+				return nil, fmt.Errorf("list containers: %w", err)
+			}
+		}
 		if t == nil && info.Labels[labelExitCode] == "" && info.Labels[labelStartedAt] != "" {
 			// Started, and neither running nor exited as far as the two
 			// lists say: it may have exited (exit recorded, task deleted)

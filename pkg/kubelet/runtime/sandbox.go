@@ -202,7 +202,7 @@ func (r *Runtime) ListSandboxes(ctx context.Context, match map[string]string) ([
 	}
 	var out []*Sandbox
 	for _, c := range cs {
-		info, err := c.Info(ctx)
+		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // the list carried it
 		if err != nil {
 			continue
 		}
