@@ -385,16 +385,15 @@ func TestNetworkPodToPod(t *testing.T) {
 	}
 }
 
-// TestNetworkMasquerade: what a pod sends outside the cluster's pod network
-// leaves with the node's address. The outside namespace has no route to the
-// pods, so without masquerade no reply would come back.
-func TestNetworkMasquerade(t *testing.T) {
-	n := netNewNode(t, 24)
-	_, a := netSetup(t, n, "a")
-
-	outNet := proxyFreeNet(t, 252)
+// netOutside makes a namespace standing for a host outside the node: a
+// veth pair on a free /30 of 10.<second>.0.0/16, outNet+"1" on the host's
+// side and outNet+"2" in the namespace (named ns, under /var/run/netns),
+// with a default route back through the host when route is set.
+func netOutside(t *testing.T, second int, route bool) (outNet, ns string) {
+	t.Helper()
+	outNet = proxyFreeNet(t, second)
 	hexid := netRandomHex(t, 3)
-	ns, host, peer := "skm-"+hexid, "skmh"+hexid, "skmo"+hexid
+	ns, host, peer := "sko-"+hexid, "skoh"+hexid, "skoo"+hexid
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -410,6 +409,21 @@ func TestNetworkMasquerade(t *testing.T) {
 	run("link", "set", host, "up")
 	run("-n", ns, "addr", "add", outNet+"2/30", "dev", peer)
 	run("-n", ns, "link", "set", peer, "up")
+	run("-n", ns, "link", "set", "lo", "up")
+	if route {
+		run("-n", ns, "route", "add", "default", "via", outNet+"1")
+	}
+	return outNet, ns
+}
+
+// TestNetworkMasquerade: what a pod sends outside the cluster's pod network
+// leaves with the node's address. The outside namespace has no route to the
+// pods, so without masquerade no reply would come back.
+func TestNetworkMasquerade(t *testing.T) {
+	n := netNewNode(t, 24)
+	_, a := netSetup(t, n, "a")
+
+	outNet, ns := netOutside(t, 252, false)
 
 	// The outside server answers with the address the connection came from.
 	var l net.Listener

@@ -102,26 +102,7 @@ func proxyNewEnv(t *testing.T) *proxyEnv {
 	})
 
 	// The outside client: a namespace with a veth to the host.
-	outNet := proxyFreeNet(t, 253)
-	hexid := netRandomHex(t, 3)
-	ns, host, peer := "skp-"+hexid, "skph"+hexid, "skpo"+hexid
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	run("link", "add", host, "type", "veth", "peer", "name", peer)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
-	run("link", "set", peer, "netns", ns)
-	run("addr", "add", outNet+"1/30", "dev", host)
-	run("link", "set", host, "up")
-	run("-n", ns, "addr", "add", outNet+"2/30", "dev", peer)
-	run("-n", ns, "link", "set", peer, "up")
-	run("-n", ns, "link", "set", "lo", "up")
-	run("-n", ns, "route", "add", "default", "via", outNet+"1")
+	outNet, ns := netOutside(t, 253, true)
 	e.nodeIP = netip.MustParseAddr(outNet + "1")
 	e.outNS = "/var/run/netns/" + ns
 	return e

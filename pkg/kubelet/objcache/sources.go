@@ -23,36 +23,37 @@ type Sources struct {
 // NewSources returns the caches, reading through client; watches unused
 // for idle stop.
 func NewSources(client kubernetes.Interface, idle time.Duration) *Sources {
-	byName := func(name string, o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-	}
 	return &Sources{
-		configMaps: New(func(ns, name string) cache.ListerWatcher {
-			cms := client.CoreV1().ConfigMaps(ns)
-			return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-				ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-					byName(name, &o)
-					return cms.List(ctx, o)
-				},
-				WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-					byName(name, &o)
-					return cms.Watch(ctx, o)
-				},
-			}, client)
-		}, "configmaps", &corev1.ConfigMap{}, idle),
-		secrets: New(func(ns, name string) cache.ListerWatcher {
-			secrets := client.CoreV1().Secrets(ns)
-			return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-				ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-					byName(name, &o)
-					return secrets.List(ctx, o)
-				},
-				WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-					byName(name, &o)
-					return secrets.Watch(ctx, o)
-				},
-			}, client)
-		}, "secrets", &corev1.Secret{}, idle),
+		configMaps: New(byName(client, func(ns string) listWatcher[*corev1.ConfigMapList] {
+			return client.CoreV1().ConfigMaps(ns)
+		}), "configmaps", &corev1.ConfigMap{}, idle),
+		secrets: New(byName(client, func(ns string) listWatcher[*corev1.SecretList] {
+			return client.CoreV1().Secrets(ns)
+		}), "secrets", &corev1.Secret{}, idle),
+	}
+}
+
+// listWatcher is what a typed client of one namespace's objects offers.
+type listWatcher[L runtime.Object] interface {
+	List(ctx context.Context, o metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
+}
+
+// byName makes the list-watch of one object, selected by its name.
+func byName[L runtime.Object](client kubernetes.Interface, in func(ns string) listWatcher[L]) func(ns, name string) cache.ListerWatcher {
+	return func(ns, name string) cache.ListerWatcher {
+		c := in(ns)
+		sel := fields.OneTermEqualSelector("metadata.name", name).String()
+		return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.FieldSelector = sel
+				return c.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = sel
+				return c.Watch(ctx, o)
+			},
+		}, client)
 	}
 }
 
