@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
@@ -14,6 +17,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -28,6 +32,20 @@ type ImageService struct {
 	namespace   string
 	snapshotter string
 	registries  *registries.Registries
+
+	mu sync.Mutex
+	// content is what the manifests of local images say, by manifest
+	// digest: content is addressed by its digest, so it is read once, not
+	// on every pod start and node status. ListImages drops the digests no
+	// image names any more.
+	content map[digest.Digest]*imageContent
+}
+
+// imageContent is what an image's manifest and config give.
+type imageContent struct {
+	id     string // the config digest
+	size   int64
+	config ocispec.ImageConfig
 }
 
 // NewImageService manages the images of namespace (DefaultNamespace when
@@ -39,7 +57,8 @@ func NewImageService(client *containerd.Client, namespace, snapshotter string, r
 	if snapshotter == "" {
 		snapshotter = DefaultSnapshotter
 	}
-	return &ImageService{client: client, namespace: namespace, snapshotter: snapshotter, registries: regs}
+	return &ImageService{client: client, namespace: namespace, snapshotter: snapshotter, registries: regs,
+		content: map[digest.Digest]*imageContent{}}
 }
 
 func (r *ImageService) ctx(ctx context.Context) context.Context {
@@ -259,6 +278,7 @@ func (r *ImageService) ListImages(ctx context.Context) ([]*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
+	r.forgetContent(all)
 	byID := map[string][]images.Image{}
 	var ids []string
 	for _, i := range all {
@@ -310,11 +330,67 @@ func (r *ImageService) RemoveImage(ctx context.Context, ref string) error {
 }
 
 func (r *ImageService) imageID(ctx context.Context, i images.Image) (string, error) {
-	desc, err := containerd.NewImage(r.client, i).Config(ctx)
+	c, err := r.contentOf(ctx, i)
 	if err != nil {
-		return "", fmt.Errorf("image %s: %w", i.Name, err)
+		return "", err
 	}
-	return desc.Digest.String(), nil
+	return c.id, nil
+}
+
+// contentOf reads what image record i's manifest says, once per manifest
+// digest. Content that cannot be read (a pull in progress) is not kept.
+func (r *ImageService) contentOf(ctx context.Context, i images.Image) (*imageContent, error) {
+	r.mu.Lock()
+	c := r.content[i.Target.Digest]
+	r.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	img := containerd.NewImage(r.client, i)
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", i.Name, err)
+	}
+	size, err := img.Size(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", i.Name, err)
+	}
+	spec, err := img.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", i.Name, err)
+	}
+	c = &imageContent{id: desc.Digest.String(), size: size, config: spec.Config}
+	r.mu.Lock()
+	r.content[i.Target.Digest] = c
+	r.mu.Unlock()
+	return c, nil
+}
+
+// forgetContent drops what is kept of manifests no record in all names.
+func (r *ImageService) forgetContent(all []images.Image) {
+	named := make(map[digest.Digest]bool, len(all))
+	for _, i := range all {
+		named[i.Target.Digest] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d := range r.content {
+		if !named[d] {
+			delete(r.content, d)
+		}
+	}
+}
+
+// cloneConfig copies an image config deeply enough that a caller changing
+// its slices and maps does not change the kept one.
+func cloneConfig(c ocispec.ImageConfig) ocispec.ImageConfig {
+	c.Env = slices.Clone(c.Env)
+	c.Entrypoint = slices.Clone(c.Entrypoint)
+	c.Cmd = slices.Clone(c.Cmd)
+	c.Labels = maps.Clone(c.Labels)
+	c.ExposedPorts = maps.Clone(c.ExposedPorts)
+	c.Volumes = maps.Clone(c.Volumes)
+	return c
 }
 
 // describeImage builds an Image from the containerd records naming it.
@@ -349,16 +425,11 @@ func (r *ImageService) describeImage(ctx context.Context, id string, records []i
 	if len(records) == 0 {
 		return out, nil
 	}
-	img := containerd.NewImage(r.client, records[0])
-	size, err := img.Size(ctx)
+	c, err := r.contentOf(ctx, records[0])
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", records[0].Name, err)
+		return nil, err
 	}
-	out.Size = size
-	spec, err := img.Spec(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", records[0].Name, err)
-	}
-	out.Config = spec.Config
+	out.Size = c.size
+	out.Config = cloneConfig(c.config)
 	return out, nil
 }
