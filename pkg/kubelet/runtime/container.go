@@ -13,6 +13,7 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/errdefs"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
@@ -75,10 +76,6 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 	if err != nil {
 		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
 	}
-	cimg, err := r.client.GetImage(ctx, imageRecordName(img))
-	if err != nil {
-		return "", fmt.Errorf("create container %q: image %s: %w", cfg.Name, cfg.Image, err)
-	}
 	id := newID()
 	cgroupsPath := filepath.Join(sb.CgroupParent, id)
 	specOpts, err := r.specOpts(id, &cfg, sb, img, cgroupsPath)
@@ -113,15 +110,31 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 		labels[userLabelPrefix+k] = v
 	}
 	_, err = r.client.NewContainer(ctx, id,
-		containerd.WithImage(cimg),
-		containerd.WithSnapshotter(r.cfg.Snapshotter),
-		containerd.WithNewSnapshot(id, cimg),
+		containerd.WithImageName(imageRecordName(img)),
+		r.withSnapshot(id, img),
 		containerd.WithNewSpec(specOpts...),
 		containerd.WithContainerLabels(labels))
 	if err != nil {
 		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
 	}
 	return id, nil
+}
+
+// withSnapshot prepares the container's writable snapshot over the image's
+// unpacked layers, as containerd.WithNewSnapshot does, from the chain ID
+// already known instead of reading the manifest and config again.
+func (r *Runtime) withSnapshot(id string, img *Image) containerd.NewContainerOpts {
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		if img.chainID == "" {
+			return fmt.Errorf("image %s: no layers known", img.ID)
+		}
+		if _, err := client.SnapshotService(r.cfg.Snapshotter).Prepare(ctx, id, img.chainID); err != nil {
+			return fmt.Errorf("prepare snapshot: %w", err)
+		}
+		c.Snapshotter = r.cfg.Snapshotter
+		c.SnapshotKey = id
+		return nil
+	}
 }
 
 // imageRecordName is a containerd image name of the image.

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -43,9 +44,10 @@ type ImageService struct {
 
 // imageContent is what an image's manifest and config give.
 type imageContent struct {
-	id     string // the config digest
-	size   int64
-	config ocispec.ImageConfig
+	id      string // the config digest
+	size    int64
+	config  ocispec.ImageConfig
+	chainID string
 }
 
 // NewImageService manages the images of namespace (DefaultNamespace when
@@ -77,6 +79,9 @@ type Image struct {
 	Size int64
 	// Config is the image's runtime configuration (entrypoint, env, user, …).
 	Config ocispec.ImageConfig
+	// chainID names the snapshot of the image's unpacked layers, a
+	// container's snapshot's parent.
+	chainID string
 	// Pinned images are never garbage collected (PinnedImageLabel).
 	Pinned bool
 }
@@ -359,7 +364,8 @@ func (r *ImageService) contentOf(ctx context.Context, i images.Image) (*imageCon
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", i.Name, err)
 	}
-	c = &imageContent{id: desc.Digest.String(), size: size, config: spec.Config}
+	c = &imageContent{id: desc.Digest.String(), size: size, config: spec.Config,
+		chainID: identity.ChainID(spec.RootFS.DiffIDs).String()}
 	r.mu.Lock()
 	r.content[i.Target.Digest] = c
 	r.mu.Unlock()
@@ -431,5 +437,6 @@ func (r *ImageService) describeImage(ctx context.Context, id string, records []i
 	}
 	out.Size = c.size
 	out.Config = cloneConfig(c.config)
+	out.chainID = c.chainID
 	return out, nil
 }
