@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,10 +29,9 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
 
-	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/network"
-	"github.com/skiff-k8s/skiff/pkg/proxy"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
+	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
 const (
@@ -533,14 +531,7 @@ func (n *agentNode) execRoundTrip(b *testing.B, count int) {
 	b.ReportMetric(float64(rtt.pct(0.5).Microseconds())/1000, "ms-exec-p50")
 }
 
-func (n *agentNode) containerdPID() int {
-	data, err := os.ReadFile(filepath.Join(n.runDir, "containerd", "containerd.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return pid
-}
+func (n *agentNode) containerdPID() int { return nodetest.ContainerdPID(n.runDir) }
 
 // deleteAllPods deletes the pods and waits until the kubelet removed them.
 func (n *agentNode) deleteAllPods(b *testing.B) {
@@ -565,85 +556,16 @@ func (n *agentNode) deleteAllPods(b *testing.B) {
 // cleanup removes what the agent leaves running on purpose (containerd and any
 // container) and what the pods' networks made.
 func (n *agentNode) cleanup(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if c, err := containerd.Connect(ctx, filepath.Join(n.runDir, "containerd", "containerd.sock")); err == nil {
-		cs, _ := c.Containers(ctx)
-		for _, ctr := range cs {
-			if task, err := ctr.Task(ctx, nil); err == nil {
-				_ = task.Kill(ctx, syscall.SIGKILL)
-				if ch, err := task.Wait(ctx); err == nil {
-					select {
-					case <-ch:
-					case <-time.After(10 * time.Second):
-					}
-				}
-				_, _ = task.Delete(ctx)
-			}
-			_ = ctr.Delete(ctx)
-		}
-		c.Close()
+	// Only this node's pods: the bench's namespace dir is its own, but
+	// the state dir may hold an earlier run's.
+	node := nodetest.Node{Name: n.name, RunDir: n.runDir, AgentDir: n.agentDir, NetnsDir: filepath.Join(n.runDir, "netns"),
+		Bridge: n.bridge, PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, Cgroup: n.cgroup, Pods: n.podUIDs}
+	if n.podUIDs == nil {
+		node.Pods = map[string]bool{}
 	}
-	if pid := n.containerdPID(); pid > 0 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 100; i++ {
-			if err := syscall.Kill(pid, 0); err != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	if err := node.Cleanup(); err != nil {
+		b.Error(err)
 	}
-	// Only this node's pods.
-	if n.podCIDR != nil {
-		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: filepath.Join(n.runDir, "netns")})
-		if err == nil {
-			uids, _ := m.List()
-			for _, uid := range uids {
-				if !n.podUIDs[uid] {
-					continue
-				}
-				if err := m.TeardownPod(ctx, uid); err != nil {
-					b.Errorf("teardown pod network %s: %v", uid, err)
-				}
-			}
-			if err := m.Uninstall(); err != nil {
-				b.Errorf("remove the pod network: %v", err)
-			}
-		}
-	}
-	_ = exec.Command("ip", "link", "del", n.bridge).Run() // when the node never had a podCIDR
-	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
-		for _, m := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(m, n.runDir) || strings.HasPrefix(m, n.agentDir) {
-				_ = exec.Command("umount", "-l", m).Run()
-			}
-		}
-	}
-	if err := proxy.Uninstall(filepath.Join(n.runDir, "bpf"), "skiff-proxy-"+n.name); err != nil {
-		b.Errorf("removing the service proxy's programs: %v", err)
-	}
-	// The pods' cgroups nest under the root (kubepods/burstable/pod…):
-	// remove the deepest first.
-	entries, _ := os.ReadDir("/sys/fs/cgroup")
-	rmdirTree(filepath.Join("/sys/fs/cgroup", n.cgroup))
-	for _, e := range entries {
-		rmdirTree(filepath.Join("/sys/fs/cgroup", e.Name(), n.cgroup))
-	}
-	os.RemoveAll(n.runDir)
-}
-
-// rmdirTree removes an empty cgroup directory tree, children first.
-func rmdirTree(dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			rmdirTree(filepath.Join(dir, e.Name()))
-		}
-	}
-	os.Remove(dir)
 }
 
 func tailLines(s string, n int) string {

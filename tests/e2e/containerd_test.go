@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	"github.com/containerd/containerd/oci"
 
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
+	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
 // Test images, as `make images` writes them (tests/images).
@@ -132,18 +132,9 @@ func ctdStart(t *testing.T, mod func(*containerd.Config)) (*containerd.Process, 
 // ctdWaitGone waits until pid has exited (or is a zombie nobody reaps).
 func ctdWaitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		if err != nil {
-			return
-		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := nodetest.WaitGone(pid, time.Minute); err != nil {
+		t.Error(err)
 	}
-	t.Errorf("pid %d still running", pid)
 }
 
 // ctdClient connects to the supervised containerd and closes the client when the test ends.

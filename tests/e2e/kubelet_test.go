@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,9 +29,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
-	"github.com/skiff-k8s/skiff/pkg/network"
-	"github.com/skiff-k8s/skiff/pkg/proxy"
 	"github.com/skiff-k8s/skiff/tests/integration/framework"
+	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
 // kubeletNode is a skiff server running its node agent, with every piece
@@ -211,59 +209,11 @@ func (n *kubeletNode) deleteAllPods(t *testing.T) {
 // cleanupNode removes what the agent leaves running on purpose (containerd
 // and any container) and what the pods' networks made.
 func (n *kubeletNode) cleanupNode(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if c, err := containerd.Connect(ctx, n.ctdSock); err == nil {
-		cs, _ := c.Containers(ctx)
-		for _, ctr := range cs {
-			if task, err := ctr.Task(ctx, nil); err == nil {
-				_ = task.Kill(ctx, syscall.SIGKILL)
-				if ch, err := task.Wait(ctx); err == nil {
-					select {
-					case <-ch:
-					case <-time.After(10 * time.Second):
-					}
-				}
-				_, _ = task.Delete(ctx)
-			}
-			_ = ctr.Delete(ctx)
-		}
-		c.Close()
+	node := nodetest.Node{Name: n.name, RunDir: n.runDir, AgentDir: n.agentDir, NetnsDir: n.netnsDir,
+		Bridge: n.bridge, PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, Cgroup: n.cgroup}
+	if err := node.Cleanup(); err != nil {
+		t.Error(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(n.runDir, "containerd", "containerd.pid")); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			ctdWaitGone(t, pid)
-		}
-	}
-	if n.podCIDR != nil && n.agentDir != "" {
-		m, err := network.New(network.Config{PodCIDR: n.podCIDR, ClusterCIDR: n.cidr, DataDir: n.agentDir, BridgeName: n.bridge, NetnsDir: n.netnsDir})
-		if err == nil {
-			uids, _ := m.List()
-			for _, uid := range uids {
-				if err := m.TeardownPod(ctx, uid); err != nil {
-					t.Errorf("teardown pod network %s: %v", uid, err)
-				}
-			}
-			if err := m.Uninstall(); err != nil {
-				t.Errorf("remove the pod network: %v", err)
-			}
-		}
-	}
-	exec.Command("ip", "link", "del", n.bridge).Run() // when the node never had a podCIDR
-	if err := proxy.Uninstall(filepath.Join(n.runDir, "bpf"), "skiff-proxy-"+n.name); err != nil {
-		t.Errorf("remove the service proxy's programs: %v", err)
-	}
-	// Mounts left by a container killed above would keep the dirs busy.
-	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
-		for _, m := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(m, n.runDir) || (n.agentDir != "" && strings.HasPrefix(m, n.agentDir)) {
-				exec.Command("umount", "-l", m).Run()
-			}
-		}
-	}
-	rtRemoveCgroup(n.cgroup)
-	os.RemoveAll(n.runDir)
 	if n.podCIDR != nil {
 		if out, _ := exec.Command("iptables-save", "-t", "nat").Output(); strings.Contains(string(out), netCIDRPrefix(n.podCIDR)) {
 			t.Errorf("iptables rules for %s left behind:\n%s", n.podCIDR, out)

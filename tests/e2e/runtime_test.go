@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
+	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
 // rtEnv is a runtime on its own containerd, with the test images imported.
@@ -42,7 +43,7 @@ func rtStart(t *testing.T, mod func(*runtime.Config)) *rtEnv {
 	t.Helper()
 	p, _ := ctdStart(t, nil)
 	cgroupRoot := "/skiff-e2e-" + netRandomHex(t, 4)
-	t.Cleanup(func() { rtRemoveCgroup(cgroupRoot) })
+	t.Cleanup(func() { nodetest.RemoveCgroup(cgroupRoot) })
 	cfg := runtime.Config{
 		Address:     p.Address(),
 		Snapshotter: p.Snapshotter(),
@@ -94,29 +95,6 @@ func rtStart(t *testing.T, mod func(*runtime.Config)) *rtEnv {
 		}
 	}
 	return env
-}
-
-// rtRemoveCgroup removes a test's cgroup root with what is left below it
-// (the QoS cgroups), deepest first, in every hierarchy.
-func rtRemoveCgroup(root string) {
-	entries, _ := os.ReadDir("/sys/fs/cgroup")
-	rmdirTree(filepath.Join("/sys/fs/cgroup", root))
-	for _, e := range entries {
-		rmdirTree(filepath.Join("/sys/fs/cgroup", e.Name(), root))
-	}
-}
-
-func rmdirTree(dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			rmdirTree(filepath.Join(dir, e.Name()))
-		}
-	}
-	os.Remove(dir)
 }
 
 func (e *rtEnv) sandbox(t *testing.T, name, netns string) *runtime.Sandbox {

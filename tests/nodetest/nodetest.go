@@ -1,0 +1,169 @@
+// Package nodetest removes what a test's node agent leaves on the host on
+// purpose, for the end-to-end tests and the benchmarks that run agents: the
+// agent keeps containerd and the pods running when it stops (so a restart
+// re-adopts them), and the pods' networks, the bridge, the masquerade rule
+// and the service proxy's pinned programs outlive it too.
+//
+//	n := nodetest.Node{Name: name, RunDir: runDir, AgentDir: agentDir, ...}
+//	if err := n.Cleanup(); err != nil { t.Error(err) }
+package nodetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
+	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/pkg/proxy"
+)
+
+// Node is one test agent's state on the host, as its flags placed it.
+type Node struct {
+	// Name is the node's; its proxy's nftables table is skiff-proxy-<Name>.
+	Name string
+	// RunDir holds containerd's socket and pid file (containerd/), the
+	// proxy's pins (bpf/) and whatever else the agent ran.
+	RunDir string
+	// AgentDir is <data-dir>/agent: the CNI state and the pods' volumes.
+	AgentDir string
+	// NetnsDir holds the pods' namespaces.
+	NetnsDir string
+	// Bridge is the pods' bridge.
+	Bridge string
+	// PodCIDR (nil when the node never got one) and ClusterCIDR of the
+	// node's pod network.
+	PodCIDR, ClusterCIDR *net.IPNet
+	// Cgroup is the node's cgroup root below /sys/fs/cgroup (--cgroup-root).
+	Cgroup string
+	// Pods, when not nil, limits the pod networks torn down to these UIDs
+	// (a shared network namespace dir may hold other nodes' pods).
+	Pods map[string]bool
+}
+
+// Cleanup kills the node's containers and containerd, tears down its pod
+// networks, removes its bridge, masquerade rule, proxy programs, mounts,
+// cgroups and RunDir. It goes on past failures and returns them all.
+func (n *Node) Cleanup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	if c, err := containerd.Connect(ctx, filepath.Join(n.RunDir, "containerd", "containerd.sock")); err == nil {
+		cs, _ := c.Containers(ctx)
+		for _, ctr := range cs {
+			if task, err := ctr.Task(ctx, nil); err == nil {
+				_ = task.Kill(ctx, syscall.SIGKILL)
+				if ch, err := task.Wait(ctx); err == nil {
+					select {
+					case <-ch:
+					case <-time.After(10 * time.Second):
+					}
+				}
+				_, _ = task.Delete(ctx)
+			}
+			_ = ctr.Delete(ctx)
+		}
+		c.Close()
+	}
+	if pid := ContainerdPID(n.RunDir); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if err := WaitGone(pid, time.Minute); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.PodCIDR != nil && n.AgentDir != "" {
+		m, err := network.New(network.Config{PodCIDR: n.PodCIDR, ClusterCIDR: n.ClusterCIDR, DataDir: n.AgentDir,
+			BridgeName: n.Bridge, NetnsDir: n.NetnsDir})
+		if err == nil {
+			uids, _ := m.List()
+			for _, uid := range uids {
+				if n.Pods != nil && !n.Pods[uid] {
+					continue
+				}
+				if err := m.TeardownPod(ctx, uid); err != nil {
+					errs = append(errs, fmt.Errorf("teardown pod network %s: %w", uid, err))
+				}
+			}
+			if err := m.Uninstall(); err != nil {
+				errs = append(errs, fmt.Errorf("remove the pod network: %w", err))
+			}
+		}
+	}
+	_ = exec.Command("ip", "link", "del", n.Bridge).Run() // when the node never had a podCIDR
+	if err := proxy.Uninstall(filepath.Join(n.RunDir, "bpf"), "skiff-proxy-"+n.Name); err != nil {
+		errs = append(errs, fmt.Errorf("remove the service proxy's programs: %w", err))
+	}
+	// Mounts left by a container killed above would keep the dirs busy.
+	if out, err := exec.Command("findmnt", "-rn", "-o", "TARGET").Output(); err == nil {
+		for _, m := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(m, n.RunDir) || (n.AgentDir != "" && strings.HasPrefix(m, n.AgentDir)) {
+				_ = exec.Command("umount", "-l", m).Run()
+			}
+		}
+	}
+	if n.Cgroup != "" {
+		RemoveCgroup(n.Cgroup)
+	}
+	os.RemoveAll(n.RunDir)
+	return errors.Join(errs...)
+}
+
+// ContainerdPID reads the pid of the containerd the agent supervises from
+// runDir; 0 when there is none.
+func ContainerdPID(runDir string) int {
+	b, err := os.ReadFile(filepath.Join(runDir, "containerd", "containerd.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// WaitGone waits until pid has exited (or is a zombie nobody reaps).
+func WaitGone(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			return nil
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("pid %d still running after %v", pid, timeout)
+}
+
+// RemoveCgroup removes a cgroup root with what is left below it (the QoS
+// and pod cgroups), deepest first, in every hierarchy.
+func RemoveCgroup(root string) {
+	entries, _ := os.ReadDir("/sys/fs/cgroup")
+	rmdirTree(filepath.Join("/sys/fs/cgroup", root))
+	for _, e := range entries {
+		rmdirTree(filepath.Join("/sys/fs/cgroup", e.Name(), root))
+	}
+}
+
+// rmdirTree removes an empty cgroup directory tree, children first.
+func rmdirTree(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			rmdirTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir)
+}
