@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -392,21 +391,17 @@ func Run(ctx context.Context, cfg Config) error {
 // startProxy runs the service proxy until ctx is done; the returned
 // channel closes when it has stopped.
 func startProxy(ctx context.Context, cfg Config, client kubernetes.Interface) (<-chan struct{}, error) {
-	nodeIPs := []netip.Addr{}
+	var nodeIPs []netip.Addr
 	if ip, ok := netip.AddrFromSlice(cfg.NodeIP); ok {
 		nodeIPs = append(nodeIPs, ip.Unmap())
 	}
-	for _, ip := range proxy.HostAddresses() {
-		if !slices.Contains(nodeIPs, ip) {
-			nodeIPs = append(nodeIPs, ip)
-		}
-	}
 	p, err := proxy.New(proxy.Config{
-		Client:   client,
-		NodeName: cfg.NodeName,
-		NodeIPs:  nodeIPs,
-		PinDir:   cfg.ProxyPinDir,
-		NFTable:  cfg.ProxyNFTable,
+		Client:        client,
+		NodeName:      cfg.NodeName,
+		NodeIPs:       nodeIPs,
+		HostAddresses: proxy.HostAddresses,
+		PinDir:        cfg.ProxyPinDir,
+		NFTable:       cfg.ProxyNFTable,
 	})
 	if err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,8 +64,16 @@ type Config struct {
 	// NodeName selects node-local endpoints for the Local traffic policies.
 	NodeName string
 	// NodeIPs are the node's addresses, where NodePorts answer (besides
-	// 127.0.0.1); every IPv4 address of the host's interfaces when empty.
+	// 127.0.0.1), together with HostAddresses'.
 	NodeIPs []netip.Addr
+	// HostAddresses, when set, is read again every AddressPeriod, and
+	// NodePorts follow the addresses it gives as they come and go (a DHCP
+	// lease, an interface brought up later), as kube-proxy reads the
+	// node's addresses on each sync. With neither it nor NodeIPs set, it
+	// is the package's HostAddresses.
+	HostAddresses func() []netip.Addr
+	// AddressPeriod is how often HostAddresses is read; 10s when zero.
+	AddressPeriod time.Duration
 	// PinDir is the bpffs dir of the pinned maps and links; DefaultPinDir
 	// when empty.
 	PinDir string
@@ -158,12 +167,15 @@ func newProxier(cfg Config) (Config, *Proxier) {
 	if cfg.MinSyncPeriod == 0 {
 		cfg.MinSyncPeriod = 10 * time.Millisecond
 	}
-	if len(cfg.NodeIPs) == 0 {
-		cfg.NodeIPs = HostAddresses()
+	if len(cfg.NodeIPs) == 0 && cfg.HostAddresses == nil {
+		cfg.HostAddresses = HostAddresses
+	}
+	if cfg.AddressPeriod == 0 {
+		cfg.AddressPeriod = 10 * time.Second
 	}
 	p := &Proxier{
 		cfg:       cfg,
-		node:      NodeInfo{Name: cfg.NodeName, Addresses: cfg.NodeIPs},
+		node:      NodeInfo{Name: cfg.NodeName, Addresses: nodeAddresses(cfg)},
 		dirty:     map[types.NamespacedName]bool{},
 		kick:      make(chan struct{}, 1),
 		owners:    map[FrontendKey]types.NamespacedName{},
@@ -232,11 +244,28 @@ func (p *Proxier) Run(ctx context.Context) error {
 		log.Error(err, "Service proxy: initial sync")
 	}
 	log.Info("Service proxy synced", "frontendsChanged", n, "took", time.Since(start).String())
+	var addrTick <-chan time.Time
+	if p.cfg.HostAddresses != nil {
+		t := time.NewTicker(p.cfg.AddressPeriod)
+		defer t.Stop()
+		addrTick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.kick:
+		case <-addrTick:
+			// p.node is only read by sync, on this goroutine.
+			addrs := nodeAddresses(p.cfg)
+			if slices.Equal(addrs, p.node.Addresses) {
+				continue
+			}
+			log.Info("Node addresses changed; NodePorts follow", "nodeAddresses", addrs)
+			p.node.Addresses = addrs
+			p.mu.Lock()
+			p.all = true
+			p.mu.Unlock()
 		}
 		// Let a burst of events gather into one batch.
 		select {
@@ -402,6 +431,16 @@ func (p *Proxier) close() {
 	for _, dp := range p.datapaths() {
 		dp.Close()
 	}
+}
+
+// nodeAddresses is cfg's NodeIPs and HostAddresses', each once, sorted.
+func nodeAddresses(cfg Config) []netip.Addr {
+	out := slices.Clone(cfg.NodeIPs)
+	if cfg.HostAddresses != nil {
+		out = append(out, cfg.HostAddresses()...)
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return slices.Compact(out)
 }
 
 // HostAddresses returns the IPv4 addresses of the host's interfaces, but

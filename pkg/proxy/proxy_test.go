@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -125,4 +127,38 @@ func TestProxierSync(t *testing.T) {
 		t.Errorf("200 services took %d datapath writes; changes are not batched", batches)
 	}
 	t.Logf("200 services created one by one were applied in %d batches", batches)
+}
+
+// NodePorts follow the host's addresses as they change.
+func TestProxierHostAddresses(t *testing.T) {
+	var mu sync.Mutex
+	host := []netip.Addr{netip.MustParseAddr("192.0.2.20")}
+	rec := &recorder{state: map[FrontendKey]*Frontend{}}
+	client := fake.NewClientset(testService(func(s *corev1.Service) {
+		s.Spec.Type = corev1.ServiceTypeNodePort
+		s.Spec.Ports[0].NodePort = 30080
+	}))
+	_, p := newProxier(Config{Client: client, NodeName: "n1", NodeIPs: testNode.Addresses,
+		HostAddresses: func() []netip.Addr {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(host)
+		},
+		AddressPeriod: 20 * time.Millisecond})
+	p.dps = []Datapath{rec}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	has := func(addr string) bool { f, _ := rec.get(key(addr+":30080", TCP)); return f != nil }
+	eventually(t, "NodePorts on the configured and the host's address", func() bool {
+		return has("192.0.2.10") && has("192.0.2.20") && has("127.0.0.1")
+	})
+	mu.Lock()
+	host = []netip.Addr{netip.MustParseAddr("192.0.2.30")}
+	mu.Unlock()
+	eventually(t, "the NodePort to move to the host's new address", func() bool {
+		return has("192.0.2.10") && has("192.0.2.30") && !has("192.0.2.20")
+	})
 }
