@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,23 +145,25 @@ func newAggregator(c *aggregatorapiserver.Config, delegate *genericapiserver.Gen
 			continue
 		}
 		p, ok := localPriorities[gv]
-		if !ok {
-			continue
+		if !ok || gv == metricsGroupVersion {
+			continue // metrics: below, unless metrics-server took it over
 		}
-		auto.AddAPIServiceToSyncOnStart(&apiregistrationv1.APIService{
-			ObjectMeta: metav1.ObjectMeta{Name: gv.Version + "." + gv.Group},
-			Spec: apiregistrationv1.APIServiceSpec{
-				Group: gv.Group, Version: gv.Version,
-				GroupPriorityMinimum: p.group, VersionPriority: p.version,
-			},
-		})
+		auto.AddAPIServiceToSyncOnStart(localAPIService(gv, p))
 	}
+	_, serveMetrics := localPriorities[metricsGroupVersion]
+	serveMetrics = serveMetrics && slices.ContainsFunc(delegate.ListedPaths(), func(path string) bool {
+		gv, ok := groupVersionOfPath(path)
+		return ok && gv == metricsGroupVersion
+	})
 	crdReg := newCRDRegistration(crd.Informers.Apiextensions().V1().CustomResourceDefinitions(), auto)
 	err = agg.GenericAPIServer.AddPostStartHook("skiff-apiservice-autoregistration", func(hc genericapiserver.PostStartHookContext) error {
 		go crdReg.Run(hc.Done())
 		go func() {
 			// CRD group versions first, so the initial sync does not remove theirs.
 			crdReg.WaitForInitialSync(hc.Done())
+			if serveMetrics && !userOwnsMetricsAPIService(hc, client, agg.APIRegistrationInformers.Apiregistration().V1().APIServices().Lister()) {
+				auto.AddAPIServiceToSyncOnStart(localAPIService(metricsGroupVersion, localPriorities[metricsGroupVersion]))
+			}
 			auto.Run(2, hc.Done())
 		}()
 		return nil

@@ -91,10 +91,15 @@ func TestMetricsAPIWithoutKubelets(t *testing.T) {
 	if _, err := srv.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = mc.MetricsV1beta1().PodMetricses(ns).Get(ctx, "p", metav1.GetOptions{})
-	if !apierrors.IsNotFound(err) || err.Error() != fmt.Sprintf(`pods.metrics.k8s.io "%s/p" not found`, ns) {
-		t.Fatalf("pod metrics of a pod without metrics: %v", err)
-	}
+	// The metrics API reads pods from the watch cache, which may lag the
+	// create by a moment ("p" not found, as for a missing pod).
+	eventually(t, 10*time.Second, func() error {
+		_, err := mc.MetricsV1beta1().PodMetricses(ns).Get(ctx, "p", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) || err.Error() != fmt.Sprintf(`pods.metrics.k8s.io "%s/p" not found`, ns) {
+			return fmt.Errorf("pod metrics of a pod without metrics: %v", err)
+		}
+		return nil
+	})
 	_, err = mc.MetricsV1beta1().PodMetricses(ns).Get(ctx, "nope", metav1.GetOptions{})
 	if !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `"nope" not found`) {
 		t.Fatalf("pod metrics of a missing pod: %v", err)
@@ -166,4 +171,53 @@ func TestMetricsAPIWithoutKubelets(t *testing.T) {
 	if !found {
 		t.Errorf("view has no metrics.k8s.io rule: %+v", view.Rules)
 	}
+}
+
+// TestMetricsAPIServiceTakenOver: a metrics-server installed over skiff's
+// in-process metrics API keeps its APIService across restarts; with it gone,
+// the in-process one comes back.
+func TestMetricsAPIServiceTakenOver(t *testing.T) {
+	s := framework.Start(t)
+	const name = "v1beta1.metrics.k8s.io"
+	get := func() (string, error) {
+		return s.KubectlErr("", "", "get", "apiservice", name, "-o",
+			`jsonpath={.spec.service.namespace}/{.spec.service.name} {.metadata.labels.kube-aggregator\.kubernetes\.io/automanaged}`)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if out, err := get(); err != nil || out != "/ onstart" {
+			return fmt.Errorf("the local APIService: %q %v", out, err)
+		}
+		return nil
+	})
+	// What `kubectl apply -f metrics-server.yaml` does to it: the spec names
+	// the Service; the labels it does not set stay.
+	if out, err := s.KubectlErr("", `{"spec":{"service":{"namespace":"kube-system","name":"metrics-server","port":443},"insecureSkipTLSVerify":true,"caBundle":null}}`,
+		"patch", "apiservice", name, "--type=merge", "--patch-file=/dev/stdin"); err != nil {
+		t.Fatalf("patch: %v: %s", err, out)
+	}
+	s.Stop(t)
+	s.Restart(t)
+	// The start-up registration neither turns it local again nor deletes it:
+	// it loses the automanaged label, and stays.
+	eventually(t, 30*time.Second, func() error {
+		if out, err := get(); err != nil || out != "kube-system/metrics-server " {
+			return fmt.Errorf("after a restart: %q %v", out, err)
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second)
+	if out, err := get(); err != nil || out != "kube-system/metrics-server " {
+		t.Fatalf("after a restart, later: %q %v", out, err)
+	}
+	if out, err := s.KubectlErr("", "", "delete", "apiservice", name); err != nil {
+		t.Fatalf("delete: %v: %s", err, out)
+	}
+	s.Stop(t)
+	s.Restart(t)
+	eventually(t, 30*time.Second, func() error {
+		if out, err := get(); err != nil || out != "/ onstart" {
+			return fmt.Errorf("the local APIService after metrics-server's went: %q %v", out, err)
+		}
+		return nil
+	})
 }
