@@ -298,6 +298,7 @@ func (n *agentNode) podStart(b *testing.B, name string, count int) {
 	requests0 := n.requestCounts(ctx)
 	serverCPU, cniCPU, ctdCPU, shimCPU := cpuSeconds(n.s.PID()), childCPUSeconds(n.s.PID()), cpuSeconds(n.containerdPID()), n.shimCPUSeconds()
 	busy0, total0 := machineCPU()
+	procs0, stat0 := processCPU(), cpuStat()
 	start := time.Now()
 	var mu sync.Mutex
 	created := map[string]time.Time{}
@@ -374,6 +375,7 @@ wait:
 	serverCPU, cniCPU = cpuSeconds(n.s.PID())-serverCPU, childCPUSeconds(n.s.PID())-cniCPU
 	ctdCPU, shimCPU = cpuSeconds(n.containerdPID())-ctdCPU, n.shimCPUSeconds()-shimCPU
 	busy1, total1 := machineCPU()
+	procs1, stat1 := processCPU(), cpuStat()
 	var toBound, toSandbox, toRunning, toReady latencies
 	for name, t0 := range created {
 		if _, ok := ready[name]; !ok {
@@ -393,6 +395,7 @@ wait:
 	cores := float64(runtime.NumCPU())
 	report(b, "  CPU in those %v: server %.2fs, CNI plugins %.2fs, containerd %.2fs, shims and runc %.2fs; the machine %.0f%% busy of %.0f cores",
 		wall.Round(time.Millisecond), serverCPU, cniCPU, ctdCPU, shimCPU, 100*(busy1-busy0)/(total1-total0), cores)
+	report(b, "  the machine's CPU: %s; most busy processes: %s", stat1.since(stat0), topProcesses(procs0, procs1, 5))
 	report(b, "  API requests meanwhile: %s", requestDiff(requests0, n.requestCounts(ctx)))
 	b.ReportMetric(float64(toReady.pct(0.5).Milliseconds()), "ms-pod-start-"+name+"-p50")
 	b.ReportMetric(float64(toReady.pct(0.99).Milliseconds()), "ms-pod-start-"+name+"-p99")
@@ -591,6 +594,80 @@ func machineCPU() (busy, total float64) {
 		}
 	}
 	return busy, total
+}
+
+// cpuTimes are /proc/stat's first line, in USER_HZ ticks.
+type cpuTimes []float64
+
+func cpuStat() cpuTimes {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	var t cpuTimes
+	for _, v := range strings.Fields(strings.SplitN(string(data), "\n", 2)[0])[1:] {
+		x, _ := strconv.ParseFloat(v, 64)
+		t = append(t, x)
+	}
+	return t
+}
+
+// since prints the CPU seconds by kind between two readings: user, system,
+// interrupts and, on a VM, steal (time the host ran something else).
+func (t cpuTimes) since(t0 cpuTimes) string {
+	if len(t) < 8 || len(t0) < 8 {
+		return "unknown"
+	}
+	d := func(i int) float64 { return (t[i] - t0[i]) / 100 }
+	return fmt.Sprintf("user %.2fs, system %.2fs, irq %.2fs, steal %.2fs, idle %.2fs", d(0)+d(1), d(2), d(5)+d(6), d(7), d(3)+d(4))
+}
+
+// procCPU is a process's name and CPU seconds.
+type procCPU struct {
+	name string
+	cpu  float64
+}
+
+// processCPU reads every process's CPU seconds, by pid (a kernel worker's
+// name changes with the work it does).
+func processCPU() map[int]procCPU {
+	out := map[int]procCPU{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		open, close := strings.IndexByte(string(data), '('), strings.LastIndexByte(string(data), ')')
+		if open < 0 || close < open {
+			continue
+		}
+		if c := cpuSeconds(pid); c >= 0 {
+			out[pid] = procCPU{fmt.Sprintf("%s[%d]", data[open+1:close], pid), c}
+		}
+	}
+	return out
+}
+
+// topProcesses names the n processes that used the most CPU between two
+// readings (processes that ended meanwhile are not seen).
+func topProcesses(before, after map[int]procCPU, n int) string {
+	var l []procCPU
+	for pid, p := range after {
+		if d := p.cpu - before[pid].cpu; d > 0 {
+			l = append(l, procCPU{p.name, d})
+		}
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].cpu > l[j].cpu })
+	var parts []string
+	for i := 0; i < len(l) && i < n; i++ {
+		parts = append(parts, fmt.Sprintf("%s %.2fs", l[i].name, l[i].cpu))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // medianRSS is the median of five RSS readings a second apart: the Go heap of an idle
