@@ -78,6 +78,7 @@ type ServiceAccountConfig struct {
 type Server struct {
 	aggregator *aggregatorapiserver.APIAggregator
 	onReady    func()
+	etcd       *sharedEtcd
 }
 
 // storagePrefixes keep upstream's etcd key layout, so tools that read etcd find the same keys.
@@ -169,6 +170,11 @@ func New(cfg Config) (*Server, error) {
 	if err := etcd.ApplyWithStorageFactoryTo(factory, &gc.Config); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
+	// One etcd client for every resource's storage (see sharedEtcd).
+	shared := &sharedEtcd{transport: etcd.StorageConfig.Transport}
+	if gc.RESTOptionsGetter, err = shared.restOptions(gc.RESTOptionsGetter, etcd); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 
 	// Clients of ourselves, for admission and priority-and-fairness informers.
 	dyn, err := dynamic.NewForConfig(gc.LoopbackClientConfig)
@@ -196,11 +202,11 @@ func New(cfg Config) (*Server, error) {
 
 	// One aggregated-discovery manager for the whole chain, as kube-apiserver has.
 	gc.AggregatedDiscoveryGroupManager = aggregated.NewResourceManager("apis")
-	crd, err := newExtensionsServer(gc, etcd, inf)
+	crd, err := newExtensionsServer(gc, etcd, shared, inf)
 	if err != nil {
 		return nil, err
 	}
-	aggCfg, err := newAggregatorConfig(gc, etcd, inf, cfg)
+	aggCfg, err := newAggregatorConfig(gc, etcd, shared, inf, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +237,7 @@ func New(cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Server{aggregator: agg, onReady: cfg.OnReady}, nil
+	return &Server{aggregator: agg, onReady: cfg.OnReady, etcd: shared}, nil
 }
 
 // Run serves until ctx is done, then shuts down cleanly.
@@ -243,6 +249,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.onReady != nil {
 		go s.waitReady(ctx)
 	}
+	defer s.etcd.Close()
 	return prepared.Run(ctx)
 }
 
