@@ -114,6 +114,7 @@ func lead(ctx context.Context, cfg Config, rc *rest.Config, client kubernetes.In
 		}
 	}
 	c.Informers.Start(ctx.Done())
+	c.InformersStarted()
 	c.MetadataInformers.Start(ctx.Done())
 	<-ctx.Done()
 	c.Wait()
