@@ -93,6 +93,9 @@ var storagePrefixes = map[schema.GroupResource]string{
 
 // New builds the server; nothing listens until Run.
 func New(cfg Config) (*Server, error) {
+	if err := setFeatureDefaults(); err != nil {
+		return nil, fmt.Errorf("feature gates: %w", err)
+	}
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(version.Get().GitVersion, "", "")
 	gc.MergedResourceConfig = resourceConfig()
