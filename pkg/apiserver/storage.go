@@ -116,8 +116,9 @@ func (s *sharedEtcd) rawStorage(c *storagebackend.ConfigForResource, newFunc, ne
 		transformer = etcd3.WithCorruptObjErrorHandlingTransformer(transformer)
 		decoder = etcd3.WithCorruptObjErrorHandlingDecoder(decoder)
 	}
-	// No compactor: kine compacts by itself (CompactionInterval is 0).
-	store, err := etcd3.New(client, nil, c.Codec, newFunc, newListFunc, c.Prefix, resourcePrefix, c.GroupResource, transformer, c.LeaseManagerConfig, decoder, versioner)
+	// No compactor: kine compacts by itself (CompactionInterval is 0). The
+	// store's codec serves its watches; its reads and updates use decoder.
+	store, err := etcd3.New(client, nil, watchCodec{c.Codec}, newFunc, newListFunc, c.Prefix, resourcePrefix, c.GroupResource, transformer, c.LeaseManagerConfig, decoder, versioner)
 	if err != nil {
 		return nil, nil, err
 	}
