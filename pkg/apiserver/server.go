@@ -114,6 +114,10 @@ func New(cfg Config) (*Server, error) {
 	if err := secure.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("secure serving: %w", err)
 	}
+	// The apiserver's own informers (authorization, admission, priority and
+	// fairness …) watch through this client: on loopback, gzip only costs CPU
+	// and a decompressor kept per watch, as for the in-server components.
+	gc.LoopbackClientConfig.DisableCompression = true
 
 	// Authentication: client certificates from the client CA, service-account tokens,
 	// and anonymous access to the health and version endpoints only.
