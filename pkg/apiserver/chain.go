@@ -33,7 +33,7 @@ import (
 // apiextensions server (CRDs and custom resources), then 404.
 
 // newExtensionsServer builds the apiextensions-apiserver from a copy of the main config.
-func newExtensionsServer(gc *genericapiserver.RecommendedConfig, etcd *genericoptions.EtcdOptions, inf informers.SharedInformerFactory) (*apiextensionsapiserver.CustomResourceDefinitions, error) {
+func newExtensionsServer(gc *genericapiserver.RecommendedConfig, etcd *genericoptions.EtcdOptions, shared *sharedEtcd, inf informers.SharedInformerFactory) (*apiextensionsapiserver.CustomResourceDefinitions, error) {
 	c := gc.Config
 	c.PostStartHooks = map[string]genericapiserver.PostStartHookConfigEntry{}
 	c.RESTOptionsGetter = nil
@@ -44,11 +44,22 @@ func newExtensionsServer(gc *genericapiserver.RecommendedConfig, etcd *genericop
 	if err := e.ApplyTo(&c); err != nil {
 		return nil, fmt.Errorf("apiextensions storage: %w", err)
 	}
+	var err error
+	if c.RESTOptionsGetter, err = shared.restOptions(c.RESTOptionsGetter, &e); err != nil {
+		return nil, fmt.Errorf("apiextensions storage: %w", err)
+	}
+	// Custom resources are cached whatever the sizes say, as NewCRDRESTOptionsGetter does.
+	crdOptions := e
+	crdOptions.WatchCacheSizes = nil
+	crdGetter, err := shared.restOptions(apiextensionsoptions.NewCRDRESTOptionsGetter(e, c.ResourceTransformers, c.StorageObjectCountTracker), &crdOptions)
+	if err != nil {
+		return nil, fmt.Errorf("custom resource storage: %w", err)
+	}
 	c.MergedResourceConfig = apiextensionsapiserver.DefaultAPIResourceConfigSource()
 	cfg := &apiextensionsapiserver.Config{
 		GenericConfig: &genericapiserver.RecommendedConfig{Config: c, SharedInformerFactory: inf},
 		ExtraConfig: apiextensionsapiserver.ExtraConfig{
-			CRDRESTOptionsGetter: apiextensionsoptions.NewCRDRESTOptionsGetter(e, c.ResourceTransformers, c.StorageObjectCountTracker),
+			CRDRESTOptionsGetter: crdGetter,
 			MasterCount:          1,
 		},
 	}
@@ -60,7 +71,7 @@ func newExtensionsServer(gc *genericapiserver.RecommendedConfig, etcd *genericop
 }
 
 // newAggregatorConfig copies the main config for kube-aggregator, before it is completed.
-func newAggregatorConfig(gc *genericapiserver.RecommendedConfig, etcd *genericoptions.EtcdOptions, inf informers.SharedInformerFactory, cfg Config) (*aggregatorapiserver.Config, error) {
+func newAggregatorConfig(gc *genericapiserver.RecommendedConfig, etcd *genericoptions.EtcdOptions, shared *sharedEtcd, inf informers.SharedInformerFactory, cfg Config) (*aggregatorapiserver.Config, error) {
 	c := gc.Config
 	c.PostStartHooks = map[string]genericapiserver.PostStartHookConfigEntry{}
 	c.RESTOptionsGetter = nil
@@ -70,6 +81,10 @@ func newAggregatorConfig(gc *genericapiserver.RecommendedConfig, etcd *genericop
 	e.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(apiregistrationv1.SchemeGroupVersion, schema.GroupKind{Group: apiregistrationv1beta1.GroupName})
 	e.SkipHealthEndpoints = true
 	if err := e.ApplyTo(&c); err != nil {
+		return nil, fmt.Errorf("aggregator storage: %w", err)
+	}
+	var err error
+	if c.RESTOptionsGetter, err = shared.restOptions(c.RESTOptionsGetter, &e); err != nil {
 		return nil, fmt.Errorf("aggregator storage: %w", err)
 	}
 	c.MergedResourceConfig = aggregatorapiserver.DefaultAPIResourceConfigSource()

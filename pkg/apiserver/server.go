@@ -78,6 +78,7 @@ type ServiceAccountConfig struct {
 type Server struct {
 	aggregator *aggregatorapiserver.APIAggregator
 	onReady    func()
+	etcd       *sharedEtcd
 }
 
 // storagePrefixes keep upstream's etcd key layout, so tools that read etcd find the same keys.
@@ -92,6 +93,9 @@ var storagePrefixes = map[schema.GroupResource]string{
 
 // New builds the server; nothing listens until Run.
 func New(cfg Config) (*Server, error) {
+	if err := setFeatureDefaults(); err != nil {
+		return nil, fmt.Errorf("feature gates: %w", err)
+	}
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(version.Get().GitVersion, "", "")
 	gc.MergedResourceConfig = resourceConfig()
@@ -110,6 +114,10 @@ func New(cfg Config) (*Server, error) {
 	if err := secure.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
 		return nil, fmt.Errorf("secure serving: %w", err)
 	}
+	// The apiserver's own informers (authorization, admission, priority and
+	// fairness …) watch through this client: on loopback, gzip only costs CPU
+	// and a decompressor kept per watch, as for the in-server components.
+	gc.LoopbackClientConfig.DisableCompression = true
 
 	// Authentication: client certificates from the client CA, service-account tokens,
 	// and anonymous access to the health and version endpoints only.
@@ -169,6 +177,11 @@ func New(cfg Config) (*Server, error) {
 	if err := etcd.ApplyWithStorageFactoryTo(factory, &gc.Config); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
+	// One etcd client for every resource's storage (see sharedEtcd).
+	shared := &sharedEtcd{transport: etcd.StorageConfig.Transport}
+	if gc.RESTOptionsGetter, err = shared.restOptions(gc.RESTOptionsGetter, etcd); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 
 	// Clients of ourselves, for admission and priority-and-fairness informers.
 	dyn, err := dynamic.NewForConfig(gc.LoopbackClientConfig)
@@ -196,11 +209,11 @@ func New(cfg Config) (*Server, error) {
 
 	// One aggregated-discovery manager for the whole chain, as kube-apiserver has.
 	gc.AggregatedDiscoveryGroupManager = aggregated.NewResourceManager("apis")
-	crd, err := newExtensionsServer(gc, etcd, inf)
+	crd, err := newExtensionsServer(gc, etcd, shared, inf)
 	if err != nil {
 		return nil, err
 	}
-	aggCfg, err := newAggregatorConfig(gc, etcd, inf, cfg)
+	aggCfg, err := newAggregatorConfig(gc, etcd, shared, inf, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +244,7 @@ func New(cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Server{aggregator: agg, onReady: cfg.OnReady}, nil
+	return &Server{aggregator: agg, onReady: cfg.OnReady, etcd: shared}, nil
 }
 
 // Run serves until ctx is done, then shuts down cleanly.
@@ -243,6 +256,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.onReady != nil {
 		go s.waitReady(ctx)
 	}
+	defer s.etcd.Close()
 	return prepared.Run(ctx)
 }
 

@@ -99,7 +99,7 @@ func lead(ctx context.Context, cfg Config, rc *rest.Config, client kubernetes.In
 		Client:            client,
 		Dynamic:           dyn,
 		Metadata:          meta,
-		Informers:         informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.StripManagedFields)),
+		Informers:         informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.CacheTransform)),
 		MetadataInformers: metadatainformer.NewSharedInformerFactoryWithOptions(meta, 0, metadatainformer.WithTransform(controllers.StripManagedFields)),
 		Broadcaster:       broadcaster,
 	}
@@ -114,6 +114,7 @@ func lead(ctx context.Context, cfg Config, rc *rest.Config, client kubernetes.In
 		}
 	}
 	c.Informers.Start(ctx.Done())
+	c.InformersStarted()
 	c.MetadataInformers.Start(ctx.Done())
 	<-ctx.Done()
 	c.Wait()

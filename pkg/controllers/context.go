@@ -17,11 +17,15 @@ package controllers
 import (
 	"context"
 	"net"
+	"reflect"
 	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
@@ -67,6 +71,55 @@ type Context struct {
 	Broadcaster       record.EventBroadcaster
 
 	wg sync.WaitGroup
+	// informersStarted is closed by InformersStarted, once the manager has
+	// started the shared informers every controller's Start asked for.
+	startOnce        sync.Once
+	informersStarted chan struct{}
+}
+
+func (c *Context) startedCh() chan struct{} {
+	c.startOnce.Do(func() { c.informersStarted = make(chan struct{}) })
+	return c.informersStarted
+}
+
+// InformersStarted records that the manager has started c.Informers after every
+// controller's Start: from then on the set of shared typed informers is known
+// (see RunningInformer).
+func (c *Context) InformersStarted() { close(c.startedCh()) }
+
+// RunningInformer returns the shared typed informer of gvr (whose objects are of
+// kind) when some controller uses one, and nil otherwise. It waits until the
+// manager has started the shared informers, or ctx ends (nil).
+//
+// The garbage collector watches every resource; upstream's shares the
+// controllers' typed informers where they exist rather than open a second watch
+// and a second cache of the same objects. Resources no controller watches stay
+// metadata-only, so that, say, every Secret is not cached whole for the collector.
+func (c *Context) RunningInformer(ctx context.Context, gvr schema.GroupVersionResource, kind string) cache.SharedIndexInformer {
+	if c.Informers == nil {
+		return nil
+	}
+	select {
+	case <-c.startedCh():
+	case <-ctx.Done():
+		return nil
+	}
+	obj, err := clientscheme.Scheme.New(gvr.GroupVersion().WithKind(kind))
+	if err != nil {
+		return nil // not a built-in type
+	}
+	// With a closed channel the factory does not wait: the keys are the types of
+	// the informers it has started.
+	closed := make(chan struct{})
+	close(closed)
+	if _, ok := c.Informers.WaitForCacheSync(closed)[reflect.TypeOf(obj)]; !ok {
+		return nil
+	}
+	gi, err := c.Informers.ForResource(gvr)
+	if err != nil {
+		return nil
+	}
+	return gi.Informer()
 }
 
 // Recorder returns an event recorder that reports as component

@@ -24,7 +24,7 @@ func responsible(pod *corev1.Pod) bool {
 func (s *Scheduler) addEventHandlers() []cache.InformerSynced {
 	// Finished pods hold no resources: the informer leaves them out, as upstream's
 	// does, so they vanish from the cache as if deleted.
-	podInformers := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(controllers.StripManagedFields), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	podInformers := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(controllers.CacheTransform), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.AndSelectors(
 			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
 			fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed))).String()

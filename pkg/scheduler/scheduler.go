@@ -98,7 +98,7 @@ type Scheduler struct {
 
 // New builds a scheduler on client. Run starts it.
 func New(client kubernetes.Interface) *Scheduler {
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.StripManagedFields))
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllers.CacheTransform))
 	return &Scheduler{
 		client:    client,
 		informers: f,

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// A small heap keeps Go's default; a large one may gather half its size in garbage,
-// and never less than minHeadroom.
+// A small heap keeps Go's default; a large one may gather a quarter of its size in
+// garbage, and never less than minHeadroom.
 func TestGCPercent(t *testing.T) {
 	const mb = 1 << 20
 	for _, c := range []struct {
@@ -14,12 +14,13 @@ func TestGCPercent(t *testing.T) {
 		want int
 	}{
 		{0, 100},
-		{50 * mb, 100},
-		{96 * mb, 100},
-		{150 * mb, 64},
-		{192 * mb, 50},
-		{400 * mb, 50},
-		{4000 * mb, 50},
+		{50 * mb, 96},
+		{48 * mb, 100},
+		{96 * mb, 50},
+		{150 * mb, 32},
+		{192 * mb, 25},
+		{400 * mb, 25},
+		{4000 * mb, 25},
 	} {
 		if got := gcPercent(c.live); got != c.want {
 			t.Errorf("gcPercent(%d MB) = %d, want %d", c.live/mb, got, c.want)

@@ -1,8 +1,8 @@
 // Package garbagecollector deletes objects whose owners are gone, as upstream's
 // garbage collector does: it watches every resource that can be listed, watched and
-// deleted (built-in and custom, found through discovery every 30 seconds) as
-// metadata only, builds the uid-keyed owner→dependents graph from their
-// ownerReferences, and
+// deleted (built-in and custom, found through discovery every 30 seconds) through
+// the controllers' shared informer where one runs and as metadata only otherwise,
+// builds the uid-keyed owner→dependents graph from their ownerReferences, and
 //
 //   - deletes a dependent (background) once none of its owners exists, confirming
 //     the absence with a live GET rather than the cache;

@@ -22,11 +22,13 @@ var ignoredResources = map[schema.GroupResource]bool{
 	{Group: "events.k8s.io", Resource: "events"}: true,
 }
 
-// monitor is a metadata-only informer of one resource with its own lifetime, so
+// monitor feeds the graph with the events of one resource: through the
+// controllers' shared typed informer when one runs (as upstream's collector
+// does), otherwise through a metadata-only informer with its own lifetime, so
 // that the resource of a deleted CRD stops being watched.
 type monitor struct {
-	informer cache.SharedIndexInformer
-	cancel   context.CancelFunc
+	synced cache.InformerSynced
+	stop   func()
 }
 
 // syncMonitors watches each of resources not watched yet and stops watching the
@@ -55,7 +57,7 @@ func (gc *GarbageCollector) syncMonitors(ctx context.Context, resources []contro
 		if _, ok := failed[gvr.GroupVersion()]; ok {
 			continue
 		}
-		m.cancel()
+		m.stop()
 		delete(gc.monitors, gvr)
 		changed = true
 	}
@@ -63,7 +65,6 @@ func (gc *GarbageCollector) syncMonitors(ctx context.Context, resources []contro
 }
 
 func (gc *GarbageCollector) startMonitor(ctx context.Context, r controllers.APIResource) *monitor {
-	inf := metadatainformer.NewFilteredMetadataInformer(gc.c.Metadata, r.GroupVersionResource, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	apiVersion := r.GroupVersion().String()
 	toEvent := func(typ eventType, obj interface{}) *event {
 		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -82,14 +83,26 @@ func (gc *GarbageCollector) startMonitor(ctx context.Context, r controllers.APIR
 			gc.builder.changes.Add(ev)
 		}
 	}
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { add(addEvent, obj) },
 		UpdateFunc: func(_, obj interface{}) { add(updateEvent, obj) },
 		DeleteFunc: func(obj interface{}) { add(deleteEvent, obj) },
-	})
+	}
+	if inf := gc.c.RunningInformer(ctx, r.GroupVersionResource, r.Kind); inf != nil {
+		// A shared informer already replays its cache to a new handler; the
+		// monitor only adds and removes its handler.
+		reg, err := inf.AddEventHandler(handler)
+		if err == nil {
+			return &monitor{synced: reg.HasSynced, stop: func() { _ = inf.RemoveEventHandler(reg) }}
+		}
+		klog.FromContext(ctx).V(2).Info("Shared informer refused the garbage collector's handler; watching metadata", "resource", r.GroupVersionResource, "err", err)
+	}
+	inf := metadatainformer.NewFilteredMetadataInformer(gc.c.Metadata, r.GroupVersionResource, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	_ = inf.SetTransform(controllers.StripManagedFields)
+	reg, _ := inf.AddEventHandler(handler)
 	mctx, cancel := context.WithCancel(ctx)
 	gc.c.Go(func() { inf.RunWithContext(mctx) })
-	return &monitor{informer: inf, cancel: cancel}
+	return &monitor{synced: func() bool { return inf.HasSynced() && reg.HasSynced() }, stop: cancel}
 }
 
 // monitorsSynced reports whether every monitor has listed its resource once.
@@ -100,7 +113,7 @@ func (gc *GarbageCollector) monitorsSynced() bool {
 		return false
 	}
 	for _, m := range gc.monitors {
-		if !m.informer.HasSynced() {
+		if !m.synced() {
 			return false
 		}
 	}
