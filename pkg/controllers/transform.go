@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"runtime"
 	"sync"
 	"weak"
@@ -38,8 +39,8 @@ func CacheTransform(obj interface{}) (interface{}, error) {
 }
 
 // shareObject returns the copy of obj's version (same kind, uid and
-// resourceVersion) that another informer of this process already holds, and
-// otherwise records obj as that copy.
+// resourceVersion, and equal) that another informer of this process already
+// holds, and otherwise records obj as that copy.
 //
 // The scheduler and the controller manager are separate API clients, each with
 // its own identity, leader election and informers, as upstream's are; but in
@@ -98,12 +99,19 @@ func (t *sharedTable[T]) share(obj *T, m *metav1.ObjectMeta) *T {
 	}
 	key := objectVersion{uid: m.UID, resourceVersion: m.ResourceVersion}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if held := t.m[key].Value(); held != nil {
+	held := t.m[key].Value()
+	if held == nil {
+		t.m[key] = weak.Make(obj)
+		runtime.AddCleanup(obj, t.forget, key)
+	}
+	t.mu.Unlock()
+	// The same uid and resourceVersion need not mean the same content: a watch
+	// with a field selector (the scheduler's pods) reports an object that
+	// leaves the selection as deleted, with its previous content under the new
+	// resourceVersion. So a copy is shared only when it is equal.
+	if held != nil && reflect.DeepEqual(held, obj) {
 		return held
 	}
-	t.m[key] = weak.Make(obj)
-	runtime.AddCleanup(obj, t.forget, key)
 	return obj
 }
 

@@ -35,6 +35,13 @@ func TestCacheTransformSharesOneCopyPerVersion(t *testing.T) {
 	if a != b {
 		t.Errorf("a second decode of uid 1 rv 10 got its own copy")
 	}
+	// A field-selected watch's deletion carries the previous content under the
+	// new resourceVersion: not the same object, not shared.
+	stale := testPod("1", "10")
+	stale.Status.Phase = corev1.PodRunning
+	if transformPod(t, stale) == a {
+		t.Errorf("a different content under uid 1 rv 10 got the shared copy")
+	}
 	if c := transformPod(t, testPod("1", "11")); c == a {
 		t.Errorf("rv 11 shares rv 10's copy")
 	}
