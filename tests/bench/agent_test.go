@@ -546,13 +546,8 @@ func (n *agentNode) deleteAllPods(b *testing.B) {
 			n.podUIDs[string(p.UID)] = true
 		}
 	}
-	_ = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{})
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		l, err := pods.List(ctx, metav1.ListOptions{})
-		return err == nil && len(l.Items) == 0, nil
-	})
-	if err != nil {
-		b.Errorf("pods not deleted by the kubelet: %v", err)
+	if err := nodetest.DeleteAllPods(ctx, n.s.Client, metav1.NamespaceDefault, 1); err != nil {
+		b.Error(err)
 	}
 }
 

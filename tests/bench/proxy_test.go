@@ -24,8 +24,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
-	"github.com/skiff-k8s/skiff/pkg/network"
 	"github.com/skiff-k8s/skiff/pkg/proxy"
+	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
 // BenchmarkProxy measures the eBPF service proxy (as root; it skips
@@ -73,30 +73,17 @@ func BenchmarkProxy(b *testing.B) {
 		}
 	}
 	backendIP := subnet + "2"
-	var l net.Listener
-	if err := network.Do("/var/run/netns/"+ns, func() error {
-		var err error
-		l, err = net.Listen("tcp4", backendIP+":8080")
-		return err
-	}); err != nil {
+	l, err := nodetest.ServeTCP("/var/run/netns/"+ns, backendIP+":8080", func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 64)
+		if n, err := c.Read(buf); err == nil {
+			c.Write(buf[:n])
+		}
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				if n, err := c.Read(buf); err == nil {
-					c.Write(buf[:n])
-				}
-			}()
-		}
-	}()
 
 	// 10,000 services of 3 endpoints each, already in the API when the
 	// proxy starts: the time to its first complete sync.

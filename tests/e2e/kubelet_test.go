@@ -194,15 +194,8 @@ func (n *kubeletNode) waitReady(t *testing.T) {
 
 // deleteAllPods deletes the test's pods and waits until the kubelet removed them.
 func (n *kubeletNode) deleteAllPods(t *testing.T) {
-	ctx := context.Background()
-	pods := n.s.Client.CoreV1().Pods("default")
-	_ = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(5))}, metav1.ListOptions{})
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		l, err := pods.List(ctx, metav1.ListOptions{})
-		return err == nil && len(l.Items) == 0, nil
-	})
-	if err != nil {
-		t.Errorf("pods not deleted by the kubelet: %v", err)
+	if err := nodetest.DeleteAllPods(context.Background(), n.s.Client, "default", 5); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
 // These tests set up real pod networks with the CNI plugins from Debian's
@@ -426,27 +427,16 @@ func TestNetworkMasquerade(t *testing.T) {
 	outNet, ns := netOutside(t, 252, false)
 
 	// The outside server answers with the address the connection came from.
-	var l net.Listener
-	if err := network.Do("/var/run/netns/"+ns, func() error {
-		var err error
-		l, err = net.Listen("tcp4", outNet+"2:7000")
-		return err
-	}); err != nil {
+	l, err := nodetest.ServeTCP("/var/run/netns/"+ns, outNet+"2:7000", func(c net.Conn) {
+		defer c.Close()
+		fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
 	var got string
-	err := netIn(a.NetnsPath, func() error {
+	err = netIn(a.NetnsPath, func() error {
 		c, err := net.DialTimeout("tcp4", outNet+"2:7000", 10*time.Second)
 		if err != nil {
 			return err

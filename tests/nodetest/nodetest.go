@@ -22,6 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/skiff-k8s/skiff/pkg/agent/containerd"
 	"github.com/skiff-k8s/skiff/pkg/network"
 	"github.com/skiff-k8s/skiff/pkg/proxy"
@@ -166,4 +170,43 @@ func rmdirTree(dir string) {
 		}
 	}
 	os.Remove(dir)
+}
+
+// DeleteAllPods deletes the pods of namespace ns with the grace period
+// given and waits, up to two minutes, until the kubelet has removed them.
+func DeleteAllPods(ctx context.Context, client kubernetes.Interface, ns string, grace int64) error {
+	pods := client.CoreV1().Pods(ns)
+	_ = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &grace}, metav1.ListOptions{})
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := pods.List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("pods not deleted by the kubelet: %w", err)
+	}
+	return nil
+}
+
+// ServeTCP listens on addr inside the network namespace at nsPath and
+// hands each connection to handle, on a goroutine of its own, until the
+// returned listener is closed.
+func ServeTCP(nsPath, addr string, handle func(net.Conn)) (net.Listener, error) {
+	var l net.Listener
+	if err := network.Do(nsPath, func() error {
+		var err error
+		l, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return l, nil
 }
