@@ -17,6 +17,7 @@ import (
 // through pods/status when it changed.
 func (k *Kubelet) updatePodStatus(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) error {
 	status := k.podStatus(pod, w, pr)
+	normalizeStatus(status)
 	if apiequality.Semantic.DeepEqual(&pod.Status, status) {
 		return nil
 	}
@@ -24,6 +25,40 @@ func (k *Kubelet) updatePodStatus(ctx context.Context, pod *corev1.Pod, w *podWo
 	p.Status = *status
 	_, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	return err
+}
+
+// normalizeStatus truncates the status's times to the second, as the API
+// stores them, as upstream's status manager does: otherwise a status just
+// written compares unequal to itself read back, and is written again. What
+// it changes behind a pointer is copied first: those may still be shared
+// with the informer's copy of the pod.
+func normalizeStatus(s *corev1.PodStatus) {
+	if s.StartTime != nil {
+		t := s.StartTime.Rfc3339Copy()
+		s.StartTime = &t
+	}
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
+		c.LastProbeTime, c.LastTransitionTime = c.LastProbeTime.Rfc3339Copy(), c.LastTransitionTime.Rfc3339Copy()
+	}
+	state := func(st *corev1.ContainerState) {
+		if st.Running != nil {
+			r := *st.Running
+			r.StartedAt = r.StartedAt.Rfc3339Copy()
+			st.Running = &r
+		}
+		if st.Terminated != nil {
+			t := *st.Terminated
+			t.StartedAt, t.FinishedAt = t.StartedAt.Rfc3339Copy(), t.FinishedAt.Rfc3339Copy()
+			st.Terminated = &t
+		}
+	}
+	for _, list := range [][]corev1.ContainerStatus{s.InitContainerStatuses, s.ContainerStatuses, s.EphemeralContainerStatuses} {
+		for i := range list {
+			state(&list[i].State)
+			state(&list[i].LastTerminationState)
+		}
+	}
 }
 
 // podStatus is the pod's status as upstream's kubelet generates it.

@@ -1,10 +1,12 @@
 package kubelet
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -232,5 +234,37 @@ func TestContainerStatusUnknown(t *testing.T) {
 		!shouldRestart(corev1.RestartPolicyOnFailure, rtc("a", 0, runtime.StateExited, 1)) ||
 		shouldRestart(corev1.RestartPolicyAlways, rtc("a", 0, runtime.StateRunning, 0)) {
 		t.Error("shouldRestart changed for exited/running containers")
+	}
+}
+
+// A status with sub-second times equals itself as the API stores it once
+// normalized, and normalizing leaves what it shares with the pod alone.
+func TestNormalizeStatus(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 11, 25, 9, 17, 17, 123456789, time.UTC))
+	running := &corev1.ContainerStateRunning{StartedAt: at}
+	s := &corev1.PodStatus{
+		StartTime:  &at,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: at}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Running: running},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{StartedAt: at, FinishedAt: at}}}},
+	}
+	normalizeStatus(s)
+	sec := at.Rfc3339Copy()
+	if !s.StartTime.Equal(&sec) || !s.Conditions[0].LastTransitionTime.Equal(&sec) ||
+		!s.ContainerStatuses[0].State.Running.StartedAt.Equal(&sec) ||
+		!s.ContainerStatuses[0].LastTerminationState.Terminated.FinishedAt.Equal(&sec) {
+		t.Errorf("not truncated to the second: %+v", s)
+	}
+	if at.Nanosecond() == 0 || running.StartedAt.Nanosecond() == 0 {
+		t.Error("the shared start time was changed in place")
+	}
+	// What the API gives back equals it: nothing to write again.
+	b, _ := json.Marshal(s)
+	var back corev1.PodStatus
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !apiequality.Semantic.DeepEqual(&back, s) {
+		t.Errorf("read back differs:\n%+v\n%+v", &back, s)
 	}
 }

@@ -427,7 +427,8 @@ func (n *agentNode) saveProfile(b *testing.B, kind, path string) {
 }
 
 // requestCounts reads the apiserver's request counters by verb and resource
-// (apiserver_request_total, summed over codes and scopes).
+// (apiserver_request_total, summed over scopes and successful codes; failed
+// ones are counted apart, with their code).
 func (n *agentNode) requestCounts(ctx context.Context) map[string]float64 {
 	body, err := n.s.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
@@ -447,7 +448,7 @@ func (n *agentNode) requestCounts(ctx context.Context) map[string]float64 {
 		if err != nil {
 			continue
 		}
-		var verb, resource, sub string
+		var verb, resource, sub, code string
 		for _, kv := range strings.Split(labels, ",") {
 			k, val, _ := strings.Cut(kv, "=")
 			val = strings.Trim(val, `"`)
@@ -458,10 +459,15 @@ func (n *agentNode) requestCounts(ctx context.Context) map[string]float64 {
 				resource = val
 			case "subresource":
 				sub = val
+			case "code":
+				code = val
 			}
 		}
 		if sub != "" {
 			resource += "/" + sub
+		}
+		if !strings.HasPrefix(code, "2") {
+			resource += " (" + code + ")"
 		}
 		counts[verb+" "+resource] += v
 	}
