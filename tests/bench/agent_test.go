@@ -175,6 +175,7 @@ func startAgentNode(b *testing.B, imagesSrc string) (*agentNode, time.Duration) 
 			"--netns-dir", filepath.Join(runDir, "netns"),
 			"--proxy-pin-dir", filepath.Join(runDir, "bpf"), "--proxy-nftables-table", "skiff-proxy-" + n.name,
 			"--cluster-dns-port", strconv.Itoa(framework.FreePort(b)),
+			"--eviction-hard", nodetest.EvictionHard,
 		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	readyAt := make(chan time.Time, 1)

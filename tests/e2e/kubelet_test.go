@@ -161,6 +161,8 @@ func (n *kubeletNode) agentArgs(t *testing.T) []string {
 		// its pins and nftables table are the test's own.
 		"--proxy-pin-dir", filepath.Join(n.runDir, "bpf"),
 		"--proxy-nftables-table", "skiff-proxy-" + n.name,
+		// Later flags (a test's own --eviction-hard) override it.
+		"--eviction-hard", nodetest.EvictionHard,
 	}
 }
 

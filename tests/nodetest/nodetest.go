@@ -31,6 +31,13 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/proxy"
 )
 
+// EvictionHard is the --eviction-hard of test agents: absolute disk
+// thresholds, since the agent's percentages (nodefs.available<5%) put a
+// developer's or CI's nearly full disk (12 GB free of 252 GB) under
+// DiskPressure, which evicts every test pod and taints the node. Tests of
+// eviction itself pass their own.
+const EvictionHard = "memory.available<100Mi,nodefs.available<512Mi,nodefs.inodesFree<1%,imagefs.available<512Mi,imagefs.inodesFree<1%"
+
 // Node is one test agent's state on the host, as its flags placed it.
 type Node struct {
 	// Name is the node's; its proxy's nftables table is skiff-proxy-<Name>.
