@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// A small heap keeps Go's default; a large one may gather a quarter of its size in
-// garbage, and never less than minHeadroom.
+// A small heap collects at 3x its size; a larger one may gather a quarter of
+// its size in garbage, and never less than minHeadroom.
 func TestGCPercent(t *testing.T) {
 	const mb = 1 << 20
 	for _, c := range []struct {
@@ -14,8 +14,9 @@ func TestGCPercent(t *testing.T) {
 		want int
 	}{
 		{0, 100},
-		{50 * mb, 96},
-		{48 * mb, 100},
+		{10 * mb, 200},
+		{64 * mb, 200},
+		{65 * mb, 73},
 		{96 * mb, 50},
 		{150 * mb, 32},
 		{192 * mb, 25},

@@ -109,7 +109,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 	for k, v := range cfg.Labels {
 		labels[userLabelPrefix+k] = v
 	}
-	_, err = r.client.NewContainer(ctx, id,
+	c, err := r.client.NewContainer(ctx, id,
 		containerd.WithImageName(imageRecordName(img)),
 		r.withSnapshot(id, img),
 		containerd.WithNewSpec(specOpts...),
@@ -117,6 +117,11 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 	if err != nil {
 		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
 	}
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // as created
+	if err != nil {
+		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
+	}
+	r.putRecord(id, info.Labels, info.CreatedAt)
 	return id, nil
 }
 
@@ -153,16 +158,14 @@ func imageRecordName(img *Image) string {
 // StartError and the runtime's message, as CRI runtimes do.
 func (r *Runtime) StartContainer(ctx context.Context, id string) (retErr error) {
 	ctx = r.ctx(ctx)
+	rec, err := r.record(ctx, id, kindContaner)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	labels := rec.labels
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
-	}
-	labels, err := c.Labels(ctx)
-	if err != nil {
-		return fmt.Errorf("start container %s: %w", id, err)
-	}
-	if labels[labelKind] != kindContaner {
-		return fmt.Errorf("start container %s: %w", id, errdefs.ErrNotFound)
 	}
 	if labels[labelStartedAt] != "" || labels[labelExitCode] != "" {
 		return fmt.Errorf("start container %s: already started: %w", id, errdefs.ErrFailedPrecondition)
@@ -181,7 +184,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (retErr error) 
 			cio.Close()
 			removeFIFOs(r.fifoDir(id))
 			// Record the failure so that the container reads as exited.
-			c.SetLabels(ctx, map[string]string{
+			_ = r.setLabels(ctx, c, map[string]string{
 				labelFinishedAt: formatTime(time.Now()),
 				labelExitCode:   "128",
 				labelReason:     ReasonStartError,
@@ -203,7 +206,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (retErr error) 
 		task.Delete(ctx, containerd.WithProcessKill)
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	if _, err := c.SetLabels(ctx, map[string]string{labelStartedAt: formatTime(time.Now())}); err != nil {
+	if err := r.setLabels(ctx, c, map[string]string{labelStartedAt: formatTime(time.Now())}); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
 	r.track(id, cio, exitCh)
@@ -302,8 +305,8 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, timeout time.Dur
 		}
 		if timeout > 0 {
 			sig := syscall.SIGTERM
-			labels, _ := c.Labels(ctx)
-			if s := labels[labelStopSignal]; s != "" {
+			rec, _ := r.record(ctx, id, kindContaner)
+			if s := rec.labels[labelStopSignal]; s != "" {
 				if parsed, err := containerd.ParseSignal(s); err == nil {
 					sig = parsed
 				}
@@ -352,6 +355,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
+	r.removeRecord(id)
 	return nil
 }
 
@@ -366,31 +370,24 @@ func (r *Runtime) untrack(id string) *containerIO {
 // ContainerStatus returns a container's status from containerd.
 func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerStatus, error) {
 	ctx = r.ctx(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
+	rec, err := r.record(ctx, id, kindContaner)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
-	}
-	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", id, err)
-	}
-	if info.Labels[labelKind] != kindContaner {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
 	}
 	var t *taskState
-	if info.Labels[labelExitCode] == "" {
+	if rec.labels[labelExitCode] == "" {
 		if t, err = r.task(ctx, id); err != nil {
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}
 		if t == nil {
 			// The exit may have been recorded (then the task deleted)
 			// since the labels were read: read them again.
-			if fresh, err := c.Info(ctx); err == nil {
-				info = fresh
+			if fresh, err := r.record(ctx, id, kindContaner); err == nil {
+				rec = fresh
 			}
 		}
 	}
-	return r.status(id, info.Labels, info.CreatedAt, t), nil
+	return r.status(id, rec.labels, rec.created, t), nil
 }
 
 // task reads the state of container id's task, nil when it has none, in
@@ -477,35 +474,30 @@ func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*Con
 	if f.SandboxID != "" {
 		match[labelSandboxID] = f.SandboxID
 	}
-	cs, err := r.client.Containers(ctx, labelFilter(kindContaner, match))
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
+	recs := r.listRecords(kindContaner, match)
 	// Each listed container's task is read on its own: containerd's task
 	// list asks every task's shim for its state, the whole node's for the
 	// containers of one pod.
-	out := make([]*ContainerStatus, 0, len(cs))
-	for _, c := range cs {
-		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
-		if err != nil {
-			continue
-		}
+	out := make([]*ContainerStatus, 0, len(recs))
+	for _, rec := range recs {
 		var t *taskState
-		if info.Labels[labelExitCode] == "" {
-			if t, err = r.task(ctx, c.ID()); err != nil {
+		var err error
+		if rec.labels[labelExitCode] == "" {
+			if t, err = r.task(ctx, rec.id); err != nil {
 				return nil, fmt.Errorf("list containers: %w", err)
 			}
 		}
-		if t == nil && info.Labels[labelExitCode] == "" && info.Labels[labelStartedAt] != "" {
-			// Started, and neither running nor exited as far as the two
-			// lists say: it may have exited (exit recorded, task deleted)
-			// between them. Look again, labels after the task.
-			if st, err := r.ContainerStatus(ctx, c.ID()); err == nil {
+		if t == nil && rec.labels[labelExitCode] == "" && rec.labels[labelStartedAt] != "" {
+			// Started, and neither running nor exited as far as the
+			// labels and the task say: it may have exited (exit recorded,
+			// task deleted) between the two. Look again, labels after the
+			// task.
+			if st, err := r.ContainerStatus(ctx, rec.id); err == nil {
 				out = append(out, st)
 				continue
 			}
 		}
-		out = append(out, r.status(c.ID(), info.Labels, info.CreatedAt, t))
+		out = append(out, r.status(rec.id, rec.labels, rec.created, t))
 	}
 	return out, nil
 }

@@ -127,11 +127,12 @@ func (r *Runtime) Attach(ctx context.Context, id string, opts ExecOptions) error
 	if cio == nil {
 		return fmt.Errorf("attach to container %s: %w", id, errNotRunning)
 	}
-	c, err := r.client.LoadContainer(ctx, id)
+	rec, err := r.record(ctx, id, kindContaner)
 	if err != nil {
 		return fmt.Errorf("attach to container %s: %w", id, err)
 	}
-	labels, err := c.Labels(ctx)
+	labels := rec.labels
+	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return fmt.Errorf("attach to container %s: %w", id, err)
 	}

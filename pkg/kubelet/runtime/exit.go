@@ -107,7 +107,7 @@ func (r *Runtime) recordOOM(id string) {
 	// Keep it in containerd too, for a Runtime that handles the exit after
 	// an agent restart.
 	if c, err := r.client.LoadContainer(r.bgCtx, id); err == nil {
-		c.SetLabels(r.bgCtx, map[string]string{labelOOM: "true"})
+		_ = r.setLabels(r.bgCtx, c, map[string]string{labelOOM: "true"})
 	}
 }
 
@@ -137,16 +137,17 @@ func (r *Runtime) handleExit(ctx context.Context, id string) error {
 	defer func() {
 		mu.(*sync.Mutex).Unlock()
 	}()
+	rec, err := r.record(ctx, id, kindContaner)
+	if err != nil {
+		return err
+	}
+	labels := rec.labels
+	if labels[labelExitCode] != "" {
+		return nil
+	}
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return err
-	}
-	labels, err := c.Labels(ctx)
-	if err != nil {
-		return err
-	}
-	if labels[labelExitCode] != "" {
-		return nil
 	}
 	task, err := c.Task(ctx, nil)
 	if err != nil {
@@ -170,7 +171,7 @@ func (r *Runtime) handleExit(ctx context.Context, id string) error {
 		cio.Close()
 	}
 	code := int(st.ExitStatus)
-	if _, err := c.SetLabels(ctx, map[string]string{
+	if err := r.setLabels(ctx, c, map[string]string{
 		labelExitCode:   fmt.Sprint(code),
 		labelFinishedAt: formatTime(st.ExitTime),
 		labelReason:     r.exitReason(id, labels, code),
@@ -192,13 +193,13 @@ func (r *Runtime) handleExit(ctx context.Context, id string) error {
 // recover re-adopts the containers of an earlier Runtime: their output is
 // copied to the logs again and their exits handled.
 func (r *Runtime) recover(ctx context.Context) error {
-	cs, err := r.client.Containers(ctx, labelFilter(kindContaner, nil))
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		labels, err := c.Labels(ctx)
-		if err != nil || labels[labelStartedAt] == "" {
+	for _, rec := range r.listRecords(kindContaner, nil) {
+		labels := rec.labels
+		if labels[labelStartedAt] == "" {
+			continue
+		}
+		c, err := r.client.LoadContainer(ctx, rec.id)
+		if err != nil {
 			continue
 		}
 		if labels[labelExitCode] != "" {

@@ -90,6 +90,7 @@ type Runtime struct {
 	closed     bool
 	exitMu     sync.Mutex
 	exitActive map[string]bool // exit handling in progress, by container id
+	recs       records         // the runtime's containers in containerd, mirrored
 }
 
 // New connects to containerd, watches its events, and re-adopts the
@@ -143,6 +144,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	r.wg.Add(1)
 	go r.watchEvents(ready)
 	<-ready
+	if err := r.loadRecords(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
 	if err := r.recover(r.ctx(ctx)); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("runtime: re-adopt containers: %w", err)

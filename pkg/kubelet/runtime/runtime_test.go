@@ -1,10 +1,14 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/containerd/containerd/errdefs"
 )
 
 func TestContainerArgs(t *testing.T) {
@@ -66,12 +70,41 @@ func TestMounts(t *testing.T) {
 	}
 }
 
+// The mirror of containerd's records answers lists by kind and labels,
+// ordered by id, and follows puts and removals.
+func TestRecords(t *testing.T) {
+	r := &Runtime{recs: records{m: map[string]record{}}}
+	r.putRecord("c2", map[string]string{labelKind: kindContaner, labelSandboxID: "x"}, time.Unix(2, 0))
+	r.putRecord("c1", map[string]string{labelKind: kindContaner, labelSandboxID: "x"}, time.Unix(1, 0))
+	r.putRecord("c3", map[string]string{labelKind: kindContaner, labelSandboxID: "y"}, time.Unix(3, 0))
+	r.putRecord("x", map[string]string{labelKind: kindSandbox}, time.Unix(0, 0))
+	ids := func(recs []record) (out []string) {
+		for _, rec := range recs {
+			out = append(out, rec.id)
+		}
+		return out
+	}
+	if got := ids(r.listRecords(kindContaner, map[string]string{labelSandboxID: "x"})); !slices.Equal(got, []string{"c1", "c2"}) {
+		t.Errorf("containers of x: %v", got)
+	}
+	if got := ids(r.listRecords(kindSandbox, nil)); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("sandboxes: %v", got)
+	}
+	if _, err := r.record(context.Background(), "x", kindContaner); !errdefs.IsNotFound(err) {
+		t.Errorf("sandbox read as a container: %v", err)
+	}
+	if rec, err := r.record(context.Background(), "c3", kindContaner); err != nil || !rec.created.Equal(time.Unix(3, 0)) {
+		t.Errorf("c3: %+v %v", rec, err)
+	}
+	r.removeRecord("c1")
+	if got := ids(r.listRecords(kindContaner, nil)); !slices.Equal(got, []string{"c2", "c3"}) {
+		t.Errorf("after removing c1: %v", got)
+	}
+}
+
 func TestLabels(t *testing.T) {
 	if got := userLabels(map[string]string{"label.app": "web", labelKind: kindSandbox}); len(got) != 1 || got["app"] != "web" {
 		t.Errorf("user labels %v", got)
-	}
-	if f := labelFilter(kindContaner, map[string]string{labelSandboxID: "x"}); f != `labels."io.skiff.kind"=="container",labels."io.skiff.sandbox-id"=="x"` {
-		t.Errorf("filter %s", f)
 	}
 	if len(newID()) != 64 {
 		t.Error("id length")

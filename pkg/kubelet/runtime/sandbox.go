@@ -110,10 +110,11 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("create sandbox for pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
 	}
-	info, err := c.Info(ctx)
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // as created
 	if err != nil {
 		return nil, err
 	}
+	r.putRecord(id, info.Labels, info.CreatedAt)
 	return sandboxFromLabels(id, info.Labels, info.CreatedAt), nil
 }
 
@@ -178,35 +179,18 @@ func sandboxFromLabels(id string, labels map[string]string, created time.Time) *
 
 // GetSandbox returns a sandbox by id.
 func (r *Runtime) GetSandbox(ctx context.Context, id string) (*Sandbox, error) {
-	ctx = r.ctx(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
+	rec, err := r.record(ctx, id, kindSandbox)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", id, err)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox %s: %w", id, err)
-	}
-	if info.Labels[labelKind] != kindSandbox {
-		return nil, fmt.Errorf("sandbox %s: %w", id, errdefs.ErrNotFound)
-	}
-	return sandboxFromLabels(id, info.Labels, info.CreatedAt), nil
+	return sandboxFromLabels(id, rec.labels, rec.created), nil
 }
 
 // ListSandboxes returns the sandboxes whose labels include all of match.
 func (r *Runtime) ListSandboxes(ctx context.Context, match map[string]string) ([]*Sandbox, error) {
-	ctx = r.ctx(ctx)
-	cs, err := r.client.Containers(ctx, labelFilter(kindSandbox, prefixed(match)))
-	if err != nil {
-		return nil, fmt.Errorf("list sandboxes: %w", err)
-	}
 	var out []*Sandbox
-	for _, c := range cs {
-		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // the list carried it
-		if err != nil {
-			continue
-		}
-		out = append(out, sandboxFromLabels(c.ID(), info.Labels, info.CreatedAt))
+	for _, rec := range r.listRecords(kindSandbox, prefixed(match)) {
+		out = append(out, sandboxFromLabels(rec.id, rec.labels, rec.created))
 	}
 	return out, nil
 }
@@ -251,6 +235,7 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	if err := r.client.ContainerService().Delete(r.ctx(ctx), id); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
+	r.removeRecord(id)
 	return nil
 }
 
@@ -261,14 +246,4 @@ func prefixed(match map[string]string) map[string]string {
 		out[userLabelPrefix+k] = v
 	}
 	return out
-}
-
-// labelFilter is a containerd filter for one kind of record with the
-// caller's labels.
-func labelFilter(kind string, match map[string]string) string {
-	f := fmt.Sprintf("labels.%q==%q", labelKind, kind)
-	for k, v := range match {
-		f += fmt.Sprintf(",labels.%q==%q", k, v)
-	}
-	return f
 }
