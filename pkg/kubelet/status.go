@@ -14,17 +14,26 @@ import (
 )
 
 // updatePodStatus computes the pod's status from the runtime and writes it
-// through pods/status when it changed.
+// through pods/status when it changed (from the informer's pod, or from the
+// status last written while the informer still shows the pod it replaced).
 func (k *Kubelet) updatePodStatus(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) error {
 	status := k.podStatus(pod, w, pr)
 	normalizeStatus(status)
 	if apiequality.Semantic.DeepEqual(&pod.Status, status) {
 		return nil
 	}
+	if w != nil && w.written != nil && w.writtenOver == pod.ResourceVersion && apiequality.Semantic.DeepEqual(w.written, status) {
+		return nil // written already; the informer has not caught up
+	}
 	p := pod.DeepCopy()
 	p.Status = *status
-	_, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-	return err
+	if _, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	if w != nil {
+		w.written, w.writtenOver = status, pod.ResourceVersion
+	}
+	return nil
 }
 
 // normalizeStatus truncates the status's times to the second, as the API

@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 )
@@ -266,5 +268,42 @@ func TestNormalizeStatus(t *testing.T) {
 	}
 	if !apiequality.Semantic.DeepEqual(&back, s) {
 		t.Errorf("read back differs:\n%+v\n%+v", &back, s)
+	}
+}
+
+// A status just written is not written again while the informer still shows
+// the pod it replaced (the write would only meet a conflict); once the
+// informer shows a newer pod, that pod's status is what counts.
+func TestUpdatePodStatusOnce(t *testing.T) {
+	pod := testPod(corev1.RestartPolicyAlways, "a")
+	pod.ResourceVersion = "1"
+	client := fake.NewClientset(pod.DeepCopy())
+	k := &Kubelet{client: client}
+	w := newWorker()
+	pr := &podRuntime{sandbox: &runtime.Sandbox{ID: "sb"}, ips: []string{"10.42.0.5"}, latest: map[string]*runtime.ContainerStatus{"a": rtc("a", 0, runtime.StateRunning, 0)}, previous: map[string]*runtime.ContainerStatus{}}
+	writes := func() (n int) {
+		for _, a := range client.Actions() {
+			if a.GetVerb() == "update" && a.GetSubresource() == "status" {
+				n++
+			}
+		}
+		return n
+	}
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if err := k.updatePodStatus(ctx, pod, w, pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := writes(); n != 1 {
+		t.Errorf("%d status writes from a stale informer, want 1", n)
+	}
+	newer := pod.DeepCopy()
+	newer.ResourceVersion = "3" // someone else's write, without the kubelet's status
+	if err := k.updatePodStatus(ctx, newer, w, pr); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes(); n != 2 {
+		t.Errorf("%d status writes after the informer moved on, want 2", n)
 	}
 }

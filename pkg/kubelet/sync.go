@@ -58,6 +58,13 @@ type podWorker struct {
 	// refreshed is when the pod's configMap/secret/projected volumes were
 	// last re-projected.
 	refreshed time.Time
+	// written is the status last written for the pod, and writtenOver the
+	// resourceVersion of the pod it replaced: while the informer still
+	// shows that version, a status equal to written is not written again
+	// (it would only meet a conflict), as upstream's status manager
+	// compares with the status it last sent.
+	written     *corev1.PodStatus
+	writtenOver string
 }
 
 type backoffEntry struct {
