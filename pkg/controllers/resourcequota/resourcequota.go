@@ -102,14 +102,14 @@ func Start(ctx context.Context, c *controllers.Context) error {
 
 	if _, err := rqs.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) { controllers.Enqueue(rc.queue, obj); rc.enqueueNamespace(obj) },
-		UpdateFunc: func(old, cur interface{}) {
-			o, n := old.(*corev1.ResourceQuota), cur.(*corev1.ResourceQuota)
-			// A resync (same object) or a spec not yet reflected in status.
-			if o.ResourceVersion == n.ResourceVersion || !apiequality.Semantic.DeepEqual(o.Spec, n.Spec) ||
-				!apiequality.Semantic.DeepEqual(n.Spec.Hard, n.Status.Hard) {
-				controllers.Enqueue(rc.queue, cur)
-			}
-		},
+		// Every change of a quota is measured again, its status included: a sync
+		// decides whether to write by comparing with the quota as the informer last
+		// showed it, which may predate a write by another worker or by the admission
+		// plugin. A usage written from listers that lagged (a count that missed an
+		// object just created) is then corrected; without this it stood until the
+		// next change in the namespace or the 5-minute resync. A status that is
+		// right costs one measurement and no write.
+		UpdateFunc: func(_, cur interface{}) { controllers.Enqueue(rc.queue, cur) },
 		DeleteFunc: rc.enqueueNamespace,
 	}, resyncPeriod); err != nil {
 		return err
