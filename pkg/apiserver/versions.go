@@ -2,9 +2,6 @@ package apiserver
 
 import (
 	"reflect"
-	"runtime"
-	"sync"
-	"weak"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/skiff-k8s/skiff/pkg/weakmap"
 )
 
 // The watch cache keeps, besides the current object, every version of it its
@@ -112,42 +111,25 @@ func shareIfEqual[T any](cur *T, prev T) bool {
 
 // lastVersions holds, weakly, the last decoded version of each object of a kind.
 type lastVersions[T any] struct {
-	mu sync.Mutex
-	m  map[types.UID]weak.Pointer[T]
+	last *weakmap.Map[types.UID, T]
 }
 
-func newLastVersions[T any]() *lastVersions[T] {
-	return &lastVersions[T]{m: map[types.UID]weak.Pointer[T]{}}
+func newLastVersions[T any]() lastVersions[T] {
+	return lastVersions[T]{last: weakmap.New[types.UID, T]()}
 }
 
 // record runs share with the last version of uid recorded, if any is left, and
-// then records obj as the last version. The lock makes a version visible to the
-// next one only once share has finished with it (watch events are decoded by
-// several goroutines).
-func (l *lastVersions[T]) record(uid types.UID, obj *T, share func(prev *T)) {
+// then records obj as the last version. A version is visible to the next one
+// only once share has finished with it (watch events are decoded by several
+// goroutines).
+func (l lastVersions[T]) record(uid types.UID, obj *T, share func(prev *T)) {
 	if uid == "" {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if prev := l.m[uid].Value(); prev != nil && prev != obj {
-		share(prev)
-	}
-	l.m[uid] = weak.Make(obj)
-	runtime.AddCleanup(obj, l.forget, uid)
-}
-
-// forget drops uid once no version of it recorded is left.
-func (l *lastVersions[T]) forget(uid types.UID) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.m[uid].Value() == nil {
-		delete(l.m, uid)
-	}
-}
-
-func (l *lastVersions[T]) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
+	l.last.Update(uid, func(prev *T) *T {
+		if prev != nil && prev != obj {
+			share(prev)
+		}
+		return obj
+	})
 }

@@ -2,9 +2,6 @@ package controllers
 
 import (
 	"reflect"
-	"runtime"
-	"sync"
-	"weak"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiff-k8s/skiff/pkg/weakmap"
 )
 
 // StripManagedFields is an informer transform that drops metadata.managedFields
@@ -85,26 +84,23 @@ type objectVersion struct {
 // sharedTable maps the versions of one kind that some informer holds to that
 // copy, weakly.
 type sharedTable[T any] struct {
-	mu sync.Mutex
-	m  map[objectVersion]weak.Pointer[T]
+	versions *weakmap.Map[objectVersion, T]
 }
 
-func newSharedTable[T any]() *sharedTable[T] {
-	return &sharedTable[T]{m: map[objectVersion]weak.Pointer[T]{}}
+func newSharedTable[T any]() sharedTable[T] {
+	return sharedTable[T]{versions: weakmap.New[objectVersion, T]()}
 }
 
-func (t *sharedTable[T]) share(obj *T, m *metav1.ObjectMeta) *T {
+func (t sharedTable[T]) share(obj *T, m *metav1.ObjectMeta) *T {
 	if m.UID == "" || m.ResourceVersion == "" {
 		return obj
 	}
-	key := objectVersion{uid: m.UID, resourceVersion: m.ResourceVersion}
-	t.mu.Lock()
-	held := t.m[key].Value()
-	if held == nil {
-		t.m[key] = weak.Make(obj)
-		runtime.AddCleanup(obj, t.forget, key)
-	}
-	t.mu.Unlock()
+	held := t.versions.Update(objectVersion{uid: m.UID, resourceVersion: m.ResourceVersion}, func(held *T) *T {
+		if held == nil {
+			return obj
+		}
+		return held
+	})
 	// The same uid and resourceVersion need not mean the same content: a watch
 	// with a field selector (the scheduler's pods) reports an object that
 	// leaves the selection as deleted, with its previous content under the new
@@ -113,21 +109,4 @@ func (t *sharedTable[T]) share(obj *T, m *metav1.ObjectMeta) *T {
 		return held
 	}
 	return obj
-}
-
-// forget drops key once its copy is collected, unless a newer copy of the same
-// version took its place meanwhile.
-func (t *sharedTable[T]) forget(key objectVersion) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.m[key].Value() == nil {
-		delete(t.m, key)
-	}
-}
-
-// len is the number of versions t holds.
-func (t *sharedTable[T]) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
 }

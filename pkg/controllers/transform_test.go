@@ -62,22 +62,22 @@ func TestCacheTransformSharesOneCopyPerVersion(t *testing.T) {
 }
 
 func TestCacheTransformForgetsCollectedVersions(t *testing.T) {
-	before := sharedPods.len()
+	before := sharedPods.versions.Len()
 	held := make([]*corev1.Pod, 0, 100)
 	for i := range 100 {
 		held = append(held, transformPod(t, testPod(fmt.Sprintf("gone-%d", i), "1")))
 	}
-	if n := sharedPods.len(); n != before+100 {
+	if n := sharedPods.versions.Len(); n != before+100 {
 		t.Fatalf("table holds %d versions, want %d", n, before+100)
 	}
 	runtime.KeepAlive(held)
 	held = nil
 	deadline := time.Now().Add(10 * time.Second)
-	for sharedPods.len() > before && time.Now().Before(deadline) {
+	for sharedPods.versions.Len() > before && time.Now().Before(deadline) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := sharedPods.len(); n > before {
+	if n := sharedPods.versions.Len(); n > before {
 		t.Errorf("table still holds %d versions after their copies were collected, want %d", n, before)
 	}
 }
