@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	}
 	srv = s
 	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- the shared server's last errors and warnings ---\n%s\n", s.Problems(80))
+	}
 	s.Close()
 	os.Exit(code)
 }

@@ -390,6 +390,18 @@ func (s *Server) LogText() string {
 	return s.logw.String()
 }
 
+// Problems returns the last n error and warning lines the server logged (klog's
+// E and W lines), for a failed run to show what the server saw.
+func (s *Server) Problems(n int) string {
+	var out []string
+	for _, l := range strings.Split(s.LogText(), "\n") {
+		if len(l) > 1 && (l[0] == 'E' || l[0] == 'W') && l[1] >= '0' && l[1] <= '9' {
+			out = append(out, l)
+		}
+	}
+	return tail(strings.Join(out, "\n"), n)
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
