@@ -59,10 +59,32 @@ type Controller struct {
 	// counted are the resources of count/<resource>.<group> quotas watched so far.
 	mu      sync.Mutex
 	counted map[schema.GroupResource]bool
+
+	// written holds, by quota key, the last status this controller wrote and the
+	// resourceVersion of the quota that write replaced.
+	writtenMu sync.Mutex
+	written   map[string]writtenStatus
+}
+
+// writtenStatus is a status written over the quota version replaced.
+type writtenStatus struct {
+	replaced string
+	status   corev1.ResourceQuotaStatus
 }
 
 // Start runs the resource quota controller until ctx ends.
 func Start(ctx context.Context, c *controllers.Context) error {
+	rc, synced, err := newController(ctx, c)
+	if err != nil {
+		return err
+	}
+	c.Go(func() { controllers.RunWorkers(ctx, "resourcequota", rc.queue, workers, rc.sync, synced...) })
+	return nil
+}
+
+// newController builds the controller and registers its event handlers; it
+// returns the informers' HasSynced its workers wait for.
+func newController(ctx context.Context, c *controllers.Context) (*Controller, []cache.InformerSynced, error) {
 	core := c.Informers.Core().V1()
 	rc := &Controller{
 		c:       c,
@@ -71,6 +93,7 @@ func Start(ctx context.Context, c *controllers.Context) error {
 		queue:   controllers.NewQueue("resourcequota"),
 		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery())),
 		counted: map[schema.GroupResource]bool{},
+		written: map[string]writtenStatus{},
 	}
 	pods, services, pvcs := core.Pods(), core.Services(), core.PersistentVolumeClaims()
 	cms, secrets, rcs, rqs := core.ConfigMaps(), core.Secrets(), core.ReplicationControllers(), core.ResourceQuotas()
@@ -102,17 +125,17 @@ func Start(ctx context.Context, c *controllers.Context) error {
 
 	if _, err := rqs.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) { controllers.Enqueue(rc.queue, obj); rc.enqueueNamespace(obj) },
-		// Every change of a quota is measured again, its status included: a sync
-		// decides whether to write by comparing with the quota as the informer last
-		// showed it, which may predate a write by another worker or by the admission
-		// plugin. A usage written from listers that lagged (a count that missed an
-		// object just created) is then corrected; without this it stood until the
-		// next change in the namespace or the 5-minute resync. A status that is
-		// right costs one measurement and no write.
-		UpdateFunc: func(_, cur interface{}) { controllers.Enqueue(rc.queue, cur) },
+		UpdateFunc: func(old, cur interface{}) {
+			o, n := old.(*corev1.ResourceQuota), cur.(*corev1.ResourceQuota)
+			// A resync (same object) or a spec not yet reflected in status.
+			if o.ResourceVersion == n.ResourceVersion || !apiequality.Semantic.DeepEqual(o.Spec, n.Spec) ||
+				!apiequality.Semantic.DeepEqual(n.Spec.Hard, n.Status.Hard) {
+				controllers.Enqueue(rc.queue, cur)
+			}
+		},
 		DeleteFunc: rc.enqueueNamespace,
 	}, resyncPeriod); err != nil {
-		return err
+		return nil, nil, err
 	}
 	changes := func(relevant func(old, cur interface{}) bool) cache.ResourceEventHandler {
 		return cache.ResourceEventHandlerFuncs{
@@ -139,12 +162,11 @@ func Start(ctx context.Context, c *controllers.Context) error {
 		rcs.Informer():     nil,
 	} {
 		if _, err := inf.AddEventHandler(changes(relevant)); err != nil {
-			return err
+			return nil, nil, err
 		}
 		synced = append(synced, inf.HasSynced)
 	}
-	c.Go(func() { controllers.RunWorkers(ctx, "resourcequota", rc.queue, workers, rc.sync, synced...) })
-	return nil
+	return rc, synced, nil
 }
 
 // podChanged reports the pod changes that move quota usage: it finishing, being
@@ -196,6 +218,9 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 	}
 	rq, err := rc.quotas.ResourceQuotas(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		rc.writtenMu.Lock()
+		delete(rc.written, key)
+		rc.writtenMu.Unlock()
 		return nil
 	}
 	if err != nil {
@@ -205,8 +230,9 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 	if err := rc.watchCounted(ctx, rq.Spec.Hard); err != nil {
 		errs = append(errs, err)
 	}
-	dirty := !apiequality.Semantic.DeepEqual(rq.Spec.Hard, rq.Status.Hard) || rq.Status.Hard == nil || rq.Status.Used == nil
-	used := quota.Add(corev1.ResourceList{}, rq.Status.Used)
+	status := rc.lastStatus(key, rq)
+	dirty := !apiequality.Semantic.DeepEqual(rq.Spec.Hard, status.Hard) || status.Hard == nil || status.Used == nil
+	used := quota.Add(corev1.ResourceList{}, status.Used)
 	hard := quota.Add(corev1.ResourceList{}, rq.Spec.Hard)
 	usage, err := quota.CalculateUsage(rq.Namespace, rq.Spec.Scopes, hard, rc.registry, rq.Spec.ScopeSelector)
 	if err != nil {
@@ -216,15 +242,46 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 		used[k] = v
 	}
 	used = quota.Mask(used, quota.ResourceNames(hard))
-	dirty = dirty || !quota.Equals(used, rq.Status.Used)
+	dirty = dirty || !quota.Equals(used, status.Used)
 	if dirty {
 		out := rq.DeepCopy()
 		out.Status = corev1.ResourceQuotaStatus{Hard: hard, Used: used}
 		if _, err := rc.c.Client.CoreV1().ResourceQuotas(ns).UpdateStatus(ctx, out, metav1.UpdateOptions{}); err != nil {
 			errs = append(errs, err)
+		} else {
+			rc.writtenMu.Lock()
+			rc.written[key] = writtenStatus{replaced: rq.ResourceVersion, status: out.Status}
+			rc.writtenMu.Unlock()
 		}
 	}
 	return utilerrors.NewAggregate(errs)
+}
+
+// lastStatus is the status to measure rq against: the one this controller last
+// wrote while the informer still shows the version that write replaced, else
+// rq's own.
+//
+// A sync writes only a usage that differs from the status it compares with. A
+// sync whose listers lagged (a count that missed an object just created, after
+// the admission plugin had charged it) writes a usage too low; the event of the
+// missing object then queues the quota again, and if the informer had not yet
+// delivered that write, comparing with the status it shows (the charged, right
+// one) would find nothing to write, leaving the low usage until the next change
+// in the namespace or the 5-minute resync. Comparing with what was written
+// writes the right usage (over the old version: a conflict, retried once the
+// informer caught up).
+func (rc *Controller) lastStatus(key string, rq *corev1.ResourceQuota) corev1.ResourceQuotaStatus {
+	rc.writtenMu.Lock()
+	defer rc.writtenMu.Unlock()
+	w, ok := rc.written[key]
+	if !ok {
+		return rq.Status
+	}
+	if w.replaced == rq.ResourceVersion {
+		return w.status
+	}
+	delete(rc.written, key)
+	return rq.Status
 }
 
 // watchCounted makes sure every count/<resource>.<group> of hard has an evaluator:
