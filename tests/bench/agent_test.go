@@ -282,8 +282,8 @@ func (n *agentNode) podStart(b *testing.B, name string, count int) {
 	defer w.Stop()
 	var profile chan []byte
 	if dir := os.Getenv("SKIFF_BENCH_PROFILE"); dir != "" {
-		n.saveProfile(b, "allocs", filepath.Join(dir, "podstart-"+name+"-allocs-before.pprof"))
-		defer n.saveProfile(b, "allocs", filepath.Join(dir, "podstart-"+name+"-allocs-after.pprof"))
+		saveProfile(b, n.debugAddr, "allocs", filepath.Join(dir, "podstart-"+name+"-allocs-before.pprof"))
+		defer saveProfile(b, n.debugAddr, "allocs", filepath.Join(dir, "podstart-"+name+"-allocs-after.pprof"))
 		profile = make(chan []byte, 1)
 		go func() {
 			var body []byte
@@ -409,10 +409,10 @@ wait:
 	_ = pods.DeleteCollection(context.Background(), metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{LabelSelector: "bench=" + label})
 }
 
-// saveProfile writes the server's pprof profile kind to path (for
-// allocations, diff two with pprof -base).
-func (n *agentNode) saveProfile(b *testing.B, kind, path string) {
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + n.debugAddr + "/debug/pprof/" + kind)
+// saveProfile writes the pprof profile kind of the server whose --debug-address
+// is addr to path (for allocations, diff two with pprof -base).
+func saveProfile(b *testing.B, addr, kind, path string) {
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + addr + "/debug/pprof/" + kind)
 	if err != nil {
 		b.Error(err)
 		return

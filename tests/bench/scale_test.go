@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,11 +22,18 @@ import (
 // counts), then a Deployment of 5,000 replicas. It prints the server's RSS idle with
 // the nodes and after the rollout, the rollout's time and the server's CPU time
 // during it. SKIFF_BENCH_SCALE_NODES and SKIFF_BENCH_SCALE_REPLICAS override the
-// sizes.
+// sizes. With SKIFF_BENCH_PROFILE=dir it writes the server's heap profile when
+// the Deployment is Available to dir/scale-heap.pprof.
 func BenchmarkScale(b *testing.B) {
 	nodes, replicas := envInt("SKIFF_BENCH_SCALE_NODES", 1000), envInt("SKIFF_BENCH_SCALE_REPLICAS", 5000)
+	profileDir := os.Getenv("SKIFF_BENCH_PROFILE")
 	for i := 0; i < b.N; i++ {
-		s, err := framework.Run(binary(b))
+		var args []string
+		debugAddr := "127.0.0.1:" + strconv.Itoa(framework.FreePort(b))
+		if profileDir != "" {
+			args = append(args, "--debug-address", debugAddr)
+		}
+		s, err := framework.Run(binary(b), args...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -75,6 +83,9 @@ func BenchmarkScale(b *testing.B) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			el, cpu := time.Since(t0), cpuSeconds(s.PID())-cpu0
+			if profileDir != "" {
+				saveProfile(b, debugAddr, "heap", filepath.Join(profileDir, "scale-heap.pprof"))
+			}
 			report(b, "deployment of %d replicas on %d nodes: Available in %v; server CPU %.1f s", replicas, nodes, el.Round(time.Millisecond), cpu)
 			time.Sleep(5 * time.Second)
 			rss := rssMB(s.PID())
