@@ -33,6 +33,57 @@ func binary(b *testing.B) string {
 // rssMB reads a process's resident set size from /proc.
 func rssMB(pid int) float64 { return statusMB(pid, "VmRSS") }
 
+// memoryBreakdown says where a server's memory is: from its /metrics, the Go
+// heap in use, the heap goal, the free heap not yet returned to the OS, and
+// stacks; from /proc/PID/smaps, the resident file pages by file (the largest
+// three).
+func memoryBreakdown(ctx context.Context, s *framework.Server) string {
+	body, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	m := map[string]float64{}
+	for _, l := range strings.Split(string(body), "\n") {
+		if name, v, ok := strings.Cut(l, " "); ok && strings.HasPrefix(name, "go_memstats_") {
+			f, _ := strconv.ParseFloat(v, 64)
+			m[strings.TrimPrefix(name, "go_memstats_")] = f / (1 << 20)
+		}
+	}
+	out := fmt.Sprintf("Go heap in use %.1f MB (goal %.1f MB), free heap held %.1f MB, stacks %.1f MB, Go runtime total %.1f MB",
+		m["heap_inuse_bytes"], m["next_gc_bytes"], m["heap_idle_bytes"]-m["heap_released_bytes"], m["stack_inuse_bytes"], m["sys_bytes"]-m["heap_released_bytes"])
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", s.PID()))
+	if err != nil {
+		return out
+	}
+	files := map[string]float64{}
+	var cur string
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-"):
+			cur = ""
+			if len(f) >= 6 && strings.HasPrefix(f[5], "/") {
+				cur = f[5]
+			}
+		case len(f) == 3 && f[0] == "Rss:" && cur != "":
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			files[cur] += kb / 1024
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return files[names[i]] > files[names[j]] })
+	for i, n := range names {
+		if i == 3 {
+			break
+		}
+		out += fmt.Sprintf("; %s %.1f MB", filepath.Base(n), files[n])
+	}
+	return out
+}
+
 // statusMB reads one memory field (VmRSS, RssAnon, RssFile) of /proc/PID/status in MB.
 func statusMB(pid int, field string) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
