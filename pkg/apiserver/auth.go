@@ -76,7 +76,7 @@ func newAuthenticator(clientCA dynamiccertificates.CAContentProvider, rh *authen
 	chain := []authenticator.Request{
 		headerrequest.NewDynamicVerifyOptionsSecure(proxyVerify, rh.AllowedClientNames,
 			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes),
-		x509request.NewDynamic(clientVerify, x509request.CommonNameUserConversion),
+		newCachedCertAuthenticator(clientVerify, x509request.CommonNameUserConversion),
 	}
 	if tokens != nil {
 		chain = append(chain, bearertoken.New(tokens), websocket.NewProtocolAuthenticator(tokens))
