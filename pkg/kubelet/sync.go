@@ -295,7 +295,8 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 			}
 		}
 	}
-	cfg := runtime.SandboxConfig{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, HostNetwork: pod.Spec.HostNetwork}
+	cfg := runtime.SandboxConfig{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
+		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC}
 	// A bad hostname fails before the network is set up.
 	var err error
 	if cfg.Hostname, err = podHostname(pod, k.cfg.ClusterDomain); err != nil {

@@ -202,6 +202,71 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("pod IPC namespace", func(t *testing.T) {
+		host, err := os.Readlink("/proc/self/ns/ipc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ipcOf := func(id string) string {
+			t.Helper()
+			code, out := env.exec(t, id, "readlink", "/proc/self/ns/ipc")
+			if code != 0 {
+				t.Fatalf("readlink in %s: %d %s", id, code, out)
+			}
+			return strings.TrimSpace(out)
+		}
+		sleeper := func(name string) runtime.ContainerConfig {
+			return runtime.ContainerConfig{Name: name, Command: []string{"sleep", "3600"}, Image: ctdBusyboxRef}
+		}
+		// A pod's containers share one IPC namespace, not the host's.
+		sb := env.sandbox(t, "ipc", "")
+		a, b := env.run(t, sb, sleeper("a")), env.run(t, sb, sleeper("b"))
+		if ia, ib := ipcOf(a), ipcOf(b); ia != ib || ia == host {
+			t.Errorf("IPC namespaces: a %s, b %s, host %s; want a = b != host", ia, ib, host)
+		}
+		// And one /dev/shm.
+		if code, out := env.exec(t, a, "sh", "-c", "echo shared > /dev/shm/x"); code != 0 {
+			t.Fatalf("write /dev/shm: %d %s", code, out)
+		}
+		if code, out := env.exec(t, b, "cat", "/dev/shm/x"); code != 0 || out != "shared\n" {
+			t.Errorf("the other container's /dev/shm/x: %d %q", code, out)
+		}
+		// hostIPC: the host's.
+		hsb, err := env.rt.CreateSandbox(ctx, runtime.SandboxConfig{UID: "uid-" + netRandomHex(t, 4), Namespace: "default",
+			Name: "host-ipc", HostIPC: true, Labels: map[string]string{"test": t.Name()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := env.rt.GetSandbox(ctx, hsb.ID); err != nil || !got.HostIPC {
+			t.Errorf("sandbox record: %+v %v", got, err)
+		}
+		h := env.run(t, hsb, sleeper("h"))
+		if ih := ipcOf(h); ih != host {
+			t.Errorf("hostIPC container's IPC namespace %s, want the host's %s", ih, host)
+		}
+		hostFile := "/dev/shm/skiff-e2e-" + netRandomHex(t, 4)
+		if err := os.WriteFile(hostFile, []byte("host\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(hostFile)
+		if code, out := env.exec(t, h, "cat", hostFile); code != 0 || out != "host\n" {
+			t.Errorf("hostIPC container's %s: %d %q", hostFile, code, out)
+		}
+		// Removing the sandbox unpins its namespace.
+		for _, id := range []string{sb.ID, hsb.ID} {
+			if err := env.rt.RemoveSandbox(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mounts, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(mounts), sb.ID) {
+			t.Errorf("a mount of removed sandbox %s is left", sb.ID)
+		}
+	})
+
 	t.Run("exit code and logs", func(t *testing.T) {
 		sb := env.sandbox(t, "exit", "")
 		id := env.run(t, sb, runtime.ContainerConfig{Name: "app", Args: []string{"exit", "3"}})

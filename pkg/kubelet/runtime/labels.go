@@ -25,6 +25,7 @@ const (
 	labelLogDir       = labelPrefix + "log-directory"
 	labelCgroupParent = labelPrefix + "cgroup-parent"
 	labelHostNetwork  = labelPrefix + "host-network"
+	labelHostIPC      = labelPrefix + "host-ipc"
 
 	labelName       = labelPrefix + "name"
 	labelAttempt    = labelPrefix + "attempt"

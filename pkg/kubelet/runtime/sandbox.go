@@ -22,6 +22,9 @@ type SandboxConfig struct {
 	NetNSPath string
 	// HostNetwork runs the pod in the host's network and UTS namespaces.
 	HostNetwork bool
+	// HostIPC runs the pod in the host's IPC namespace; otherwise its
+	// containers share one of their own.
+	HostIPC bool
 	// DNS is written to the pod's /etc/resolv.conf; nil copies the host's.
 	DNS *DNSConfig
 	// Hosts is the pod's /etc/hosts (the kubelet's is network.HostsFile's).
@@ -99,6 +102,12 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 	if cfg.HostNetwork {
 		labels[labelHostNetwork] = "true"
 	}
+	if cfg.HostIPC {
+		labels[labelHostIPC] = "true"
+	} else if err := pinIPC(dir); err != nil {
+		removeSandboxDir(dir)
+		return nil, fmt.Errorf("create sandbox for pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	}
 	for k, v := range cfg.Labels {
 		labels[userLabelPrefix+k] = v
 	}
@@ -107,7 +116,7 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 		containerd.WithContainerLabels(labels),
 		containerd.WithSpec(&specs.Spec{Version: specs.Version}))
 	if err != nil {
-		os.RemoveAll(dir)
+		removeSandboxDir(dir)
 		return nil, fmt.Errorf("create sandbox for pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
 	}
 	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // as created
@@ -116,6 +125,15 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 	}
 	r.putRecord(id, info.Labels, info.CreatedAt)
 	return sandboxFromLabels(id, info.Labels, info.CreatedAt), nil
+}
+
+// removeSandboxDir unpins the sandbox's IPC namespace and /dev/shm and removes
+// its directory.
+func removeSandboxDir(dir string) error {
+	if err := unpinIPC(dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
 }
 
 func writeSandboxFiles(dir string, cfg *SandboxConfig) error {
@@ -169,6 +187,7 @@ func sandboxFromLabels(id string, labels map[string]string, created time.Time) *
 			Hostname:     labels[labelHostname],
 			NetNSPath:    labels[labelNetNS],
 			HostNetwork:  labels[labelHostNetwork] == "true",
+			HostIPC:      labels[labelHostIPC] == "true",
 			LogDirectory: labels[labelLogDir],
 			CgroupParent: labels[labelCgroupParent],
 			Labels:       userLabels(labels),
@@ -228,7 +247,7 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 			return fmt.Errorf("remove sandbox %s: %w", id, err)
 		}
 	}
-	if err := os.RemoveAll(r.sandboxDir(id)); err != nil {
+	if err := removeSandboxDir(r.sandboxDir(id)); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	removePodCgroup(sb.CgroupParent)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/containers"
@@ -140,6 +141,19 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 		// Without a netns path the container gets a network namespace of its
 		// own (loopback only), never the host's by accident.
 	}
+	shm := ""
+	if sb.HostIPC {
+		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
+		shm = "/dev/shm"
+	} else if dir := r.sandboxDir(sb.ID); hasPodIPC(dir) {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: filepath.Join(dir, ipcFile)}))
+		shm = filepath.Join(dir, shmDir)
+	}
+	if shm != "" && !mountsAt(cfg.Mounts, "/dev/shm") {
+		// In place of the container's own /dev/shm of the default spec.
+		opts = append(opts, withoutMount("/dev/shm"),
+			oci.WithMounts([]specs.Mount{{Source: shm, Destination: "/dev/shm", Type: "bind", Options: []string{"rbind", "rprivate", "rw"}}}))
+	}
 	if cfg.TargetPID != 0 {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", cfg.TargetPID)}))
 	}
@@ -204,6 +218,24 @@ func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig) []specs.Mount {
 		out = append(out, specs.Mount{Source: m.HostPath, Destination: m.ContainerPath, Type: "bind", Options: opts})
 	}
 	return out
+}
+
+// mountsAt reports whether one of mounts is at path in the container.
+func mountsAt(mounts []Mount, path string) bool {
+	for _, m := range mounts {
+		if filepath.Clean(m.ContainerPath) == path {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutMount drops the spec's mounts at dest.
+func withoutMount(dest string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest })
+		return nil
+	}
 }
 
 // needsSharedRootfs returns the rootfs propagation that mounts with
