@@ -8,49 +8,19 @@ import (
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-k8s/skiff/pkg/nspin"
 )
 
 // createNetns makes a new network namespace with its loopback interface up
 // and pins it with a bind mount at path, so it persists with no process in
-// it. The namespace is made on a locked thread that is thrown away
-// afterwards, never returned to the Go scheduler with a foreign namespace.
-//
-// Bringing lo up here is all the CNI loopback plugin would do, without a
+// it. Bringing lo up here is all the CNI loopback plugin would do, without a
 // process per pod.
 func createNetns(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create netns dir: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return fmt.Errorf("create netns mount point: %w", err)
-	}
-	f.Close()
-
-	errc := make(chan error, 1)
-	go func() {
-		// Not unlocked on purpose: the thread ends with the goroutine.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare netns: %w", err)
-			return
-		}
-		if err := loopbackUp(); err != nil {
-			errc <- err
-			return
-		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount netns: %w", err)
-			return
-		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		os.Remove(path)
-		return err
-	}
-	return nil
+	return nspin.New(path, nspin.Net, loopbackUp)
 }
 
 // loopbackUp sets the IFF_UP flag of lo in the calling thread's network
@@ -78,8 +48,8 @@ func loopbackUp() error {
 // removeNetns unmounts and deletes a pinned namespace; one already gone is
 // not an error.
 func removeNetns(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount netns %s: %w", path, err)
+	if err := nspin.Unpin(path); err != nil {
+		return fmt.Errorf("netns: %w", err)
 	}
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("remove netns %s: %w", path, err)
@@ -87,15 +57,8 @@ func removeNetns(path string) error {
 	return nil
 }
 
-// isNetns reports whether path is a pinned network namespace (and not just
-// the empty mount point left by a failed or undone bind mount).
-func isNetns(path string) bool {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return false
-	}
-	return st.Type == unix.NSFS_MAGIC
-}
+// isNetns reports whether path is a pinned network namespace.
+func isNetns(path string) bool { return nspin.IsPinned(path) }
 
 // Do runs fn on an OS thread switched into the network namespace at path,
 // e.g. for port-forwarding to a pod's localhost. fn must not start

@@ -1,13 +1,13 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-k8s/skiff/pkg/nspin"
 )
 
 // A pod's containers share one IPC namespace (System V semaphores, message
@@ -24,7 +24,7 @@ const (
 
 // pinIPC makes the sandbox directory's IPC namespace and /dev/shm.
 func pinIPC(dir string) error {
-	if err := pinIPCNamespace(filepath.Join(dir, ipcFile)); err != nil {
+	if err := nspin.New(filepath.Join(dir, ipcFile), nspin.IPC, nil); err != nil {
 		return err
 	}
 	shm := filepath.Join(dir, shmDir)
@@ -40,47 +40,13 @@ func pinIPC(dir string) error {
 // unpinIPC undoes pinIPC; what is not mounted is skipped.
 func unpinIPC(dir string) error {
 	for _, p := range []string{filepath.Join(dir, shmDir), filepath.Join(dir, ipcFile)} {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("unmount %s: %w", p, err)
+		if err := nspin.Unpin(p); err != nil {
+			return err
 		}
-	}
-	return nil
-}
-
-// pinIPCNamespace makes a new IPC namespace and pins it at path. It is made on
-// a locked thread that is thrown away afterwards, never returned to the Go
-// scheduler in a foreign namespace.
-func pinIPCNamespace(path string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return fmt.Errorf("create IPC namespace mount point: %w", err)
-	}
-	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		// Not unlocked on purpose: the thread ends with the goroutine.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
-			errc <- fmt.Errorf("unshare IPC namespace: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/ipc", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("pin IPC namespace: %w", err)
-			return
-		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		os.Remove(path)
-		return err
 	}
 	return nil
 }
 
 // hasPodIPC reports whether the sandbox directory has its IPC namespace and
 // /dev/shm (a sandbox made before pods shared them has neither).
-func hasPodIPC(dir string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(filepath.Join(dir, ipcFile), &st) == nil && st.Type == unix.NSFS_MAGIC
-}
+func hasPodIPC(dir string) bool { return nspin.IsPinned(filepath.Join(dir, ipcFile)) }

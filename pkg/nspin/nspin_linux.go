@@ -1,0 +1,70 @@
+package nspin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+var cloneFlags = map[Kind]int{Net: unix.CLONE_NEWNET, IPC: unix.CLONE_NEWIPC}
+
+// New makes a namespace of kind, runs setup in it (when not nil), and pins it
+// at path, a file it creates. The namespace is made on a locked thread that is
+// thrown away afterwards, never returned to the Go scheduler in a foreign
+// namespace. On error nothing is left at path.
+func New(path string, kind Kind, setup func() error) error {
+	flag, ok := cloneFlags[kind]
+	if !ok {
+		return fmt.Errorf("pin namespace: unknown kind %q", kind)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fmt.Errorf("create %s namespace mount point: %w", kind, err)
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// Not unlocked on purpose: the thread ends with the goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(flag); err != nil {
+			errc <- fmt.Errorf("unshare %s namespace: %w", kind, err)
+			return
+		}
+		if setup != nil {
+			if err := setup(); err != nil {
+				errc <- err
+				return
+			}
+		}
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), unix.Gettid(), kind)
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("bind mount %s namespace: %w", kind, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// Unpin unmounts the namespace pinned at path, leaving the file; a path not
+// mounted, or gone, is not an error.
+func Unpin(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	return nil
+}
+
+// IsPinned reports whether path is a pinned namespace (and not just the empty
+// mount point left by a failed or undone bind mount).
+func IsPinned(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
