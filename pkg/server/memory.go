@@ -107,9 +107,9 @@ func gcPercent(live uint64) int {
 // server holding 250 MB of objects (1,000 nodes, 5,000 pods in watch caches and
 // informers) would peak near 500 MB of heap. So once the live heap outgrows
 // smallLive, GOGC falls in step, holding the garbage to max(minHeadroom,
-// live/headroomDivisor); below it, a busy server collects at 3x its live heap. It re-reads the live heap every period, which
-// costs a few microseconds. An explicit GOGC in the environment turns the policy
-// off.
+// live/headroomDivisor); below it, a busy server collects at 3x its live
+// heap. It re-reads the live heap every period, which costs a few
+// microseconds. An explicit GOGC in the environment turns the policy off.
 func tuneGC(ctx context.Context, period time.Duration) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestContainerArgs(t *testing.T) {
@@ -48,22 +49,34 @@ func TestNormalizeImageRef(t *testing.T) {
 func TestMounts(t *testing.T) {
 	r := &Runtime{cfg: Config{RootDir: "/run/x"}}
 	sb := &Sandbox{ID: "sb"}
-	got := r.mounts(sb, &ContainerConfig{ReadOnlyRootfs: true, Mounts: []Mount{
+	dests := func(got []specs.Mount) (out []string) {
+		for _, m := range got {
+			out = append(out, m.Destination+" "+m.Source+" "+strings.Join(m.Options, ","))
+		}
+		return out
+	}
+	got := dests(r.mounts(sb, &ContainerConfig{ReadOnlyRootfs: true, Mounts: []Mount{
 		{HostPath: "/data", ContainerPath: "/etc/hosts"},
 		{HostPath: "/shared", ContainerPath: "/mnt", ReadOnly: true, Propagation: PropagationSlave},
-	}})
-	var dests []string
-	for _, m := range got {
-		dests = append(dests, m.Destination+" "+m.Source+" "+strings.Join(m.Options, ","))
-	}
+	}}, ""))
 	want := []string{
 		"/etc/resolv.conf /run/x/sandboxes/sb/resolv.conf rbind,rprivate,ro",
 		"/etc/hostname /run/x/sandboxes/sb/hostname rbind,rprivate,ro",
 		"/etc/hosts /data rbind,rprivate,rw",
 		"/mnt /shared rbind,rslave,ro",
 	}
-	if !slices.Equal(dests, want) {
-		t.Errorf("mounts:\n%q\nwant\n%q", dests, want)
+	if !slices.Equal(got, want) {
+		t.Errorf("mounts:\n%q\nwant\n%q", got, want)
+	}
+	// The pod's /dev/shm, read-write, unless the caller mounts there.
+	shm := "/run/x/sandboxes/sb/shm"
+	got = dests(r.mounts(sb, &ContainerConfig{ReadOnlyRootfs: true}, shm))
+	if want := "/dev/shm " + shm + " rbind,rprivate,rw"; !slices.Contains(got, want) {
+		t.Errorf("mounts %q lack %q", got, want)
+	}
+	got = dests(r.mounts(sb, &ContainerConfig{Mounts: []Mount{{HostPath: "/vol", ContainerPath: "/dev/shm/"}}}, shm))
+	if want := "/dev/shm/ /vol rbind,rprivate,rw"; !slices.Contains(got, want) || slices.ContainsFunc(got, func(m string) bool { return strings.Contains(m, shm) }) {
+		t.Errorf("mounts %q: want the caller's /dev/shm only", got)
 	}
 	if p := needsSharedRootfs([]Mount{{Propagation: PropagationSlave}, {}}); p != "rslave" {
 		t.Errorf("rootfs propagation %q", p)

@@ -149,15 +149,15 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: filepath.Join(dir, ipcFile)}))
 		shm = filepath.Join(dir, shmDir)
 	}
-	if shm != "" && !mountsAt(cfg.Mounts, "/dev/shm") {
-		// In place of the container's own /dev/shm of the default spec.
-		opts = append(opts, withoutMount("/dev/shm"),
-			oci.WithMounts([]specs.Mount{{Source: shm, Destination: "/dev/shm", Type: "bind", Options: []string{"rbind", "rprivate", "rw"}}}))
+	if shm != "" {
+		// The pod's /dev/shm (or the caller's, see mounts) in place of the
+		// container's own of the default spec.
+		opts = append(opts, withoutMount("/dev/shm"))
 	}
 	if cfg.TargetPID != 0 {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", cfg.TargetPID)}))
 	}
-	opts = append(opts, oci.WithMounts(r.mounts(sb, cfg)))
+	opts = append(opts, oci.WithMounts(r.mounts(sb, cfg, shm)))
 	if needsSharedRootfs(cfg.Mounts) != "" {
 		opts = append(opts, withRootfsPropagation(needsSharedRootfs(cfg.Mounts)))
 	}
@@ -178,9 +178,9 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 	return opts, nil
 }
 
-// mounts are the sandbox's /etc files (unless the caller mounts over them)
-// followed by the caller's bind mounts.
-func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig) []specs.Mount {
+// mounts are the sandbox's /etc files and its /dev/shm at shm when not empty
+// (each unless the caller mounts over it) followed by the caller's bind mounts.
+func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig, shm string) []specs.Mount {
 	taken := map[string]bool{}
 	for _, m := range cfg.Mounts {
 		taken[filepath.Clean(m.ContainerPath)] = true
@@ -204,6 +204,9 @@ func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig) []specs.Mount {
 		}
 		out = append(out, specs.Mount{Source: src, Destination: f.target, Type: "bind", Options: opts})
 	}
+	if shm != "" && !taken["/dev/shm"] {
+		out = append(out, specs.Mount{Source: shm, Destination: "/dev/shm", Type: "bind", Options: []string{"rbind", "rprivate", "rw"}})
+	}
 	for _, m := range cfg.Mounts {
 		prop := m.Propagation
 		if prop == "" {
@@ -218,16 +221,6 @@ func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig) []specs.Mount {
 		out = append(out, specs.Mount{Source: m.HostPath, Destination: m.ContainerPath, Type: "bind", Options: opts})
 	}
 	return out
-}
-
-// mountsAt reports whether one of mounts is at path in the container.
-func mountsAt(mounts []Mount, path string) bool {
-	for _, m := range mounts {
-		if filepath.Clean(m.ContainerPath) == path {
-			return true
-		}
-	}
-	return false
 }
 
 // withoutMount drops the spec's mounts at dest.
