@@ -25,11 +25,9 @@ func runDNS(ctx context.Context, cfg Config, rc *rest.Config) (wait func()) {
 	if port == 0 {
 		port = dns.DefaultPort
 	}
-	// Its own client: protobuf, and its watches apart from the kubelet's.
+	// Its own client (protobuf, as the kubelet's): its watches apart from the kubelet's.
 	drc := rest.CopyConfig(rc)
 	drc.UserAgent = "skiff/dns"
-	drc.ContentType = "application/vnd.kubernetes.protobuf"
-	drc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	client, err := kubernetes.NewForConfig(drc)
 	if err != nil {
 		log.Error(err, "Cluster DNS not started")

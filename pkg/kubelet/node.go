@@ -112,6 +112,17 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 	return n, nil
 }
 
+// machineMemory is the machine's memory and the part of it pods may use
+// (the node's allocatable memory): all but memoryReserve.
+func machineMemory() (total, forPods int64, ok bool) {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 0, 0, false
+	}
+	total = int64(si.Totalram) * int64(si.Unit)
+	return total, max(total-memoryReserve, 0), true
+}
+
 // fillStatus computes the node's status, keeping the transition times of
 // conditions that did not change from old.
 func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.Node) {
@@ -124,11 +135,9 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 		corev1.ResourceCPU:  capacity[corev1.ResourceCPU],
 		corev1.ResourcePods: capacity[corev1.ResourcePods],
 	}
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		total := int64(si.Totalram) * int64(si.Unit)
+	if total, forPods, ok := machineMemory(); ok {
 		capacity[corev1.ResourceMemory] = *resource.NewQuantity(total, resource.BinarySI)
-		allocatable[corev1.ResourceMemory] = *resource.NewQuantity(max(total-memoryReserve, 0), resource.BinarySI)
+		allocatable[corev1.ResourceMemory] = *resource.NewQuantity(forPods, resource.BinarySI)
 	}
 	if k.cfg.DataDir != "" {
 		var fs unix.Statfs_t

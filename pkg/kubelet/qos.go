@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"path/filepath"
+	goruntime "runtime"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -120,11 +121,19 @@ func podCgroupResources(pod *corev1.Pod) runtime.CgroupResources {
 	return res
 }
 
-// setupQOSCgroups creates the kubepods, burstable and besteffort cgroups;
-// besteffort gets the minimum CPU shares.
+// setupQOSCgroups creates the kubepods, burstable and besteffort cgroups.
+// kubepods is held to the node's allocatable, as upstream's kubelet does
+// with its default --enforce-node-allocatable=pods: the CPU shares of all
+// the machine's CPUs, and a memory limit that keeps memoryReserve for the
+// system and skiff whatever the pods do. besteffort gets the minimum CPU
+// shares.
 func (k *Kubelet) setupQOSCgroups() error {
 	base := filepath.Join(k.rt.CgroupRoot(), kubepodsCgroup)
-	if err := runtime.EnsureCgroup(base, runtime.CgroupResources{}); err != nil {
+	all := runtime.CgroupResources{CPUShares: milliCPUToShares(int64(goruntime.NumCPU()) * 1000)}
+	if _, forPods, ok := machineMemory(); ok && forPods > 0 {
+		all.MemoryLimit = forPods
+	}
+	if err := runtime.EnsureCgroup(base, all); err != nil {
 		return err
 	}
 	if err := runtime.EnsureCgroup(filepath.Join(base, besteffortCgroup), runtime.CgroupResources{CPUShares: minShares}); err != nil {

@@ -133,9 +133,26 @@ func TestQOSCgroups(t *testing.T) {
 		if got := read("cpu", filepath.Join(kubepods, "besteffort"), "cpu.shares"); got != "2" {
 			t.Errorf("besteffort QoS cgroup cpu.shares %s, want 2", got)
 		}
+		// kubepods is held to the node's allocatable (upstream's default
+		// --enforce-node-allocatable=pods): all CPUs' shares, and the
+		// allocatable memory as its limit (which the kernel rounds down to
+		// whole pages).
+		node, err := n.s.Client.CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("get node: %v", err)
+		} else {
+			cpus, mem := node.Status.Allocatable[corev1.ResourceCPU], node.Status.Allocatable[corev1.ResourceMemory]
+			if want, got := strconv.FormatInt(cpus.Value()*1024, 10), read("cpu", kubepods, "cpu.shares"); got != want {
+				t.Errorf("kubepods cpu.shares %s, want %s (%s CPUs allocatable)", got, want, cpus.String())
+			}
+			page := int64(os.Getpagesize())
+			if want, got := strconv.FormatInt(mem.Value()/page*page, 10), read("memory", kubepods, "memory.limit_in_bytes"); got != want {
+				t.Errorf("kubepods memory.limit_in_bytes %s, want %s (allocatable %s)", got, want, mem.String())
+			}
+		}
 		// The burstable class gets its pods' CPU requests (150m → 153).
 		var last string
-		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 			last = read("cpu", filepath.Join(kubepods, "burstable"), "cpu.shares")
 			return last == "153", nil
 		})
