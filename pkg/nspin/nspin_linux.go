@@ -14,7 +14,10 @@ var cloneFlags = map[Kind]int{Net: unix.CLONE_NEWNET, IPC: unix.CLONE_NEWIPC}
 // New makes a namespace of kind, runs setup in it (when not nil), and pins it
 // at path, a file it creates. The namespace is made on a locked thread that is
 // thrown away afterwards, never returned to the Go scheduler in a foreign
-// namespace. On error nothing is left at path.
+// namespace. That thread first goes back to its own namespace: Go cannot end
+// the main thread and parks it instead, and the main thread's namespaces are
+// the ones /proc/self shows for the whole process. On error nothing is left
+// at path.
 func New(path string, kind Kind, setup func() error) error {
 	flag, ok := cloneFlags[kind]
 	if !ok {
@@ -29,17 +32,26 @@ func New(path string, kind Kind, setup func() error) error {
 	go func() {
 		// Not unlocked on purpose: the thread ends with the goroutine.
 		runtime.LockOSThread()
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), unix.Gettid(), kind)
+		orig, err := os.Open(self)
+		if err != nil {
+			errc <- fmt.Errorf("open the thread's %s namespace: %w", kind, err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(flag); err != nil {
 			errc <- fmt.Errorf("unshare %s namespace: %w", kind, err)
 			return
 		}
+		// Best effort: if it fails the thread still ends (or, the main
+		// thread, stays parked) in the new namespace.
+		defer unix.Setns(int(orig.Fd()), flag)
 		if setup != nil {
 			if err := setup(); err != nil {
 				errc <- err
 				return
 			}
 		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), unix.Gettid(), kind)
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 			errc <- fmt.Errorf("bind mount %s namespace: %w", kind, err)
 			return

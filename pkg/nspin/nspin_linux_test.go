@@ -1,6 +1,7 @@
 package nspin
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +15,22 @@ func TestPinAndUnpin(t *testing.T) {
 	dir := t.TempDir()
 	for _, kind := range []Kind{Net, IPC} {
 		path := filepath.Join(dir, string(kind))
+		// The process's namespace, as /proc/self (its main thread) shows it:
+		// New may have run on the main thread, which Go parks instead of
+		// ending, so it must go back. Several pins make that likely.
+		before, err := os.Stat("/proc/self/ns/" + string(kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			p := filepath.Join(dir, fmt.Sprintf("%s-%d", kind, i))
+			if err := New(p, kind, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := Unpin(p); err != nil {
+				t.Fatal(err)
+			}
+		}
 		ran := false
 		if err := New(path, kind, func() error { ran = true; return nil }); err != nil {
 			t.Fatal(err)
@@ -21,8 +38,10 @@ func TestPinAndUnpin(t *testing.T) {
 		if !ran || !IsPinned(path) {
 			t.Fatalf("%s: setup ran %v, pinned %v", kind, ran, IsPinned(path))
 		}
-		// This goroutine's thread is not the one New threw away (which may be
-		// the main thread, that /proc/self shows).
+		if after, err := os.Stat("/proc/self/ns/" + string(kind)); err != nil || !os.SameFile(before, after) {
+			t.Errorf("%s: the process's namespace changed (%v)", kind, err)
+		}
+		// Nor is this goroutine's thread in the pinned namespace.
 		runtime.LockOSThread()
 		own, err1 := os.Stat("/proc/thread-self/ns/" + string(kind))
 		runtime.UnlockOSThread()
