@@ -326,6 +326,31 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("exited only with its output in the log", func(t *testing.T) {
+		// A burst of output just before the exit: the status says exited
+		// only once all of it is in the log, as CRI's does.
+		sb := env.sandbox(t, "lastout", "")
+		const n = 20000
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "burst", Command: []string{"sh", "-c", "seq 1 "+strconv.Itoa(n)}, Image: ctdBusyboxRef})
+		deadline := time.Now().Add(time.Minute)
+		for {
+			st, err := env.rt.ContainerStatus(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.State == runtime.StateExited {
+				raw, _ := os.ReadFile(st.LogPath)
+				if got := strings.Count(string(raw), "\n"); got != n {
+					t.Errorf("exited with %d of %d lines in the log", got, n)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("container did not exit: %+v", st)
+			}
+		}
+	})
+
 	t.Run("stop", func(t *testing.T) {
 		sb := env.sandbox(t, "stop", "")
 		id := env.run(t, sb, runtime.ContainerConfig{Name: "sleeper", Args: []string{"echo-tcp", "--port", "9000"}})

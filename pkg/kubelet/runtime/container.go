@@ -368,6 +368,28 @@ func (r *Runtime) untrack(id string) *containerIO {
 	return cio
 }
 
+// tracked is container id's output copier, nil when none runs.
+func (r *Runtime) tracked(id string) *containerIO {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ios[id]
+}
+
+// outputPending reports whether container id's output is still being copied
+// to its log.
+func (r *Runtime) outputPending(id string) bool {
+	cio := r.tracked(id)
+	if cio == nil {
+		return false
+	}
+	select {
+	case <-cio.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // ContainerStatus returns a container's status from containerd.
 func (r *Runtime) ContainerStatus(ctx context.Context, id string) (*ContainerStatus, error) {
 	ctx = r.ctx(ctx)
@@ -455,6 +477,12 @@ func (r *Runtime) status(id string, labels map[string]string, created time.Time,
 	case containerd.Created:
 		s.State = StateCreated
 	case containerd.Stopped:
+		if r.outputPending(id) && time.Since(t.exitedAt) < exitOutputWait {
+			// Its last output is still on its way to the log: running until
+			// that ends, as CRI reports an exit only once the output has.
+			s.State = StateRunning
+			break
+		}
 		// Exited; the exit handler has not recorded it yet.
 		s.State = StateExited
 		s.ExitCode = int(t.exitCode)

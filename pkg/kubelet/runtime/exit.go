@@ -128,6 +128,10 @@ func (r *Runtime) exitReason(id string, labels map[string]string, code int) stri
 // exitLocks serialises the handling of one container's exit.
 var exitLocks sync.Map
 
+// exitOutputWait bounds the wait for an exited container's output to end
+// (a process it left behind may hold it open).
+const exitOutputWait = 10 * time.Second
+
 // handleExit records an exited container's status in its labels, after its
 // output is in the log and before its task (and cgroup) goes, then deletes
 // the task so the shim can go too. It is idempotent.
@@ -160,14 +164,17 @@ func (r *Runtime) handleExit(ctx context.Context, id string) error {
 	if st.Status != containerd.Stopped {
 		return fmt.Errorf("container %s has not exited (%s)", id, st.Status)
 	}
-	if cio := r.untrack(id); cio != nil {
+	// Tracked until its output has ended: until then its status is not
+	// exited (see outputPending).
+	if cio := r.tracked(id); cio != nil {
 		select {
 		case <-cio.done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(exitOutputWait):
 			// Something else holds the output open; do not wait forever.
-			r.cfg.Logf("container %s exited but its output did not end within 10s; detaching", id)
+			r.cfg.Logf("container %s exited but its output did not end within %v; detaching", id, exitOutputWait)
 			cio.detach()
 		}
+		r.untrack(id)
 		cio.Close()
 	}
 	code := int(st.ExitStatus)
