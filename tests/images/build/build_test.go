@@ -89,6 +89,14 @@ func TestAgnhostImage(t *testing.T) {
 	if files["etc/passwd"] == nil {
 		t.Error("no etc/passwd in layer")
 	}
+	for _, d := range []string{"proc/", "sys/", "dev/", "run/"} {
+		if h := files[d]; h == nil || h.Typeflag != tar.TypeDir {
+			t.Errorf("%s in layer: %+v", d, h)
+		}
+	}
+	if h := files["var/run"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "/run" {
+		t.Errorf("var/run in layer: %+v", h)
+	}
 }
 
 func TestBusyboxImage(t *testing.T) {

@@ -46,14 +46,22 @@ type imageSpec struct {
 }
 
 // baseFiles are what programs in a container expect to find: root and nobody for user
-// lookups, and a world-writable /tmp.
+// lookups, a world-writable /tmp, and the root directories of a distribution's base image
+// (/proc, /sys, /dev and /run as mount points, /var/run a link to /run as on Debian). Without
+// them runc creates each mount point in the container's writable layer at every start.
 func baseFiles() []entry {
 	return []entry{
+		{name: "dev", dir: true, mode: 0o755},
 		{name: "etc", dir: true, mode: 0o755},
 		{name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
 		{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		{name: "proc", dir: true, mode: 0o555},
 		{name: "root", dir: true, mode: 0o700},
+		{name: "run", dir: true, mode: 0o755},
+		{name: "sys", dir: true, mode: 0o555},
 		{name: "tmp", dir: true, mode: 0o1777},
+		{name: "var", dir: true, mode: 0o755},
+		{name: "var/run", mode: 0o777, linkname: "/run"},
 	}
 }
 
