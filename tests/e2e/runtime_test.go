@@ -331,7 +331,7 @@ func TestRuntime(t *testing.T) {
 		// only once all of it is in the log, as CRI's does.
 		sb := env.sandbox(t, "lastout", "")
 		const n = 20000
-		id := env.run(t, sb, runtime.ContainerConfig{Name: "burst", Command: []string{"sh", "-c", "seq 1 "+strconv.Itoa(n)}, Image: ctdBusyboxRef})
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "burst", Command: []string{"sh", "-c", "seq 1 " + strconv.Itoa(n)}, Image: ctdBusyboxRef})
 		deadline := time.Now().Add(time.Minute)
 		for {
 			st, err := env.rt.ContainerStatus(context.Background(), id)
