@@ -326,6 +326,45 @@ func TestRuntime(t *testing.T) {
 		}
 	})
 
+	t.Run("spec as CRI's", func(t *testing.T) {
+		// The container's cgroups at /sys/fs/cgroup show its limit and
+		// cannot be written; /run is the image's, not a tmpfs; RLIMIT_NOFILE is the
+		// runtime's (the hard limit never rises, so it is this process's),
+		// not the 1024 of containerd's default spec.
+		sb := env.sandbox(t, "crispec", "")
+		script := `cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max
+grep -c " /run " /proc/self/mountinfo
+grep "Max open files" /proc/self/limits
+if [ -d /sys/fs/cgroup/memory ]; then f=/sys/fs/cgroup/memory/memory.limit_in_bytes v=104857600; else f=/sys/fs/cgroup/memory.max v=max; fi
+echo $v 2>/dev/null >$f && echo cgroups writable || echo cgroups read-only`
+		id := env.run(t, sb, runtime.ContainerConfig{Name: "spec", Command: []string{"sh", "-c", script}, Image: ctdBusyboxRef,
+			Resources: runtime.Resources{MemoryLimit: 48 << 20}})
+		if st := env.waitExited(t, id); st.ExitCode != 0 {
+			t.Fatalf("status %+v", st)
+		}
+		stdout, stderr := env.logs(t, id, logs.ReadOptions{})
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if len(lines) != 4 {
+			t.Fatalf("output %q %q", stdout, stderr)
+		}
+		if lines[0] != strconv.Itoa(48<<20) {
+			t.Errorf("memory limit seen in the container %q, want %d", lines[0], 48<<20)
+		}
+		if lines[1] != "0" {
+			t.Errorf("/run is a mount in the container (%s)", lines[1])
+		}
+		if f := strings.Fields(lines[2]); len(f) < 5 || f[4] != strconv.FormatUint(lim.Max, 10) {
+			t.Errorf("open files limit %q, want the hard limit %d", lines[2], lim.Max)
+		}
+		if lines[3] != "cgroups read-only" {
+			t.Errorf("%s", lines[3])
+		}
+	})
+
 	t.Run("exited only with its output in the log", func(t *testing.T) {
 		// A burst of output just before the exit: the status says exited
 		// only once all of it is in the log, as CRI's does.

@@ -62,11 +62,17 @@ func TestMounts(t *testing.T) {
 	want := []string{
 		"/etc/resolv.conf /run/x/sandboxes/sb/resolv.conf rbind,rprivate,ro",
 		"/etc/hostname /run/x/sandboxes/sb/hostname rbind,rprivate,ro",
+		"/sys/fs/cgroup cgroup nosuid,noexec,nodev,relatime,ro",
 		"/etc/hosts /data rbind,rprivate,rw",
 		"/mnt /shared rbind,rslave,ro",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("mounts:\n%q\nwant\n%q", got, want)
+	}
+	// A volume at /sys/fs/cgroup replaces the cgroup mount.
+	got = dests(r.mounts(sb, &ContainerConfig{Mounts: []Mount{{HostPath: "/cg", ContainerPath: "/sys/fs/cgroup"}}}, ""))
+	if slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "/sys/fs/cgroup cgroup") }) {
+		t.Errorf("mounts %q: want the caller's /sys/fs/cgroup only", got)
 	}
 	// The pod's /dev/shm, read-write, unless the caller mounts there.
 	shm := "/run/x/sandboxes/sb/shm"

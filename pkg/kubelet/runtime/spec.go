@@ -119,6 +119,12 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 		env = append(env, e.Name+"="+e.Value)
 	}
 	opts := []oci.SpecOpts{
+		// As CRI does to containerd's default spec: no tmpfs at /run (the
+		// image's /run stays, with the directories images prepare there),
+		// and no RLIMIT_NOFILE of 1024: the container inherits the
+		// runtime's limits, as upstream's pods do.
+		oci.WithoutRunMount,
+		withoutRlimits,
 		oci.WithDefaultPathEnv,
 		oci.WithEnv(env),
 		oci.WithProcessArgs(args...),
@@ -207,6 +213,12 @@ func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig, shm string) []specs.
 	if shm != "" && !taken["/dev/shm"] {
 		out = append(out, specs.Mount{Source: shm, Destination: "/dev/shm", Type: "bind", Options: []string{"rbind", "rprivate", "rw"}})
 	}
+	if !taken["/sys/fs/cgroup"] {
+		// The container's own cgroups, read-only (writable when privileged),
+		// as CRI and docker mount them: runtimes such as the JVM's read
+		// their memory and CPU limits there.
+		out = append(out, specs.Mount{Source: "cgroup", Destination: "/sys/fs/cgroup", Type: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}})
+	}
 	for _, m := range cfg.Mounts {
 		prop := m.Propagation
 		if prop == "" {
@@ -221,6 +233,14 @@ func (r *Runtime) mounts(sb *Sandbox, cfg *ContainerConfig, shm string) []specs.
 		out = append(out, specs.Mount{Source: m.HostPath, Destination: m.ContainerPath, Type: "bind", Options: opts})
 	}
 	return out
+}
+
+// withoutRlimits drops the rlimits of containerd's default spec.
+func withoutRlimits(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	if s.Process != nil {
+		s.Process.Rlimits = nil
+	}
+	return nil
 }
 
 // withoutMount drops the spec's mounts at dest.
