@@ -32,31 +32,7 @@ func New(path string, kind Kind, setup func() error) error {
 	go func() {
 		// Not unlocked on purpose: the thread ends with the goroutine.
 		runtime.LockOSThread()
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), unix.Gettid(), kind)
-		orig, err := os.Open(self)
-		if err != nil {
-			errc <- fmt.Errorf("open the thread's %s namespace: %w", kind, err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(flag); err != nil {
-			errc <- fmt.Errorf("unshare %s namespace: %w", kind, err)
-			return
-		}
-		// Best effort: if it fails the thread still ends (or, the main
-		// thread, stays parked) in the new namespace.
-		defer unix.Setns(int(orig.Fd()), flag)
-		if setup != nil {
-			if err := setup(); err != nil {
-				errc <- err
-				return
-			}
-		}
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount %s namespace: %w", kind, err)
-			return
-		}
-		errc <- nil
+		errc <- pinOnThisThread(path, kind, flag, setup)
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)
@@ -79,4 +55,30 @@ func Unpin(path string) error {
 func IsPinned(path string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
+
+// pinOnThisThread does New's work on the locked calling thread, and puts the
+// thread back in its own namespace before it returns.
+func pinOnThisThread(path string, kind Kind, flag int, setup func() error) error {
+	self := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), unix.Gettid(), kind)
+	orig, err := os.Open(self)
+	if err != nil {
+		return fmt.Errorf("open the thread's %s namespace: %w", kind, err)
+	}
+	defer orig.Close()
+	if err := unix.Unshare(flag); err != nil {
+		return fmt.Errorf("unshare %s namespace: %w", kind, err)
+	}
+	// Best effort: if it fails the thread still ends (or, the main thread,
+	// stays parked) in the new namespace.
+	defer unix.Setns(int(orig.Fd()), flag)
+	if setup != nil {
+		if err := setup(); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind mount %s namespace: %w", kind, err)
+	}
+	return nil
 }
