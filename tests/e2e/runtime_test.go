@@ -327,14 +327,15 @@ func TestRuntime(t *testing.T) {
 	})
 
 	t.Run("spec as CRI's", func(t *testing.T) {
-		// The container's cgroups at /sys/fs/cgroup show its limit and
-		// cannot be written; /run is the image's, not a tmpfs; RLIMIT_NOFILE is the
+		// HOSTNAME is the pod's hostname; the container's cgroups at
+		// /sys/fs/cgroup show its limit and cannot be written; /run is the image's, not a tmpfs; RLIMIT_NOFILE is the
 		// runtime's (the hard limit never rises, so it is this process's),
 		// not the 1024 of containerd's default spec.
 		sb := env.sandbox(t, "crispec", "")
 		script := `cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max
 grep -c " /run " /proc/self/mountinfo
 grep "Max open files" /proc/self/limits
+env | sed -n "s/^HOSTNAME=//p"
 if [ -d /sys/fs/cgroup/memory ]; then f=/sys/fs/cgroup/memory/memory.limit_in_bytes v=104857600; else f=/sys/fs/cgroup/memory.max v=max; fi
 echo $v 2>/dev/null >$f && echo cgroups writable || echo cgroups read-only`
 		id := env.run(t, sb, runtime.ContainerConfig{Name: "spec", Command: []string{"sh", "-c", script}, Image: ctdBusyboxRef,
@@ -348,7 +349,7 @@ echo $v 2>/dev/null >$f && echo cgroups writable || echo cgroups read-only`
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(stdout), "\n")
-		if len(lines) != 4 {
+		if len(lines) != 5 {
 			t.Fatalf("output %q %q", stdout, stderr)
 		}
 		if lines[0] != strconv.Itoa(48<<20) {
@@ -360,8 +361,11 @@ echo $v 2>/dev/null >$f && echo cgroups writable || echo cgroups read-only`
 		if f := strings.Fields(lines[2]); len(f) < 5 || f[4] != strconv.FormatUint(lim.Max, 10) {
 			t.Errorf("open files limit %q, want the hard limit %d", lines[2], lim.Max)
 		}
-		if lines[3] != "cgroups read-only" {
-			t.Errorf("%s", lines[3])
+		if lines[3] != sb.Hostname || sb.Hostname == "" {
+			t.Errorf("HOSTNAME %q, want the pod's hostname %q", lines[3], sb.Hostname)
+		}
+		if lines[4] != "cgroups read-only" {
+			t.Errorf("%s", lines[4])
 		}
 	})
 

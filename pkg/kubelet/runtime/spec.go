@@ -114,7 +114,13 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 	if cwd == "" {
 		cwd = "/"
 	}
-	env := append([]string{}, img.Config.Env...)
+	// HOSTNAME first, as CRI and docker set it: the image's and the
+	// container's own variables may override it.
+	var env []string
+	if sb.Hostname != "" {
+		env = append(env, "HOSTNAME="+sb.Hostname)
+	}
+	env = append(env, img.Config.Env...)
 	for _, e := range cfg.Env {
 		env = append(env, e.Name+"="+e.Value)
 	}
