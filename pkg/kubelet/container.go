@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/downward"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
@@ -52,7 +54,9 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		cfg.Mounts = append(cfg.Mounts, m)
 		cfg.Labels = map[string]string{labelTerminationMessageFile: file, labelTerminationMessagePolicy: string(c.TerminationMessagePolicy)}
 	}
-	applySecurityContext(&cfg, pod, c)
+	if err := applySecurityContext(&cfg, pod, c, filepath.Join(k.cfg.DataDir, "seccomp")); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -369,10 +373,14 @@ func (k *Kubelet) resources(pod *corev1.Pod, c *corev1.Container) runtime.Resour
 	return r
 }
 
-// applySecurityContext merges the pod's and the container's security contexts.
-func applySecurityContext(cfg *runtime.ContainerConfig, pod *corev1.Pod, c *corev1.Container) {
+// applySecurityContext merges the pod's and the container's security
+// contexts. Localhost seccomp profiles are files under seccompRoot (upstream's
+// <root-dir>/seccomp).
+func applySecurityContext(cfg *runtime.ContainerConfig, pod *corev1.Pod, c *corev1.Container, seccompRoot string) error {
 	u := &runtime.User{}
+	var sp *corev1.SeccompProfile
 	if psc := pod.Spec.SecurityContext; psc != nil {
+		sp = psc.SeccompProfile
 		u.UID, u.GID = psc.RunAsUser, psc.RunAsGroup
 		u.SupplementalGroups = psc.SupplementalGroups
 		if psc.FSGroup != nil {
@@ -380,6 +388,9 @@ func applySecurityContext(cfg *runtime.ContainerConfig, pod *corev1.Pod, c *core
 		}
 	}
 	if sc := c.SecurityContext; sc != nil {
+		if sc.SeccompProfile != nil {
+			sp = sc.SeccompProfile
+		}
 		if sc.RunAsUser != nil {
 			u.UID = sc.RunAsUser
 		}
@@ -403,6 +414,18 @@ func applySecurityContext(cfg *runtime.ContainerConfig, pod *corev1.Pod, c *core
 	if u.UID != nil || u.GID != nil || len(u.SupplementalGroups) > 0 {
 		cfg.User = u
 	}
+	if sp != nil {
+		switch sp.Type {
+		case corev1.SeccompProfileTypeRuntimeDefault:
+			cfg.Seccomp = &runtime.Seccomp{}
+		case corev1.SeccompProfileTypeLocalhost:
+			if sp.LocalhostProfile == nil || !filepath.IsLocal(*sp.LocalhostProfile) {
+				return fmt.Errorf("seccomp profile %q is not a path under %s", ptr.Deref(sp.LocalhostProfile, ""), seccompRoot)
+			}
+			cfg.Seccomp = &runtime.Seccomp{LocalhostPath: filepath.Join(seccompRoot, *sp.LocalhostProfile)}
+		}
+	}
+	return nil
 }
 
 // containerMounts binds the pod's volumes (set up by the volume manager)

@@ -104,11 +104,36 @@ func TestApplySecurityContext(t *testing.T) {
 	if !rc.ReadOnlyRootfs || rc.Capabilities == nil || rc.Capabilities.Add[0] != "NET_ADMIN" || rc.Capabilities.Drop[0] != "ALL" {
 		t.Errorf("config %+v", rc)
 	}
+	if rc.Seccomp != nil {
+		t.Errorf("seccomp %+v with no profile asked for, want unconfined", rc.Seccomp)
+	}
+	// Seccomp: the container's profile over the pod's.
+	local := "profiles/audit.json"
+	pod.Spec.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	if rc := containerConfigForTest(pod, c); rc.Seccomp == nil || rc.Seccomp.LocalhostPath != "" {
+		t.Errorf("pod's RuntimeDefault: %+v", rc.Seccomp)
+	}
+	c.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &local}
+	if rc := containerConfigForTest(pod, c); rc.Seccomp == nil || rc.Seccomp.LocalhostPath != "/seccomp/profiles/audit.json" {
+		t.Errorf("container's Localhost: %+v", rc.Seccomp)
+	}
+	c.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
+	if rc := containerConfigForTest(pod, c); rc.Seccomp != nil {
+		t.Errorf("container's Unconfined: %+v", rc.Seccomp)
+	}
+	escape := "../x.json"
+	c.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &escape}
+	var cfg runtimeConfig
+	if err := applySecurityContext(&cfg, pod, c, "/seccomp"); err == nil {
+		t.Errorf("a profile out of the seccomp root was taken: %+v", cfg.Seccomp)
+	}
 }
 
 func containerConfigForTest(pod *corev1.Pod, c *corev1.Container) runtimeConfig {
 	var cfg runtimeConfig
-	applySecurityContext(&cfg, pod, c)
+	if err := applySecurityContext(&cfg, pod, c, "/seccomp"); err != nil {
+		panic(err)
+	}
 	return cfg
 }
 

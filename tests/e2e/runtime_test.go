@@ -369,6 +369,33 @@ echo $v 2>/dev/null >$f && echo cgroups writable || echo cgroups read-only`
 		}
 	})
 
+	t.Run("seccomp", func(t *testing.T) {
+		// The runtime's default profile filters; a localhost profile
+		// denying mkdir denies it; without a profile nothing filters.
+		sb := env.sandbox(t, "seccomp", "")
+		profile := filepath.Join(t.TempDir(), "deny-mkdir.json")
+		deny := `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`
+		if err := os.WriteFile(profile, []byte(deny), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script := `grep Seccomp: /proc/self/status | tr -d '\t'; mkdir /tmp/x 2>/dev/null && echo made || echo denied`
+		for _, tc := range []struct {
+			name    string
+			seccomp *runtime.Seccomp
+			want    string
+		}{
+			{"none", nil, "Seccomp:0\nmade\n"},
+			{"default", &runtime.Seccomp{}, "Seccomp:2\nmade\n"},
+			{"localhost", &runtime.Seccomp{LocalhostPath: profile}, "Seccomp:2\ndenied\n"},
+		} {
+			id := env.run(t, sb, runtime.ContainerConfig{Name: "sc-" + tc.name, Command: []string{"sh", "-c", script}, Image: ctdBusyboxRef, Seccomp: tc.seccomp})
+			env.waitExited(t, id)
+			if stdout, stderr := env.logs(t, id, logs.ReadOptions{}); stdout != tc.want {
+				t.Errorf("%s: %q %q, want %q", tc.name, stdout, stderr, tc.want)
+			}
+		}
+	})
+
 	t.Run("exited only with its output in the log", func(t *testing.T) {
 		// A burst of output just before the exit: the status says exited
 		// only once all of it is in the log, as CRI's does.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/pkg/cap"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -43,11 +44,18 @@ type ContainerConfig struct {
 	LogPath string
 	// Labels are the caller's, returned by Status and matched by ListContainers.
 	Labels map[string]string
+	// Seccomp is the container's seccomp profile; nil runs it unconfined,
+	// as Kubernetes does by default. A privileged container has none.
+	Seccomp *Seccomp
 	// TargetPID, when set, is a process of the sandbox (a running
 	// container's) whose PID namespace the container joins instead of
 	// having its own, as an ephemeral container with a targetContainerName.
 	TargetPID uint32
 }
+
+// Seccomp selects a seccomp profile: the file at LocalhostPath (OCI's
+// LinuxSeccomp in JSON), or containerd's default profile when empty.
+type Seccomp struct{ LocalhostPath string }
 
 // EnvVar is one environment variable.
 type EnvVar struct{ Name, Value string }
@@ -186,6 +194,15 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 		opts = append(opts, oci.WithNoNewPrivileges)
 	} else {
 		opts = append(opts, oci.WithNewPrivileges)
+	}
+	// After the capabilities: the default profile allows the syscalls
+	// that the container's capabilities need.
+	if sc := cfg.Seccomp; sc != nil && !cfg.Privileged {
+		if sc.LocalhostPath != "" {
+			opts = append(opts, seccomp.WithProfile(sc.LocalhostPath))
+		} else {
+			opts = append(opts, seccomp.WithDefaultProfile())
+		}
 	}
 	return opts, nil
 }

@@ -473,6 +473,34 @@ func validateContainerCommon(c *corev1.Container, vols map[string]corev1.VolumeS
 	if c.WorkingDir != "" && strings.TrimSpace(c.WorkingDir) == "" {
 		errs = append(errs, field.Invalid(p.Child("workingDir"), c.WorkingDir, "must not be empty"))
 	}
+	if c.SecurityContext != nil {
+		errs = append(errs, validateSeccompProfile(c.SecurityContext.SeccompProfile, p.Child("securityContext", "seccompProfile"))...)
+	}
+	return errs
+}
+
+var seccompProfileTypes = []corev1.SeccompProfileType{corev1.SeccompProfileTypeLocalhost, corev1.SeccompProfileTypeRuntimeDefault, corev1.SeccompProfileTypeUnconfined}
+
+// validateSeccompProfile: a known type, and a relative localhostProfile
+// without ".." exactly when the type is Localhost.
+func validateSeccompProfile(sp *corev1.SeccompProfile, fldPath *field.Path) field.ErrorList {
+	if sp == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if sp.Type == "" {
+		errs = append(errs, field.Required(fldPath.Child("type"), "type is required when seccompProfile is set"))
+	} else {
+		errs = append(errs, oneOf(sp.Type, seccompProfileTypes, fldPath.Child("type"))...)
+	}
+	switch {
+	case sp.Type == corev1.SeccompProfileTypeLocalhost && sp.LocalhostProfile == nil:
+		errs = append(errs, field.Required(fldPath.Child("localhostProfile"), "must be set when seccomp type is Localhost"))
+	case sp.Type == corev1.SeccompProfileTypeLocalhost:
+		errs = append(errs, validateLocalDescendingPath(*sp.LocalhostProfile, fldPath.Child("localhostProfile"))...)
+	case sp.LocalhostProfile != nil:
+		errs = append(errs, field.Invalid(fldPath.Child("localhostProfile"), sp, "can only be set when seccomp type is Localhost"))
+	}
 	return errs
 }
 
@@ -912,6 +940,7 @@ func validatePodSecurityContext(sc *corev1.PodSecurityContext, spec *corev1.PodS
 			errs = append(errs, field.Invalid(fldPath.Child("supplementalGroups").Index(i), g, msg))
 		}
 	}
+	errs = append(errs, validateSeccompProfile(sc.SeccompProfile, fldPath.Child("seccompProfile"))...)
 	if spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace && spec.HostPID {
 		errs = append(errs, field.Invalid(fldPath.Child("shareProcessNamespace"), *spec.ShareProcessNamespace, "ShareProcessNamespace and HostPID cannot both be enabled"))
 	}

@@ -36,6 +36,23 @@ func TestEnumsAndForbiddenFields(t *testing.T) {
 			s.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, Protocol: "QUIC"}}
 		},
 			[]want{{field.ErrorTypeNotSupported, "spec.containers[0].ports[0].protocol", `supported values: "SCTP", "TCP", "UDP"`}}},
+		"seccomp profile without type": {func(s *corev1.PodSpec) {
+			s.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{}}
+		}, []want{{field.ErrorTypeRequired, "spec.securityContext.seccompProfile.type", "type is required when seccompProfile is set"}}},
+		"bad seccomp profile type": {func(s *corev1.PodSpec) {
+			s.Containers[0].SecurityContext = &corev1.SecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: "Strict"}}
+		}, []want{{field.ErrorTypeNotSupported, "spec.containers[0].securityContext.seccompProfile.type", `supported values: "Localhost", "RuntimeDefault", "Unconfined"`}}},
+		"Localhost seccomp profile without a path": {func(s *corev1.PodSpec) {
+			s.Containers[0].SecurityContext = &corev1.SecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost}}
+		}, []want{{field.ErrorTypeRequired, "spec.containers[0].securityContext.seccompProfile.localhostProfile", "must be set when seccomp type is Localhost"}}},
+		"Localhost seccomp profile out of the root": {func(s *corev1.PodSpec) {
+			p := "../etc/profile.json"
+			s.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &p}}
+		}, []want{{field.ErrorTypeInvalid, "spec.securityContext.seccompProfile.localhostProfile", "must not contain '..'"}}},
+		"localhostProfile with RuntimeDefault": {func(s *corev1.PodSpec) {
+			p := "profile.json"
+			s.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault, LocalhostProfile: &p}}
+		}, []want{{field.ErrorTypeInvalid, "spec.securityContext.seccompProfile.localhostProfile", "can only be set when seccomp type is Localhost"}}},
 		"bad container restartPolicy": {func(s *corev1.PodSpec) { s.Containers[0].RestartPolicy = &bogus },
 			[]want{{field.ErrorTypeNotSupported, "spec.containers[0].restartPolicy", `supported values: "Always", "OnFailure", "Never"`}}},
 		"init container restartPolicy Never": {func(s *corev1.PodSpec) {
