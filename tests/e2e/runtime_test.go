@@ -516,24 +516,41 @@ echo $v 2>/dev/null >$f && echo cgroups writable || echo cgroups read-only`
 
 	t.Run("runAsUser", func(t *testing.T) {
 		sb := env.sandbox(t, "user", "")
+		ids := func(name string, user *runtime.User) (uid, gid, groups string) {
+			t.Helper()
+			id := env.run(t, sb, runtime.ContainerConfig{Name: name, Args: []string{"cat", "/proc/self/status"}, User: user})
+			env.waitExited(t, id)
+			stdout, _ := env.logs(t, id, logs.ReadOptions{})
+			for _, l := range strings.Split(stdout, "\n") {
+				switch {
+				case strings.HasPrefix(l, "Uid:"):
+					uid = strings.Join(strings.Fields(l)[1:], " ")
+				case strings.HasPrefix(l, "Gid:"):
+					gid = strings.Join(strings.Fields(l)[1:], " ")
+				case strings.HasPrefix(l, "Groups:"):
+					groups = strings.Join(strings.Fields(l)[1:], " ")
+				}
+			}
+			return uid, gid, groups
+		}
 		uid, gid := int64(1000), int64(3000)
-		id := env.run(t, sb, runtime.ContainerConfig{Name: "id", Args: []string{"cat", "/proc/self/status"},
-			User: &runtime.User{UID: &uid, GID: &gid, SupplementalGroups: []int64{4000}}})
-		env.waitExited(t, id)
-		stdout, _ := env.logs(t, id, logs.ReadOptions{})
-		var uidLine, gidLine, groups string
-		for _, l := range strings.Split(stdout, "\n") {
-			switch {
-			case strings.HasPrefix(l, "Uid:"):
-				uidLine = strings.Join(strings.Fields(l)[1:], " ")
-			case strings.HasPrefix(l, "Gid:"):
-				gidLine = strings.Join(strings.Fields(l)[1:], " ")
-			case strings.HasPrefix(l, "Groups:"):
-				groups = strings.Join(strings.Fields(l)[1:], " ")
+		u, g, groups := ids("id", &runtime.User{UID: &uid, GID: &gid, SupplementalGroups: []int64{4000}})
+		if u != "1000 1000 1000 1000" || g != "3000 3000 3000 3000" || !strings.Contains(groups, "4000") {
+			t.Errorf("Uid %q Gid %q Groups %q", u, g, groups)
+		}
+		// Without a group, the group and the supplementary groups come from
+		// the image's /etc/passwd and /etc/group (nobody:65534, a member of
+		// users:100), copied from the first container's snapshot and read
+		// there for the next containers of the image.
+		nobody := int64(65534)
+		for _, name := range []string{"nobody-1", "nobody-2"} {
+			u, g, groups := ids(name, &runtime.User{UID: &nobody})
+			if u != "65534 65534 65534 65534" || g != "65534 65534 65534 65534" || groups != "100 65534" {
+				t.Errorf("%s: Uid %q Gid %q Groups %q", name, u, g, groups)
 			}
 		}
-		if uidLine != "1000 1000 1000 1000" || gidLine != "3000 3000 3000 3000" || !strings.Contains(groups, "4000") {
-			t.Errorf("Uid %q Gid %q Groups %q", uidLine, gidLine, groups)
+		if kept, _ := filepath.Glob(filepath.Join(env.cfg.RootDir, "image-users", "*", "etc", "group")); len(kept) == 0 {
+			t.Error("no copy of the image's /etc/group kept")
 		}
 	})
 

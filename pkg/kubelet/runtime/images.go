@@ -20,6 +20,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
@@ -33,6 +34,13 @@ type ImageService struct {
 	namespace   string
 	snapshotter string
 	registries  *registries.Registries
+
+	// userFilesDir keeps a copy of each image's /etc/passwd and /etc/group
+	// (imageusers.go); none when empty. userFilesMu is held for reading
+	// while a copy is made and read, for writing while copies are pruned.
+	userFilesDir  string
+	userFilesMu   sync.RWMutex
+	userFilesCopy singleflight.Group
 
 	mu sync.Mutex
 	// content is what the manifests of local images say, by manifest
@@ -306,6 +314,7 @@ func (r *ImageService) ListImages(ctx context.Context) ([]*Image, error) {
 		}
 		out = append(out, img)
 	}
+	r.pruneUserFiles(out)
 	return out, nil
 }
 

@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		r.client, r.ownClient = c, true
 	}
 	r.ImageService = NewImageService(r.client, cfg.Namespace, cfg.Snapshotter, cfg.Registries)
+	r.ImageService.userFilesDir = filepath.Join(cfg.RootDir, "image-users")
 	r.bgCtx, r.cancel = context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
 	// Subscribe before recovering so that no exit between the two is missed.
 	ready := make(chan struct{})

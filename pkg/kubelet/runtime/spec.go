@@ -184,7 +184,11 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 	if cfg.ReadOnlyRootfs {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
-	opts = append(opts, userOpts(cfg.User, img.Config.User)...)
+	if uopts := userOpts(cfg.User, img.Config.User); readsImageUsers(cfg.User) {
+		opts = append(opts, r.withImageUserFiles(img.chainID, uopts))
+	} else {
+		opts = append(opts, uopts...)
+	}
 	if cfg.Privileged {
 		opts = append(opts, oci.WithPrivileged, oci.WithHostDevices, oci.WithAllDevicesAllowed)
 	} else if cfg.Capabilities != nil {
@@ -317,13 +321,19 @@ func userOpts(u *User, imageUser string) []oci.SpecOpts {
 		opts = append(opts, withGID(uint32(*u.GID)))
 	}
 	// Groups of the user in the image's /etc/group, as docker and CRI do.
-	if u == nil || u.UID == nil || u.GID == nil {
+	if readsImageUsers(u) {
 		opts = append(opts, withAdditionalGIDsOfUser())
 	}
 	if u != nil && len(u.SupplementalGroups) > 0 {
 		opts = append(opts, withSupplementalGroups(u.SupplementalGroups))
 	}
 	return opts
+}
+
+// readsImageUsers reports whether userOpts read the image's /etc/passwd or
+// /etc/group: unless both the user and the group are given.
+func readsImageUsers(u *User) bool {
+	return u == nil || u.UID == nil || u.GID == nil
 }
 
 func withAdditionalGIDsOfUser() oci.SpecOpts {

@@ -46,7 +46,7 @@ type imageSpec struct {
 }
 
 // baseFiles are what programs in a container expect to find: root and nobody for user
-// lookups, a world-writable /tmp, and the root directories of a distribution's base image
+// lookups (nobody also in group users, for the supplementary groups of an image's user), a world-writable /tmp, and the root directories of a distribution's base image
 // (/proc, /sys, /dev and /run as mount points, /var/run a link to /run as on Debian). Without
 // them runc creates each mount point in the container's writable layer at every start.
 func baseFiles() []entry {
@@ -54,7 +54,7 @@ func baseFiles() []entry {
 		{name: "dev", dir: true, mode: 0o755},
 		{name: "etc", dir: true, mode: 0o755},
 		{name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
-		{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nusers:x:100:nobody\nnogroup:x:65534:\n")},
 		{name: "proc", dir: true, mode: 0o555},
 		{name: "root", dir: true, mode: 0o700},
 		{name: "run", dir: true, mode: 0o755},
