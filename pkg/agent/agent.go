@@ -75,6 +75,10 @@ type Config struct {
 	// EvictionHard are the kubelet's hard eviction thresholds
 	// ("memory.available<100Mi,nodefs.available<10%"); upstream's defaults when empty.
 	EvictionHard string
+	// AllowedUnsafeSysctls are the sysctls pods may set beyond the safe
+	// ones (the kubelet's --allowed-unsafe-sysctls: names, or prefixes
+	// ending in "*").
+	AllowedUnsafeSysctls []string
 	// RunDir holds state that must survive an agent restart but not a
 	// reboot (containerd's state and socket, the runtime's FIFOs);
 	// DefaultRunDir when empty. Tests put it under a temp dir.
@@ -345,6 +349,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Port:           cfg.KubeletPort,
 		ImageFsPath:    imageFs,
 		EvictionHard:   evictionHard,
+
+		AllowedUnsafeSysctls: cfg.AllowedUnsafeSysctls,
 	})
 	if err != nil {
 		return err

@@ -84,6 +84,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.ImagesDir, "images-dir", "", "Import image tarballs from this folder at start and when added (default: <data-dir>/agent/images)")
 	f.StringVar(&cfg.PrivateRegistry, "private-registry", "", "Private registry configuration file, read at start (default: <data-dir>/agent/registries.yaml)")
 	f.StringVar(&cfg.EvictionHard, "eviction-hard", "", "Hard eviction thresholds, as the kubelet's flag (default: "+eviction.DefaultHard+")")
+	f.StringSliceVar(&cfg.AllowedUnsafeSysctls, "allowed-unsafe-sysctls", nil, "Unsafe sysctls pods may set, or patterns ending in '*' (kernel.msg*,net.core.somaxconn), as the kubelet's flag; the safe ones are always allowed")
 	f.StringVar(&cfg.RunDir, "run-dir", agent.DefaultRunDir, "Folder for the agent's runtime state that lasts until reboot (containerd's socket and state)")
 	f.StringVar(&cfg.LogDir, "pod-log-dir", agent.DefaultLogDir, "Folder for the pods' container logs")
 	f.StringVar(&cfg.BridgeName, "cni-bridge", "cni0", "Name of the Linux bridge the pods are attached to")

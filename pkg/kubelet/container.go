@@ -17,6 +17,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/kubelet/downward"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
+	"github.com/skiff-k8s/skiff/pkg/sysctl"
 )
 
 // containerConfig derives the runtime's container config from the spec.
@@ -57,6 +58,7 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 	if err := applySecurityContext(&cfg, pod, c, filepath.Join(k.cfg.DataDir, "seccomp")); err != nil {
 		return cfg, err
 	}
+	cfg.Sysctls = sysctl.OfPod(pod)
 	return cfg, nil
 }
 

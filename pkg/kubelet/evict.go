@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"cmp"
 	"context"
 	"io/fs"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+	"github.com/skiff-k8s/skiff/pkg/sysctl"
 )
 
 // newEvictionManager wires the eviction manager to this kubelet.
@@ -121,33 +123,55 @@ func (k *Kubelet) evictPod(pod *corev1.Pod, message string) {
 }
 
 func (k *Kubelet) setEviction(uid types.UID, message string) {
+	k.reject(uid, eviction.Reason, message)
+}
+
+// reject fails the pod with reason and message, as an eviction does.
+func (k *Kubelet) reject(uid types.UID, reason, message string) {
 	w := k.worker(uid)
 	k.mu.Lock()
-	w.evicted = message
+	w.evicted, w.evictedReason = message, reason
 	k.mu.Unlock()
 }
 
 // evictionOf is the eviction (or admission rejection) message of a pod, "" if none.
 func (k *Kubelet) evictionOf(uid types.UID) string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if w := k.workers[uid]; w != nil {
-		return w.evicted
-	}
-	return ""
+	_, msg := k.rejectionOf(uid)
+	return msg
 }
 
-// admit applies the eviction manager's admission to a pod about to start
-// for the first time; a rejected pod is failed with reason Evicted.
+// rejectionOf is the status reason and message of a pod's eviction or
+// admission rejection, "" if none.
+func (k *Kubelet) rejectionOf(uid types.UID) (reason, message string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if w := k.workers[uid]; w != nil && w.evicted != "" {
+		return cmp.Or(w.evictedReason, eviction.Reason), w.evicted
+	}
+	return "", ""
+}
+
+// admit applies the kubelet's admission to a pod about to start for the
+// first time, in upstream's order: the eviction manager's (a rejected pod
+// fails with reason Evicted), then the sysctl allowlist's (reason
+// SysctlForbidden, and the message "Pod was rejected: " and why).
 func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
-	if w.admitted || k.eviction == nil {
+	if w.admitted {
 		return true
 	}
-	ok, msg := k.eviction.Admit(pod, qosClass(pod) == corev1.PodQOSBestEffort)
-	if !ok {
-		k.setEviction(pod.UID, msg)
-		k.recorder.Event(pod, corev1.EventTypeWarning, eviction.Reason, msg)
-		return false
+	if k.eviction != nil {
+		if ok, msg := k.eviction.Admit(pod, qosClass(pod) == corev1.PodQOSBestEffort); !ok {
+			k.setEviction(pod.UID, msg)
+			k.recorder.Event(pod, corev1.EventTypeWarning, eviction.Reason, msg)
+			return false
+		}
+	}
+	if k.sysctls != nil {
+		if msg := k.sysctls.Admit(pod); msg != "" {
+			k.reject(pod.UID, sysctl.ForbiddenReason, "Pod was rejected: "+msg)
+			k.recorder.Event(pod, corev1.EventTypeWarning, sysctl.ForbiddenReason, msg)
+			return false
+		}
 	}
 	w.admitted = true
 	return true

@@ -41,6 +41,7 @@ import (
 	kserver "github.com/skiff-k8s/skiff/pkg/kubelet/server"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/volume"
 	"github.com/skiff-k8s/skiff/pkg/network"
+	"github.com/skiff-k8s/skiff/pkg/sysctl"
 )
 
 // Config is what the kubelet needs from the agent that runs it.
@@ -80,6 +81,10 @@ type Config struct {
 	// EvictionHard are the hard eviction thresholds; upstream's defaults
 	// when nil.
 	EvictionHard []eviction.Threshold
+	// AllowedUnsafeSysctls are the sysctls pods may set beyond the safe
+	// ones: names, or prefixes ending in "*" (the kubelet's
+	// --allowed-unsafe-sysctls).
+	AllowedUnsafeSysctls []string
 }
 
 // Kubelet runs the pods of one node.
@@ -102,6 +107,8 @@ type Kubelet struct {
 	services corelisters.ServiceLister
 	imageGC  *images.GC
 	eviction *eviction.Manager
+	// sysctls admits the pods whose sysctls the node allows.
+	sysctls *sysctl.Allowlist
 
 	mu sync.Mutex
 	// pods are the last known objects by UID, kept after a delete until the
@@ -158,6 +165,9 @@ func New(cfg Config) (*Kubelet, error) {
 		cfg.EvictionHard = eviction.DefaultThresholds()
 	}
 	k.eviction = k.newEvictionManager(cfg.EvictionHard)
+	if k.sysctls, err = sysctl.NewAllowlist(cfg.AllowedUnsafeSysctls); err != nil {
+		return nil, fmt.Errorf("kubelet: allowed unsafe sysctls: %w", err)
+	}
 	return k, nil
 }
 

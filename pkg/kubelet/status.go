@@ -115,12 +115,12 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	if isTerminal(old.Phase) {
 		s.Phase = old.Phase // a terminal phase never changes
 	}
-	evicted := k.evictionOf(pod.UID)
+	reason, evicted := k.rejectionOf(pod.UID)
 	// Failed once the eviction killed the containers: a status computed
 	// while they still run (a sync racing the eviction) must not make the
 	// pod terminal, or its containers would stay reported running.
-	if evicted != "" && !anyRunning(s) && (!isTerminal(old.Phase) || old.Reason == eviction.Reason) {
-		s.Phase, s.Reason, s.Message = corev1.PodFailed, eviction.Reason, evicted
+	if evicted != "" && !anyRunning(s) && (!isTerminal(old.Phase) || old.Reason == reason) {
+		s.Phase, s.Reason, s.Message = corev1.PodFailed, reason, evicted
 	} else if w != nil && w.deadlineExceeded && !isTerminal(s.Phase) || (w != nil && w.deadlineExceeded && old.Reason == "DeadlineExceeded") {
 		s.Phase = corev1.PodFailed
 		s.Reason = "DeadlineExceeded"

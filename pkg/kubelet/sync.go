@@ -50,9 +50,11 @@ type podWorker struct {
 	pulls map[string]*pullBackoff
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
-	// evicted is the eviction (or admission rejection) message; set under
-	// Kubelet.mu, by the eviction manager too.
-	evicted string
+	// evicted is the eviction (or admission rejection) message, and
+	// evictedReason its status reason (eviction.Reason when empty); set
+	// under Kubelet.mu, by the eviction manager too.
+	evicted       string
+	evictedReason string
 	// admitted is set once the pod passed admission.
 	admitted bool
 	// refreshed is when the pod's configMap/secret/projected volumes were
@@ -153,8 +155,9 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 		}
 		return 0, k.teardownNetwork(ctx, uid)
 	}
-	// Eviction (pkg/kubelet/eviction): an evicted or rejected pod is
-	// killed and fails with reason Evicted.
+	// Eviction (pkg/kubelet/eviction) and admission: an evicted or
+	// rejected pod is killed and fails with reason Evicted (or the
+	// admission's, such as SysctlForbidden).
 	if k.evictionOf(uid) != "" || pr.sandbox == nil && pod.Status.StartTime == nil && !k.admit(pod, w) {
 		k.stopProbes(pr)
 		if err := k.killPod(ctx, uid, pod, eviction.GracePeriod); err != nil {

@@ -28,7 +28,8 @@ import (
 // gRPC probes, ephemeral containers (kubectl debug), /etc/hosts and the
 // image pull back-off.
 func TestPodFeatures(t *testing.T) {
-	n := kubeletStart(t)
+	// The Sysctls case sets one unsafe sysctl the node allows.
+	n := kubeletStart(t, "--allowed-unsafe-sysctls", "kernel.msg*")
 	n.waitImage(t, ctdBusyboxRef)
 
 	// A server the hooks call; its log shows who called what.
@@ -265,6 +266,61 @@ func TestPodFeatures(t *testing.T) {
 		}
 		if h := n.s.Kubectl(t, "exec", "hosts", "--", "/agnhost-lite", "hostname"); strings.TrimSpace(h) != "web" {
 			t.Errorf("hostname %q", h)
+		}
+	})
+
+	t.Run("Sysctls", func(t *testing.T) {
+		t.Parallel()
+		hostPortStart, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Safe ones (one named with slashes) and an allowed unsafe one,
+		// set in the pod's namespaces for each of its containers.
+		spec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			SecurityContext: &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"},
+				{Name: "net/ipv4/ip_local_port_range", Value: "40000 50000"},
+				{Name: "kernel.msgmax", Value: "12345"},
+			}},
+			InitContainers: []corev1.Container{busybox("init", "cat /proc/sys/kernel/msgmax")},
+			Containers: []corev1.Container{busybox("c",
+				"cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ip_local_port_range /proc/sys/kernel/msgmax")},
+		}
+		n.createSpec(t, "sysctls", spec)
+		if p := n.waitPod(t, "sysctls", "finished", func(p *corev1.Pod) bool { return isTerminalPhase(p.Status.Phase) }); p.Status.Phase != corev1.PodSucceeded {
+			t.Fatalf("phase %s: %+v", p.Status.Phase, p.Status.ContainerStatuses)
+		}
+		if got := n.logs(t, "sysctls", "c"); got != "0\n40000\t50000\n12345\n" {
+			t.Errorf("sysctls in the container: %q", got)
+		}
+		if got := n.logs(t, "sysctls", "init"); got != "12345\n" {
+			t.Errorf("kernel.msgmax in the init container: %q", got)
+		}
+		if now, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); string(now) != string(hostPortStart) {
+			t.Errorf("the host's ip_unprivileged_port_start changed: %q, was %q", now, hostPortStart)
+		}
+
+		// An unsafe sysctl the node does not allow: the kubelet rejects
+		// the pod, as upstream's.
+		spec = corev1.PodSpec{SecurityContext: &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "kernel.shmmax", Value: "1"}}},
+			Containers: []corev1.Container{agnhost("c", "sleep", "infinity")}}
+		n.createSpec(t, "sysctl-forbidden", spec)
+		p := n.waitPod(t, "sysctl-forbidden", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		if want := `Pod was rejected: forbidden sysctl: "kernel.shmmax" not allowlisted`; p.Status.Reason != "SysctlForbidden" || p.Status.Message != want {
+			t.Errorf("status reason %q message %q, want SysctlForbidden %q", p.Status.Reason, p.Status.Message, want)
+		}
+		if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Running != nil || p.Status.ContainerStatuses[0].ContainerID != "" {
+			t.Errorf("a rejected pod's container ran: %+v", p.Status.ContainerStatuses)
+		}
+		n.waitEvent(t, "sysctl-forbidden", corev1.EventTypeWarning, "SysctlForbidden", `forbidden sysctl: "kernel.shmmax" not allowlisted`)
+
+		// A net sysctl with hostNetwork: the API refuses the pod.
+		spec = corev1.PodSpec{HostNetwork: true, SecurityContext: &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.core.somaxconn", Value: "1024"}}},
+			Containers: []corev1.Container{agnhost("c", "sleep", "infinity")}}
+		_, err = n.s.Client.CoreV1().Pods("default").Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sysctl-hostnet"}, Spec: spec}, metav1.CreateOptions{})
+		if want := `spec.securityContext.sysctls[0].name: Invalid value: "net.core.somaxconn": may not be specified when 'hostNetwork' is true`; !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("hostNetwork pod with a net sysctl: %v, want 422 with %q", err, want)
 		}
 	})
 

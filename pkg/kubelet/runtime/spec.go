@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -47,6 +48,11 @@ type ContainerConfig struct {
 	// Seccomp is the container's seccomp profile; nil runs it unconfined,
 	// as Kubernetes does by default. A privileged container has none.
 	Seccomp *Seccomp
+	// Sysctls are the pod's namespaced sysctls, by dotted name. With no
+	// sandbox container to hold them, every container of the pod sets
+	// them in the namespaces it joins; runc refuses one of a namespace the
+	// container shares with the host.
+	Sysctls map[string]string
 	// TargetPID, when set, is a process of the sandbox (a running
 	// container's) whose PID namespace the container joins instead of
 	// having its own, as an ephemeral container with a targetContainerName.
@@ -208,7 +214,23 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 			opts = append(opts, seccomp.WithDefaultProfile())
 		}
 	}
+	if len(cfg.Sysctls) > 0 {
+		opts = append(opts, withSysctls(cfg.Sysctls))
+	}
 	return opts, nil
+}
+
+func withSysctls(sysctls map[string]string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		maps.Copy(s.Linux.Sysctl, sysctls)
+		return nil
+	}
 }
 
 // mounts are the sandbox's /etc files and its /dev/shm at shm when not empty

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-k8s/skiff/pkg/sysctl"
 )
 
 // ValidatePodTemplateSpec checks a pod template: its labels and annotations and its spec.
@@ -941,8 +943,35 @@ func validatePodSecurityContext(sc *corev1.PodSecurityContext, spec *corev1.PodS
 		}
 	}
 	errs = append(errs, validateSeccompProfile(sc.SeccompProfile, fldPath.Child("seccompProfile"))...)
+	errs = append(errs, validateSysctls(sc.Sysctls, spec, fldPath.Child("sysctls"))...)
 	if spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace && spec.HostPID {
 		errs = append(errs, field.Invalid(fldPath.Child("shareProcessNamespace"), *spec.ShareProcessNamespace, "ShareProcessNamespace and HostPID cannot both be enabled"))
+	}
+	return errs
+}
+
+// validateSysctls: valid names, each once, and none of a namespace the pod
+// shares with the host, as upstream.
+func validateSysctls(sysctls []corev1.Sysctl, spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, s := range sysctls {
+		p := fldPath.Index(i).Child("name")
+		switch {
+		case s.Name == "":
+			errs = append(errs, field.Required(p, ""))
+		case !sysctl.IsValidName(s.Name):
+			errs = append(errs, field.Invalid(p, s.Name, fmt.Sprintf("must have at most %d characters and match regex %s", sysctl.MaxLength, sysctl.NameRegexp)))
+		case seen[s.Name]:
+			errs = append(errs, field.Duplicate(p, s.Name))
+		}
+		seen[s.Name] = true
+		switch ns := sysctl.NamespaceOf(s.Name); {
+		case spec.HostNetwork && ns == sysctl.NetNamespace:
+			errs = append(errs, field.Invalid(p, s.Name, "may not be specified when 'hostNetwork' is true"))
+		case spec.HostIPC && ns == sysctl.IPCNamespace:
+			errs = append(errs, field.Invalid(p, s.Name, "may not be specified when 'hostIPC' is true"))
+		}
 	}
 	return errs
 }

@@ -36,6 +36,19 @@ func TestEnumsAndForbiddenFields(t *testing.T) {
 			s.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, Protocol: "QUIC"}}
 		},
 			[]want{{field.ErrorTypeNotSupported, "spec.containers[0].ports[0].protocol", `supported values: "SCTP", "TCP", "UDP"`}}},
+		"sysctls": {func(s *corev1.PodSpec) {
+			s.HostNetwork, s.HostIPC = true, true
+			s.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: ""}, {Name: "Net.Core"}, {Name: "kernel.shm_rmid_forced"}, {Name: "kernel.shm_rmid_forced"},
+				{Name: "net/ipv4/ip_local_port_range", Value: "40000 50000"}, {Name: "vm.swappiness"}}}
+		}, []want{
+			{field.ErrorTypeRequired, "spec.securityContext.sysctls[0].name", ""},
+			{field.ErrorTypeInvalid, "spec.securityContext.sysctls[1].name", `must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`},
+			{field.ErrorTypeInvalid, "spec.securityContext.sysctls[2].name", "may not be specified when 'hostIPC' is true"},
+			{field.ErrorTypeDuplicate, "spec.securityContext.sysctls[3].name", ""},
+			{field.ErrorTypeInvalid, "spec.securityContext.sysctls[3].name", "may not be specified when 'hostIPC' is true"},
+			{field.ErrorTypeInvalid, "spec.securityContext.sysctls[4].name", "may not be specified when 'hostNetwork' is true"},
+		}},
 		"seccomp profile without type": {func(s *corev1.PodSpec) {
 			s.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{}}
 		}, []want{{field.ErrorTypeRequired, "spec.securityContext.seccompProfile.type", "type is required when seccompProfile is set"}}},
