@@ -47,24 +47,15 @@ func (r *ImageService) withImageUserFiles(chainID string, opts []oci.SpecOpts) o
 			return fmt.Errorf("read the image's users and groups: %w", err)
 		}
 		if dir == "" {
-			return applyOpts(ctx, client, c, s, opts)
+			return oci.ApplyOpts(ctx, client, c, s, opts...)
 		}
 		// With no snapshot named, containerd's options read the files
 		// under the spec's root path.
 		root := s.Root
 		s.Root = &specs.Root{Path: dir}
 		defer func() { s.Root = root }()
-		return applyOpts(ctx, client, &containers.Container{ID: c.ID}, s, opts)
+		return oci.ApplyOpts(ctx, client, &containers.Container{ID: c.ID}, s, opts...)
 	}
-}
-
-func applyOpts(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec, opts []oci.SpecOpts) error {
-	for _, o := range opts {
-		if err := o(ctx, client, c, s); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // userFilesPath is the directory of an image's copied user files.
@@ -109,17 +100,12 @@ func (r *ImageService) imageUserFiles(ctx context.Context, client oci.Client, c 
 // dir, whole or not at all: false when one is too large or not a regular
 // file, which only containerd's own reading handles as it should.
 func copyUserFiles(root, dir string) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return false, err
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".copy-")
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return false, err
-		}
-		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return false, err
-		}
-		if tmp, err = os.MkdirTemp(filepath.Dir(dir), ".copy-"); err != nil {
-			return false, err
-		}
+		return false, err
 	}
 	defer os.RemoveAll(tmp)
 	for _, name := range userFileNames {
@@ -135,15 +121,12 @@ func copyUserFiles(root, dir string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if !info.Mode().IsRegular() || info.Size() > userFilesLimit {
+		if !info.Mode().IsRegular() {
 			return false, nil
 		}
 		data, err := readLimited(src, userFilesLimit)
-		if err != nil {
+		if err != nil || data == nil {
 			return false, err
-		}
-		if data == nil {
-			return false, nil // grew past the limit
 		}
 		dst := filepath.Join(tmp, name)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

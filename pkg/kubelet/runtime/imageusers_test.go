@@ -120,7 +120,7 @@ func TestWithImageUserFiles(t *testing.T) {
 			opts := userOpts(tc.user, tc.imageUser)
 			// The reference: containerd's options reading the image's root.
 			ref := &oci.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}, Root: &specs.Root{Path: image}}
-			if err := applyOpts(context.Background(), nil, &containers.Container{}, ref, opts); err != nil {
+			if err := oci.ApplyOpts(context.Background(), nil, &containers.Container{}, ref, opts...); err != nil {
 				t.Fatal(err)
 			}
 			s := &oci.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}, Root: &specs.Root{Path: "rootfs"}}
