@@ -123,53 +123,57 @@ func (k *Kubelet) evictPod(pod *corev1.Pod, message string) {
 }
 
 func (k *Kubelet) setEviction(uid types.UID, message string) {
-	k.reject(uid, eviction.Reason, message)
-}
-
-// reject fails the pod with reason and message, as an eviction does.
-func (k *Kubelet) reject(uid types.UID, reason, message string) {
 	w := k.worker(uid)
 	k.mu.Lock()
-	w.evicted, w.evictedReason = message, reason
+	w.evicted, w.evictedReason, w.rejected = message, eviction.Reason, false
 	k.mu.Unlock()
+}
+
+// reject fails a pod that admission refused, as upstream's rejectPod: a
+// Warning event with reason and message, and the status message
+// "Pod was rejected: " and message, without a DisruptionTarget condition.
+func (k *Kubelet) reject(pod *corev1.Pod, reason, message string) {
+	w := k.worker(pod.UID)
+	k.mu.Lock()
+	w.evicted, w.evictedReason, w.rejected = "Pod was rejected: "+message, reason, true
+	k.mu.Unlock()
+	k.recorder.Event(pod, corev1.EventTypeWarning, reason, message)
 }
 
 // evictionOf is the eviction (or admission rejection) message of a pod, "" if none.
 func (k *Kubelet) evictionOf(uid types.UID) string {
-	_, msg := k.rejectionOf(uid)
+	_, msg, _ := k.rejectionOf(uid)
 	return msg
 }
 
 // rejectionOf is the status reason and message of a pod's eviction or
-// admission rejection, "" if none.
-func (k *Kubelet) rejectionOf(uid types.UID) (reason, message string) {
+// admission rejection (rejected), "" if none.
+func (k *Kubelet) rejectionOf(uid types.UID) (reason, message string, rejected bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if w := k.workers[uid]; w != nil && w.evicted != "" {
-		return cmp.Or(w.evictedReason, eviction.Reason), w.evicted
+		return cmp.Or(w.evictedReason, eviction.Reason), w.evicted, w.rejected
 	}
-	return "", ""
+	return "", "", false
 }
 
 // admit applies the kubelet's admission to a pod about to start for the
 // first time, in upstream's order: the eviction manager's (a rejected pod
 // fails with reason Evicted), then the sysctl allowlist's (reason
-// SysctlForbidden, and the message "Pod was rejected: " and why).
+// SysctlForbidden).
 func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
 	if w.admitted {
 		return true
 	}
 	if k.eviction != nil {
 		if ok, msg := k.eviction.Admit(pod, qosClass(pod) == corev1.PodQOSBestEffort); !ok {
-			k.setEviction(pod.UID, msg)
-			k.recorder.Event(pod, corev1.EventTypeWarning, eviction.Reason, msg)
+			k.reject(pod, eviction.Reason, msg)
 			return false
 		}
 	}
 	if k.sysctls != nil {
 		if msg := k.sysctls.Admit(pod); msg != "" {
-			k.reject(pod.UID, sysctl.ForbiddenReason, "Pod was rejected: "+msg)
-			k.recorder.Event(pod, corev1.EventTypeWarning, sysctl.ForbiddenReason, msg)
+			k.reject(pod, sysctl.ForbiddenReason, msg)
 			return false
 		}
 	}

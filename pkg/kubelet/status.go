@@ -115,7 +115,7 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	if isTerminal(old.Phase) {
 		s.Phase = old.Phase // a terminal phase never changes
 	}
-	reason, evicted := k.rejectionOf(pod.UID)
+	reason, evicted, rejected := k.rejectionOf(pod.UID)
 	// Failed once the eviction killed the containers: a status computed
 	// while they still run (a sync racing the eviction) must not make the
 	// pod terminal, or its containers would stay reported running.
@@ -166,7 +166,10 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 			conds = append(conds, c)
 		}
 	}
-	if s.Reason == eviction.Reason && !hasCondition(conds, corev1.DisruptionTarget) {
+	// An eviction disrupts the pod; an admission's rejection, before it
+	// ran, does not (upstream's rejectPod sets no condition). A status
+	// written before keeps its condition, above.
+	if evicted != "" && !rejected && s.Reason == eviction.Reason && !hasCondition(conds, corev1.DisruptionTarget) {
 		conds = append(conds, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 			Reason: corev1.PodReasonTerminationByKubelet, Message: s.Message})
 	}

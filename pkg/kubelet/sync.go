@@ -51,10 +51,12 @@ type podWorker struct {
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
 	// evicted is the eviction (or admission rejection) message, and
-	// evictedReason its status reason (eviction.Reason when empty); set
-	// under Kubelet.mu, by the eviction manager too.
+	// evictedReason its status reason (eviction.Reason when empty);
+	// rejected marks an admission's rejection. Set under Kubelet.mu, by the
+	// eviction manager too.
 	evicted       string
 	evictedReason string
+	rejected      bool
 	// admitted is set once the pod passed admission.
 	admitted bool
 	// refreshed is when the pod's configMap/secret/projected volumes were

@@ -297,7 +297,8 @@ func TestImageGC(t *testing.T) {
 
 // TestEvictionUnderMemoryPressure runs a node whose memory threshold is
 // always met: it reports MemoryPressure, rejects a BestEffort pod at
-// admission, and evicts running pods (Failed, Evicted, DisruptionTarget).
+// admission (Failed, Evicted, "Pod was rejected: ..."), and evicts running
+// pods (Failed, Evicted, DisruptionTarget).
 func TestEvictionUnderMemoryPressure(t *testing.T) {
 	n := kubeletStart(t, "--eviction-hard", "memory.available<1000Ti")
 	ctx := context.Background()
@@ -324,11 +325,20 @@ func TestEvictionUnderMemoryPressure(t *testing.T) {
 	}
 	evicted := func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed && p.Status.Reason == "Evicted" }
 
+	// Rejected at admission as upstream's kubelet rejects: the status
+	// message says so, the event gives the condition, and a pod that never
+	// ran is not marked disrupted.
 	mk("besteffort", "")
 	p := n.waitPod(t, "besteffort", "rejected", evicted)
-	if p.Status.Message != "The node had condition: [MemoryPressure]. " {
+	if p.Status.Message != "Pod was rejected: The node had condition: [MemoryPressure]. " {
 		t.Errorf("rejection message %q", p.Status.Message)
 	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget {
+			t.Errorf("a pod rejected at admission has %+v", c)
+		}
+	}
+	n.waitEvent(t, "besteffort", corev1.EventTypeWarning, "Evicted", "The node had condition: [MemoryPressure]. ")
 
 	mk("burstable", "1Mi")
 	p = n.waitPod(t, "burstable", "evicted", evicted)
@@ -373,7 +383,7 @@ func TestEvictionUnderDiskPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := n.waitPod(t, "burstable", "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
-	if got.Status.Reason != "Evicted" || got.Status.Message != "The node had condition: [DiskPressure]. " {
+	if got.Status.Reason != "Evicted" || got.Status.Message != "Pod was rejected: The node had condition: [DiskPressure]. " {
 		t.Errorf("rejection: %q %q", got.Status.Reason, got.Status.Message)
 	}
 	// Reclaim ran (every 10s under pressure); the imported image stays.
