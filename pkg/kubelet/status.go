@@ -17,13 +17,20 @@ import (
 // through pods/status when it changed (from the informer's pod, or from the
 // status last written while the informer still shows the pod it replaced).
 func (k *Kubelet) updatePodStatus(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) error {
-	status := k.podStatus(pod, w, pr)
-	normalizeStatus(status)
-	if apiequality.Semantic.DeepEqual(&pod.Status, status) {
-		return nil
+	base := pod
+	if w != nil && w.written != nil && w.writtenOver == pod.ResourceVersion {
+		// The informer has not caught up with the last write: the status
+		// written is the pod's, for the start time and the conditions'
+		// transition times too, or a second boundary passed since would
+		// make the same status look new.
+		b := *pod
+		b.Status = *w.written
+		base = &b
 	}
-	if w != nil && w.written != nil && w.writtenOver == pod.ResourceVersion && apiequality.Semantic.DeepEqual(w.written, status) {
-		return nil // written already; the informer has not caught up
+	status := k.podStatus(base, w, pr)
+	normalizeStatus(status)
+	if apiequality.Semantic.DeepEqual(&base.Status, status) {
+		return nil
 	}
 	p := pod.DeepCopy()
 	p.Status = *status
