@@ -1,7 +1,6 @@
 package kubelet
 
 import (
-	"cmp"
 	"context"
 	"io/fs"
 	"path/filepath"
@@ -152,7 +151,7 @@ func (k *Kubelet) rejectionOf(uid types.UID) (reason, message string, rejected b
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if w := k.workers[uid]; w != nil && w.evicted != "" {
-		return cmp.Or(w.evictedReason, eviction.Reason), w.evicted, w.rejected
+		return w.evictedReason, w.evicted, w.rejected
 	}
 	return "", "", false
 }

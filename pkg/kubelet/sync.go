@@ -51,8 +51,8 @@ type podWorker struct {
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
 	// evicted is the eviction (or admission rejection) message, and
-	// evictedReason its status reason (eviction.Reason when empty);
-	// rejected marks an admission's rejection. Set under Kubelet.mu, by the
+	// evictedReason its status reason; rejected marks an admission's
+	// rejection. Set under Kubelet.mu (setEviction, reject), by the
 	// eviction manager too.
 	evicted       string
 	evictedReason string
