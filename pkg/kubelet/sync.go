@@ -155,6 +155,12 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 		if err := k.killPod(ctx, uid, pod, gracePeriod(pod)); err != nil {
 			return 0, err
 		}
+		if pr.sandbox != nil && pr.sandbox.SharePID {
+			// Its PID namespace's holder too, as upstream's pause container.
+			if err := k.rt.StopSandbox(ctx, pr.sandbox.ID, 0); err != nil {
+				return 0, err
+			}
+		}
 		return 0, k.teardownNetwork(ctx, uid)
 	}
 	// Eviction (pkg/kubelet/eviction) and admission: an evicted or
@@ -301,7 +307,8 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod) (*podRunti
 		}
 	}
 	cfg := runtime.SandboxConfig{UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
-		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC}
+		HostNetwork: pod.Spec.HostNetwork, HostIPC: pod.Spec.HostIPC, HostPID: pod.Spec.HostPID,
+		SharePID: pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace}
 	// A bad hostname fails before the network is set up.
 	var err error
 	if cfg.Hostname, err = podHostname(pod, k.cfg.ClusterDomain); err != nil {

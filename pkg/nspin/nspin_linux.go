@@ -82,3 +82,18 @@ func pinOnThisThread(path string, kind Kind, flag int, setup func() error) error
 	}
 	return nil
 }
+
+// Bind pins the namespace of the file nsPath (such as /proc/PID/ns/pid) at
+// path, created if missing: for a namespace that a process made, as a PID
+// namespace must be. On error nothing is mounted at path.
+func Bind(nsPath, path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o444)
+	if err != nil {
+		return fmt.Errorf("create namespace mount point: %w", err)
+	}
+	f.Close()
+	if err := unix.Mount(nsPath, path, "none", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind mount namespace %s: %w", nsPath, err)
+	}
+	return nil
+}

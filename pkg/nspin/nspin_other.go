@@ -12,3 +12,6 @@ func Unpin(string) error { return nil }
 
 // IsPinned is false off Linux.
 func IsPinned(string) bool { return false }
+
+// Bind fails off Linux.
+func Bind(string, string) error { return errors.New("namespaces need Linux") }

@@ -578,6 +578,11 @@ func TestKubelet(t *testing.T) {
 	})
 
 	t.Run("ReadoptAfterKill9", func(t *testing.T) {
+		// A pod sharing its PID namespace keeps its holder too.
+		shared := n.createSpec(t, "shared", corev1.PodSpec{ShareProcessNamespace: ptr.To(true), Containers: []corev1.Container{
+			agnhost("a", "sleep", "infinity"), busybox("b", "sleep 3600")}})
+		n.waitPod(t, "shared", "both running", allRunning)
+		holder := holderOf(t, "pod"+string(shared.UID))
 		before := n.waitPod(t, "web", "Running", podRunning)
 		id := before.Status.ContainerStatuses[0].ContainerID
 		n.s.Kill()
@@ -591,5 +596,15 @@ func TestKubelet(t *testing.T) {
 			t.Errorf("web after restart: container %s (was %s), restartCount %d", c.ContainerID, id, c.RestartCount)
 		}
 		httpGet(t, "http://"+net.JoinHostPort(after.Status.PodIP, "8080")+"/")
+		p := n.waitPod(t, "shared", "both running", allRunning)
+		for _, c := range p.Status.ContainerStatuses {
+			if c.RestartCount != 0 {
+				t.Errorf("shared/%s restarted %d times", c.Name, c.RestartCount)
+			}
+		}
+		if h := holderOf(t, "pod"+string(shared.UID)); h != holder {
+			t.Errorf("shared's holder %d, was %d", h, holder)
+		}
+		pidOf(t, n.s.Kubectl(t, "exec", "shared", "-c", "b", "--", "ps"), "agnhost-lite sleep infinity")
 	})
 }

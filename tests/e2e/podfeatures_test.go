@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -25,8 +27,8 @@ import (
 
 // TestPodFeatures runs pods through `skiff server`'s node agent for the
 // pod features beyond the basics: lifecycle hooks, termination messages,
-// gRPC probes, ephemeral containers (kubectl debug), /etc/hosts and the
-// image pull back-off.
+// gRPC probes, ephemeral containers (kubectl debug), /etc/hosts, sysctls,
+// shared and host PID namespaces, and the image pull back-off.
 func TestPodFeatures(t *testing.T) {
 	// The Sysctls case sets one unsafe sysctl the node allows.
 	n := kubeletStart(t, "--allowed-unsafe-sysctls", "kernel.msg*")
@@ -324,6 +326,76 @@ func TestPodFeatures(t *testing.T) {
 		}
 	})
 
+	t.Run("ProcessNamespaces", func(t *testing.T) {
+		t.Parallel()
+		// shareProcessNamespace: each container sees the other's
+		// processes, and PID 1 is the pod's holder, not a container's.
+		spec := corev1.PodSpec{ShareProcessNamespace: ptr.To(true), Containers: []corev1.Container{
+			agnhost("a", "sleep", "infinity"), busybox("b", "sleep 3600")}}
+		pod := n.createSpec(t, "shared-pid", spec)
+		n.waitPod(t, "shared-pid", "both running", allRunning)
+		for _, c := range [][]string{{"-c", "a", "--", "/agnhost-lite", "cat", "/proc/1/comm"}, {"-c", "b", "--", "cat", "/proc/1/comm"}} {
+			if out := n.s.Kubectl(t, append([]string{"exec", "shared-pid"}, c...)...); strings.TrimSpace(out) != "skiff-pause" {
+				t.Errorf("PID 1 of container %s is %q, want the pod's holder skiff-pause", c[1], out)
+			}
+		}
+		holder := holderOf(t, "pod"+string(pod.UID))
+		first := pidOf(t, n.s.Kubectl(t, "exec", "shared-pid", "-c", "b", "--", "ps"), "agnhost-lite sleep infinity")
+
+		// b kills a's process: a restarts into the same namespace, which
+		// its holder kept, and b runs on.
+		n.s.Kubectl(t, "exec", "shared-pid", "-c", "b", "--", "kill", first)
+		p := n.waitPod(t, "shared-pid", "a restarted", func(p *corev1.Pod) bool {
+			return allRunning(p) && p.Status.ContainerStatuses[0].RestartCount == 1
+		})
+		if rc := p.Status.ContainerStatuses[1].RestartCount; rc != 0 {
+			t.Errorf("b restarted %d times", rc)
+		}
+		if second := pidOf(t, n.s.Kubectl(t, "exec", "shared-pid", "-c", "b", "--", "ps"), "agnhost-lite sleep infinity"); second == first {
+			t.Errorf("a's process is still %s after its restart", second)
+		}
+		if h := holderOf(t, "pod"+string(pod.UID)); h != holder {
+			t.Errorf("the holder changed from %d to %d", holder, h)
+		}
+
+		// kubectl debug --copy-to shares the copy's processes by default.
+		n.createSpec(t, "copied", corev1.PodSpec{Containers: []corev1.Container{agnhost("c", "sleep", "infinity")}})
+		n.waitPod(t, "copied", "Running", podRunning)
+		n.s.Kubectl(t, "debug", "copied", "--copy-to=copied-debug", "--image="+ctdBusyboxRef, "-c", "dbg", "--", "sleep", "3600")
+		n.waitPod(t, "copied-debug", "both running", allRunning)
+		pidOf(t, n.s.Kubectl(t, "exec", "copied-debug", "-c", "dbg", "--", "ps"), "agnhost-lite sleep infinity")
+
+		// hostPID: the host's namespace; without it or sharing, one's own.
+		hostNS, err := os.Readlink("/proc/self/ns/pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.createSpec(t, "host-pid", corev1.PodSpec{HostPID: true, RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{busybox("c", "readlink /proc/self/ns/pid")}})
+		n.createSpec(t, "own-pid", corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{busybox("c", "readlink /proc/self/ns/pid; cat /proc/1/comm")}})
+		for _, name := range []string{"host-pid", "own-pid"} {
+			if p := n.waitPod(t, name, "finished", func(p *corev1.Pod) bool { return isTerminalPhase(p.Status.Phase) }); p.Status.Phase != corev1.PodSucceeded {
+				t.Fatalf("%s: phase %s: %+v", name, p.Status.Phase, p.Status.ContainerStatuses)
+			}
+		}
+		if got := strings.TrimSpace(n.logs(t, "host-pid", "c")); got != hostNS {
+			t.Errorf("hostPID container's PID namespace %q, want the host's %q", got, hostNS)
+		}
+		if got := strings.Fields(n.logs(t, "own-pid", "c")); len(got) != 2 || got[0] == hostNS || got[1] == "skiff-pause" {
+			t.Errorf("own PID namespace and PID 1: %q, want one of its own with the container's process as PID 1", got)
+		}
+
+		// A finished pod's holder ends, as upstream's pause container does;
+		// a deleted pod's too.
+		done := n.createSpec(t, "shared-done", corev1.PodSpec{ShareProcessNamespace: ptr.To(true), RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{busybox("c", "true")}})
+		n.waitPod(t, "shared-done", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		waitNoHolder(t, done.UID)
+		n.deletePod(t, "shared-pid")
+		waitNoHolder(t, pod.UID)
+	})
+
 	t.Run("ImagePullBackOff", func(t *testing.T) {
 		t.Parallel()
 		// Nothing listens on port 1: every pull fails at once.
@@ -526,4 +598,70 @@ func (n *kubeletNode) debugTTY(t *testing.T, name string) (string, error) {
 	err = cmd.Wait()
 	in.Close()
 	return out.String(), err
+}
+
+// allRunning reports whether the pod runs and all of its containers do.
+func allRunning(p *corev1.Pod) bool {
+	if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) != len(p.Spec.Containers) {
+		return false
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Running == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// pidOf returns the PID of the process with args in ps's output.
+func pidOf(t *testing.T, ps, args string) string {
+	t.Helper()
+	for _, l := range strings.Split(ps, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasSuffix(l, args) {
+			return f[0]
+		}
+	}
+	t.Fatalf("no process %q in:\n%s", args, ps)
+	return ""
+}
+
+// holders returns the host PIDs of the PID namespace holders in a cgroup
+// whose path contains cg (pod<uid> for a pod's).
+func holders(cg string) []int {
+	var out []int
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		cgroups, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if strings.TrimSpace(string(comm)) == "skiff-pause" && strings.Contains(string(cgroups), cg) && !strings.Contains(string(st), ") Z ") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// holderOf returns the one holder in a cgroup whose path contains cg.
+func holderOf(t *testing.T, cg string) int {
+	t.Helper()
+	h := holders(cg)
+	if len(h) != 1 {
+		t.Fatalf("PID namespace holders in %s: %v, want one", cg, h)
+	}
+	return h[0]
+}
+
+// waitNoHolder waits until the pod with uid has no holder left.
+func waitNoHolder(t *testing.T, uid types.UID) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return len(holders("pod"+string(uid))) == 0, nil
+	})
+	if err != nil {
+		t.Errorf("pod %s: holders %v still run", uid, holders("pod"+string(uid)))
+	}
 }

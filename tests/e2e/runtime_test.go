@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -264,6 +265,73 @@ func TestRuntime(t *testing.T) {
 		}
 		if strings.Contains(string(mounts), sb.ID) {
 			t.Errorf("a mount of removed sandbox %s is left", sb.ID)
+		}
+	})
+
+	t.Run("pod PID namespace", func(t *testing.T) {
+		ctx := context.Background()
+		sleeper := func(name string) runtime.ContainerConfig {
+			return runtime.ContainerConfig{Name: name, Command: []string{"sleep", "3600"}, Image: ctdBusyboxRef}
+		}
+		pidNS := func(id string) string {
+			t.Helper()
+			code, out := env.exec(t, id, "readlink", "/proc/self/ns/pid")
+			if code != 0 {
+				t.Fatalf("readlink in %s: %d %s", id, code, out)
+			}
+			return strings.TrimSpace(out)
+		}
+		sb, err := env.rt.CreateSandbox(ctx, runtime.SandboxConfig{UID: "uid-" + netRandomHex(t, 4), Namespace: "default",
+			Name: "shared-pid", SharePID: true, CgroupParent: filepath.Join(env.cfg.CgroupRoot, "pod-shared"), Labels: map[string]string{"test": t.Name()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := env.rt.GetSandbox(ctx, sb.ID); err != nil || !got.SharePID {
+			t.Errorf("sandbox record: %+v %v", got, err)
+		}
+		holder := holderOf(t, "pod-shared")
+		a, b := env.run(t, sb, sleeper("a")), env.run(t, sb, sleeper("b"))
+		if na, nb := pidNS(a), pidNS(b); na != nb {
+			t.Errorf("PID namespaces a %s, b %s, want one", na, nb)
+		}
+		if code, out := env.exec(t, b, "cat", "/proc/1/comm"); code != 0 || out != "skiff-pause\n" {
+			t.Errorf("PID 1: %d %q", code, out)
+		}
+		// The holder is in its cgroup under the pod's, as CRI's pause.
+		if cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", holder)); !strings.Contains(string(cg), "/pod-shared/"+sb.ID+"\n") {
+			t.Errorf("holder's cgroups:\n%s", cg)
+		}
+		// A dead holder takes its namespace's processes with it; the next
+		// container to start gets a new holder and namespace.
+		if err := syscall.Kill(holder, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if st := env.waitExited(t, a); st.ExitCode != 137 {
+			t.Errorf("a after its holder died: %+v", st)
+		}
+		c := env.run(t, sb, sleeper("c"))
+		if h := holderOf(t, "pod-shared"); h == holder {
+			t.Errorf("holder %d not replaced", h)
+		}
+		if code, out := env.exec(t, c, "cat", "/proc/1/comm"); code != 0 || out != "skiff-pause\n" {
+			t.Errorf("PID 1 after the holder's replacement: %d %q", code, out)
+		}
+		// Removing the sandbox ends the holder, its cgroup and the pin.
+		if err := env.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
+		}
+		if h := holders("pod-shared"); len(h) != 0 {
+			t.Errorf("holders %v left", h)
+		}
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", env.cfg.CgroupRoot, "pod-shared")); !os.IsNotExist(err) {
+			t.Errorf("pod cgroup left: %v", err)
+		}
+		if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), sb.ID) {
+			t.Errorf("a mount of removed sandbox %s is left", sb.ID)
+		}
+		// Both at once: refused.
+		if _, err := env.rt.CreateSandbox(ctx, runtime.SandboxConfig{UID: "uid-x", Namespace: "default", Name: "both", SharePID: true, HostPID: true}); err == nil {
+			t.Error("a sandbox with HostPID and SharePID was created")
 		}
 	})
 

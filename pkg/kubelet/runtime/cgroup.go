@@ -47,19 +47,42 @@ func readCounter(file, key string) (int64, bool) {
 	return 0, false
 }
 
-// removePodCgroup removes a pod's now empty cgroup in every hierarchy; runc
-// removes only the containers' own. Best effort: a cgroup still in use stays.
-func removePodCgroup(parent string) {
-	if parent == "" || parent == "/" {
-		return
+// joinCgroup moves pid into the cgroup path, created if missing, in every
+// hierarchy (as runc places a container's processes). Best effort: where it
+// fails the process stays in its parent's cgroup.
+func joinCgroup(pid int, path string) {
+	for _, dir := range cgroupDirs(path) {
+		if os.MkdirAll(dir, 0o755) == nil {
+			_ = os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644)
+		}
 	}
-	os.Remove(filepath.Join(cgroupMount, parent))
+}
+
+// removeCgroup removes the now empty cgroup path in every hierarchy, as a
+// pod's, of which runc removes only the containers' own. Best effort: a
+// cgroup still in use stays.
+func removeCgroup(path string) {
+	for _, dir := range cgroupDirs(path) {
+		os.Remove(dir)
+	}
+}
+
+// cgroupDirs is path in the unified hierarchy, or in each v1 hierarchy.
+func cgroupDirs(path string) []string {
+	if path == "" || path == "/" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cgroupMount, "cgroup.controllers")); err == nil {
+		return []string{filepath.Join(cgroupMount, path)}
+	}
+	var dirs []string
 	entries, _ := os.ReadDir(cgroupMount)
 	for _, e := range entries {
 		if e.IsDir() {
-			os.Remove(filepath.Join(cgroupMount, e.Name(), parent))
+			dirs = append(dirs, filepath.Join(cgroupMount, e.Name(), path))
 		}
 	}
+	return dirs
 }
 
 // CgroupResources are the limits of a cgroup above the containers' (a pod's

@@ -192,6 +192,9 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (retErr error) 
 			})
 		}
 	}()
+	if err := r.ensureSandboxPID(ctx, labels[labelSandboxID]); err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
 	task, err := c.NewTask(ctx, func(string) (cioIO, error) { return cio, nil })
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)

@@ -26,6 +26,8 @@ const (
 	labelCgroupParent = labelPrefix + "cgroup-parent"
 	labelHostNetwork  = labelPrefix + "host-network"
 	labelHostIPC      = labelPrefix + "host-ipc"
+	labelHostPID      = labelPrefix + "host-pid"
+	labelSharePID     = labelPrefix + "share-pid"
 
 	labelName       = labelPrefix + "name"
 	labelAttempt    = labelPrefix + "attempt"

@@ -91,6 +91,7 @@ type Runtime struct {
 	exitMu     sync.Mutex
 	exitActive map[string]bool // exit handling in progress, by container id
 	recs       records         // the runtime's containers in containerd, mirrored
+	pidMu      sync.Mutex      // serialises replacing dead PID namespace holders
 }
 
 // New connects to containerd, watches its events, and re-adopts the

@@ -25,6 +25,12 @@ type SandboxConfig struct {
 	// HostIPC runs the pod in the host's IPC namespace; otherwise its
 	// containers share one of their own.
 	HostIPC bool
+	// HostPID runs the pod's containers in the host's PID namespace.
+	HostPID bool
+	// SharePID gives the pod's containers one PID namespace, held by a
+	// process of the sandbox as PID 1 (shareProcessNamespace); otherwise
+	// each has its own.
+	SharePID bool
 	// DNS is written to the pod's /etc/resolv.conf; nil copies the host's.
 	DNS *DNSConfig
 	// Hosts is the pod's /etc/hosts (the kubelet's is network.HostsFile's).
@@ -67,6 +73,9 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 	if cfg.UID == "" || cfg.Name == "" || cfg.Namespace == "" {
 		return nil, fmt.Errorf("create sandbox: pod uid, name and namespace are required")
 	}
+	if cfg.HostPID && cfg.SharePID {
+		return nil, fmt.Errorf("create sandbox: a pod cannot both share the host's PID namespace and one of its own")
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = cfg.Name
 		if cfg.HostNetwork {
@@ -108,6 +117,16 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 		removeSandboxDir(dir)
 		return nil, fmt.Errorf("create sandbox for pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
 	}
+	if cfg.HostPID {
+		labels[labelHostPID] = "true"
+	}
+	if cfg.SharePID {
+		labels[labelSharePID] = "true"
+		if err := startPIDHolder(dir, cfg.CgroupParent, id); err != nil {
+			removeSandboxDir(dir)
+			return nil, fmt.Errorf("create sandbox for pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
+		}
+	}
 	for k, v := range cfg.Labels {
 		labels[userLabelPrefix+k] = v
 	}
@@ -127,9 +146,12 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbo
 	return sandboxFromLabels(id, info.Labels, info.CreatedAt), nil
 }
 
-// removeSandboxDir unpins the sandbox's IPC namespace and /dev/shm and removes
-// its directory.
+// removeSandboxDir ends the sandbox's PID namespace holder, unpins its IPC
+// namespace and /dev/shm, and removes its directory.
 func removeSandboxDir(dir string) error {
+	if err := stopPIDHolder(dir); err != nil {
+		return err
+	}
 	if err := unpinIPC(dir); err != nil {
 		return err
 	}
@@ -188,6 +210,8 @@ func sandboxFromLabels(id string, labels map[string]string, created time.Time) *
 			NetNSPath:    labels[labelNetNS],
 			HostNetwork:  labels[labelHostNetwork] == "true",
 			HostIPC:      labels[labelHostIPC] == "true",
+			HostPID:      labels[labelHostPID] == "true",
+			SharePID:     labels[labelSharePID] == "true",
 			LogDirectory: labels[labelLogDir],
 			CgroupParent: labels[labelCgroupParent],
 			Labels:       userLabels(labels),
@@ -214,7 +238,9 @@ func (r *Runtime) ListSandboxes(ctx context.Context, match map[string]string) ([
 	return out, nil
 }
 
-// StopSandbox stops every container of the sandbox (each with timeout).
+// StopSandbox stops every container of the sandbox (each with timeout), then
+// its PID namespace holder if it has one (a container started again in the
+// sandbox gets a new one).
 func (r *Runtime) StopSandbox(ctx context.Context, id string, timeout time.Duration) error {
 	cs, err := r.ListContainers(ctx, ContainerFilter{SandboxID: id})
 	if err != nil {
@@ -224,6 +250,9 @@ func (r *Runtime) StopSandbox(ctx context.Context, id string, timeout time.Durat
 		if err := r.StopContainer(ctx, c.ID, timeout); err != nil {
 			return fmt.Errorf("stop sandbox %s: %w", id, err)
 		}
+	}
+	if err := stopPIDHolder(r.sandboxDir(id)); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", id, err)
 	}
 	return nil
 }
@@ -250,7 +279,7 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	if err := removeSandboxDir(r.sandboxDir(id)); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
-	removePodCgroup(sb.CgroupParent)
+	removeCgroup(sb.CgroupParent)
 	if err := r.client.ContainerService().Delete(r.ctx(ctx), id); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}

@@ -56,6 +56,8 @@ type ContainerConfig struct {
 	// TargetPID, when set, is a process of the sandbox (a running
 	// container's) whose PID namespace the container joins instead of
 	// having its own, as an ephemeral container with a targetContainerName.
+	// A sandbox with HostPID or SharePID ignores it: its containers are all
+	// in one namespace already.
 	TargetPID uint32
 }
 
@@ -180,7 +182,13 @@ func (r *Runtime) specOpts(id string, cfg *ContainerConfig, sb *Sandbox, img *Im
 		// container's own of the default spec.
 		opts = append(opts, withoutMount("/dev/shm"))
 	}
-	if cfg.TargetPID != 0 {
+	switch {
+	case sb.HostPID:
+		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
+	case sb.SharePID:
+		// The pod's, which StartContainer makes sure a holder keeps alive.
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: filepath.Join(r.sandboxDir(sb.ID), pidFile)}))
+	case cfg.TargetPID != 0:
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", cfg.TargetPID)}))
 	}
 	opts = append(opts, oci.WithMounts(r.mounts(sb, cfg, shm)))
