@@ -55,6 +55,10 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		cfg.Mounts = append(cfg.Mounts, m)
 		cfg.Labels = map[string]string{labelTerminationMessageFile: file, labelTerminationMessagePolicy: string(c.TerminationMessagePolicy)}
 	}
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	cfg.Labels[labelResources] = resourcesLabel(c.Resources)
 	if err := applySecurityContext(&cfg, pod, c, filepath.Join(k.cfg.DataDir, "seccomp")); err != nil {
 		return cfg, err
 	}

@@ -90,6 +90,7 @@ type Config struct {
 // Kubelet runs the pods of one node.
 type Kubelet struct {
 	cfg      Config
+	allocs   *allocations // in-place resizes' allocations (resize.go)
 	client   kubernetes.Interface
 	rt       *runtime.Runtime
 	net      *network.Manager
@@ -155,6 +156,7 @@ func New(cfg Config) (*Kubelet, error) {
 			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](200*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"}),
 	}
+	k.allocs = newAllocations(cfg.DataDir)
 	k.vol = &volume.Manager{Client: cfg.Client, Sources: k.sources, RootDir: filepath.Join(cfg.DataDir, "pods"), NodeName: cfg.NodeName}
 	gc, err := images.NewGC(cfg.ImageGCPolicy, cfg.Runtime, images.StatFS(cfg.ImageFsPath), k.imagesInUse)
 	if err != nil {

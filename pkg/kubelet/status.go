@@ -104,11 +104,24 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 	if pr == nil {
 		pr = &podRuntime{}
 	}
+	alloc := k.allocation(pod, pr)
+	withAlloc := func(c *corev1.Container, cs corev1.ContainerStatus) corev1.ContainerStatus {
+		if latest := pr.latest[c.Name]; latest != nil && cs.ContainerID != "" {
+			a, ok := alloc[c.Name]
+			if !ok {
+				a = c.Resources
+			}
+			resizeStatus(&cs, a, latest)
+		}
+		return cs
+	}
 	for i := range pod.Spec.InitContainers {
-		s.InitContainerStatuses = append(s.InitContainerStatuses, k.containerStatus(&pod.Spec.InitContainers[i], w, pr, old.InitContainerStatuses))
+		c := &pod.Spec.InitContainers[i]
+		s.InitContainerStatuses = append(s.InitContainerStatuses, withAlloc(c, k.containerStatus(c, w, pr, old.InitContainerStatuses)))
 	}
 	for i := range pod.Spec.Containers {
-		s.ContainerStatuses = append(s.ContainerStatuses, k.containerStatus(&pod.Spec.Containers[i], w, pr, old.ContainerStatuses))
+		c := &pod.Spec.Containers[i]
+		s.ContainerStatuses = append(s.ContainerStatuses, withAlloc(c, k.containerStatus(c, w, pr, old.ContainerStatuses)))
 	}
 	for i := range pod.Spec.EphemeralContainers {
 		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
@@ -180,6 +193,13 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 		conds = append(conds, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 			Reason: corev1.PodReasonTerminationByKubelet, Message: s.Message})
 	}
+	if w != nil && !isTerminal(s.Phase) && pod.DeletionTimestamp == nil {
+		for _, c := range []*corev1.PodCondition{w.resize.pending, w.resize.inProgress} {
+			if c != nil {
+				conds = append(conds, *c)
+			}
+		}
+	}
 	now := metav1.Now()
 	for i := range conds {
 		c := &conds[i]
@@ -208,7 +228,8 @@ func hasCondition(conds []corev1.PodCondition, t corev1.PodConditionType) bool {
 
 func ownCondition(t corev1.PodConditionType) bool {
 	switch t {
-	case corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady:
+	case corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady,
+		corev1.PodResizePending, corev1.PodResizeInProgress:
 		return true
 	}
 	return false

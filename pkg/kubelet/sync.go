@@ -69,6 +69,8 @@ type podWorker struct {
 	// compares with the status it last sent.
 	written     *corev1.PodStatus
 	writtenOver string
+	// resize is the pod's resize conditions (resize.go).
+	resize resizeState
 }
 
 type backoffEntry struct {
@@ -131,6 +133,9 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 		}
 		if err := k.removePod(ctx, uid); err != nil {
 			return 0, err
+		}
+		if err := k.allocs.set(uid, nil); err != nil {
+			klog.FromContext(ctx).Info("Forgetting the pod's allocation failed", "pod", uid, "err", err)
 		}
 		k.mu.Lock()
 		delete(k.pods, uid)
@@ -213,7 +218,9 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 			w.refreshed = time.Now()
 		}
 	}
-	r, serr := k.syncContainers(ctx, pod, w, pr, vols)
+	// New attempts of the containers get their allocated resources.
+	allocPod := k.syncResize(ctx, pod, w, pr)
+	r, serr := k.syncContainers(ctx, allocPod, w, pr, vols)
 	if r > 0 && (requeue == 0 || r < requeue) {
 		requeue = r
 	}

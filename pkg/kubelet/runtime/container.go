@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
 )
@@ -536,3 +537,46 @@ func (r *Runtime) ListContainers(ctx context.Context, f ContainerFilter) ([]*Con
 
 // errNotRunning is returned for exec and attach to a container that does not run.
 var errNotRunning = errors.New("container is not running")
+
+// UpdateContainerResources changes a running container's CPU shares, CFS
+// quota and memory limit in place (runc update on its cgroup), as CRI's
+// UpdateContainerResources, and then sets the caller's labels on it. A
+// zero field is left as it is (Kubernetes does not remove a limit).
+func (r *Runtime) UpdateContainerResources(ctx context.Context, id string, res Resources, labels map[string]string) error {
+	ctx = r.ctx(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	lr := &specs.LinuxResources{}
+	if res.CPUShares > 0 || res.CPUQuota > 0 {
+		lr.CPU = &specs.LinuxCPU{}
+		if res.CPUShares > 0 {
+			lr.CPU.Shares = &res.CPUShares
+		}
+		if res.CPUQuota > 0 {
+			lr.CPU.Quota, lr.CPU.Period = &res.CPUQuota, &res.CPUPeriod
+		}
+	}
+	if res.MemoryLimit > 0 {
+		lr.Memory = &specs.LinuxMemory{Limit: &res.MemoryLimit}
+	}
+	if err := task.Update(ctx, containerd.WithResources(lr)); err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	if len(labels) == 0 {
+		return nil
+	}
+	user := make(map[string]string, len(labels))
+	for k, v := range labels {
+		user[userLabelPrefix+k] = v
+	}
+	if err := r.setLabels(ctx, c, user); err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	return nil
+}

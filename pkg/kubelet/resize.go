@@ -1,0 +1,546 @@
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
+)
+
+// In-place resize of a pod's CPU and memory (the pods/resize subresource),
+// as upstream's kubelet does it. Three values exist for each resizable
+// container (the regular ones and the sidecars):
+//   - desired: the pod's spec;
+//   - allocated: what the kubelet admitted, which new attempts of the
+//     container and the pod's cgroup get;
+//   - actuated: what the container runs with, recorded in its label
+//     labelResources at creation and at each in-place update.
+//
+// A spec that differs from the allocation is a resize request. It is
+// admitted when the pod's new requests fit the node's allocatable
+// (else PodResizePending, reason Infeasible) beside the other pods'
+// allocated requests (else PodResizePending, reason Deferred, retried at
+// each sync). An admitted resize is actuated at once: the pod cgroup's
+// limits are raised first and lowered last, each running container's
+// cgroup is updated through the runtime, or the container is restarted
+// when its resizePolicy says RestartContainer for a changed resource. A
+// memory limit is never set below the current usage: the resize stays in
+// progress with reason Error, retried at each sync. The allocation of a pod
+// whose allocation differs from its spec or from what runs is kept in
+// allocationsFile under the data dir, so that it survives a restart; every
+// other pod's is derived from its spec and its containers' labels.
+
+// labelResources holds the CPU and memory requests and limits a container
+// runs with, as JSON of a ResourceRequirements.
+const labelResources = "skiff.io/resources"
+
+// allocationsFile is the allocations that differ from what the pods'
+// specs and containers say, as upstream's allocated_pods_state checkpoint.
+const allocationsFile = "allocated_pods_state"
+
+// Reasons and messages of resizes, as upstream's.
+const (
+	resizeReasonInfeasible = "Infeasible"
+	resizeReasonDeferred   = "Deferred"
+	resizeReasonError      = "Error"
+)
+
+// resizeState is a pod worker's view of its pod's resize conditions.
+type resizeState struct {
+	pending, inProgress *corev1.PodCondition
+}
+
+// allocations is the persisted store of allocations.
+type allocations struct {
+	path string
+	mu   sync.Mutex
+	m    map[types.UID]map[string]corev1.ResourceRequirements
+}
+
+// loadAllocations reads the store at path; a missing or unreadable file is
+// an empty store (what it held is then derived from the containers).
+func loadAllocations(path string) *allocations {
+	a := &allocations{path: path, m: map[types.UID]map[string]corev1.ResourceRequirements{}}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &a.m); err != nil {
+			klog.InfoS("Ignoring unreadable pod allocations", "path", path, "err", err)
+			a.m = map[types.UID]map[string]corev1.ResourceRequirements{}
+		}
+	}
+	return a
+}
+
+// get returns the pod's recorded allocation; a nil store records none.
+func (a *allocations) get(uid types.UID) map[string]corev1.ResourceRequirements {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.m[uid]
+}
+
+// set records the pod's allocation, or forgets it when m is nil, and
+// writes the store when that changed it.
+func (a *allocations) set(uid types.UID, m map[string]corev1.ResourceRequirements) error {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old, had := a.m[uid]
+	if m == nil {
+		if !had {
+			return nil
+		}
+		delete(a.m, uid)
+	} else {
+		if had && apiequality.Semantic.DeepEqual(old, m) {
+			return nil
+		}
+		a.m[uid] = m
+	}
+	b, err := json.Marshal(a.m)
+	if err != nil {
+		return err
+	}
+	tmp := a.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write pod allocations: %w", err)
+	}
+	if err := os.Rename(tmp, a.path); err != nil {
+		return fmt.Errorf("write pod allocations: %w", err)
+	}
+	return nil
+}
+
+func newAllocations(dataDir string) *allocations {
+	return loadAllocations(filepath.Join(dataDir, allocationsFile))
+}
+
+// cpuMem is r's CPU and memory requests and limits, nil maps when none.
+func cpuMem(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	var out corev1.ResourceRequirements
+	pick := func(l corev1.ResourceList) corev1.ResourceList {
+		var o corev1.ResourceList
+		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := l[n]; ok {
+				if o == nil {
+					o = corev1.ResourceList{}
+				}
+				o[n] = q
+			}
+		}
+		return o
+	}
+	out.Requests, out.Limits = pick(r.Requests), pick(r.Limits)
+	return out
+}
+
+// resourcesLabel is the label value recording r.
+func resourcesLabel(r corev1.ResourceRequirements) string {
+	b, _ := json.Marshal(cpuMem(r))
+	return string(b)
+}
+
+// actuated is what a container attempt runs with, from its label.
+func actuated(cs *runtime.ContainerStatus) (corev1.ResourceRequirements, bool) {
+	var r corev1.ResourceRequirements
+	v, ok := cs.Labels[labelResources]
+	if !ok || json.Unmarshal([]byte(v), &r) != nil {
+		return r, false
+	}
+	return r, true
+}
+
+func sameResources(a, b corev1.ResourceRequirements) bool {
+	return apiequality.Semantic.DeepEqual(cpuMem(a), cpuMem(b))
+}
+
+// resizable returns the pod's containers whose resources may be resized:
+// the regular containers and the sidecars.
+func resizable(pod *corev1.Pod) []*corev1.Container {
+	var out []*corev1.Container
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			out = append(out, &pod.Spec.InitContainers[i])
+		}
+	}
+	for i := range pod.Spec.Containers {
+		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
+}
+
+// allocation is the pod's allocated resources by container name: the
+// store's, else what the latest attempt of the container runs with, else
+// the spec's.
+func (k *Kubelet) allocation(pod *corev1.Pod, pr *podRuntime) map[string]corev1.ResourceRequirements {
+	stored := k.allocs.get(pod.UID)
+	out := map[string]corev1.ResourceRequirements{}
+	for _, c := range resizable(pod) {
+		if r, ok := stored[c.Name]; ok {
+			out[c.Name] = r
+		} else if l := pr.latest[c.Name]; l != nil {
+			if r, ok := actuated(l); ok {
+				out[c.Name] = r
+			} else {
+				out[c.Name] = cpuMem(c.Resources)
+			}
+		} else {
+			out[c.Name] = cpuMem(c.Resources)
+		}
+	}
+	return out
+}
+
+// withResources returns pod with its resizable containers' resources
+// replaced by alloc's; pod itself when they are the same.
+func withResources(pod *corev1.Pod, alloc map[string]corev1.ResourceRequirements) *corev1.Pod {
+	same := true
+	for _, c := range resizable(pod) {
+		if r, ok := alloc[c.Name]; ok && !sameResources(r, c.Resources) {
+			same = false
+		}
+	}
+	if same {
+		return pod
+	}
+	p := pod.DeepCopy()
+	for _, c := range resizable(p) {
+		if r, ok := alloc[c.Name]; ok {
+			// Other resources (ephemeral storage, extended ones) stay as specified.
+			res := c.Resources.DeepCopy()
+			for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				setQuantity(&res.Requests, n, r.Requests)
+				setQuantity(&res.Limits, n, r.Limits)
+			}
+			c.Resources = *res
+		}
+	}
+	return p
+}
+
+func setQuantity(dst *corev1.ResourceList, n corev1.ResourceName, src corev1.ResourceList) {
+	q, ok := src[n]
+	switch {
+	case ok:
+		if *dst == nil {
+			*dst = corev1.ResourceList{}
+		}
+		(*dst)[n] = q
+	case *dst != nil:
+		delete(*dst, n)
+	}
+}
+
+// syncResize admits and actuates a resize of the running pod, and returns
+// the pod as allocated, whose resources its new containers get.
+func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) *corev1.Pod {
+	alloc := k.allocation(pod, pr)
+	requested := false
+	for _, c := range resizable(pod) {
+		if !sameResources(alloc[c.Name], c.Resources) {
+			requested = true
+		}
+	}
+	if requested {
+		if reason, msg := k.resizeFeasible(pod); reason != "" {
+			if w.resize.pending == nil || w.resize.pending.Reason != reason {
+				k.recorder.Eventf(pod, corev1.EventTypeWarning, "Resize"+reason, "Pod resize %s: %s", reason, resizeEventJSON(pod, msg))
+			}
+			w.resize.pending = &corev1.PodCondition{Type: corev1.PodResizePending, Status: corev1.ConditionTrue,
+				Reason: reason, Message: msg, ObservedGeneration: pod.Generation}
+		} else {
+			w.resize.pending = nil
+			for _, c := range resizable(pod) {
+				alloc[c.Name] = cpuMem(c.Resources)
+			}
+			w.resize.inProgress = &corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue, ObservedGeneration: pod.Generation}
+			k.recorder.Eventf(pod, corev1.EventTypeNormal, "ResizeStarted", "Pod resize started: %s", resizeEventJSON(pod, ""))
+		}
+	} else {
+		w.resize.pending = nil
+	}
+	allocPod := withResources(pod, alloc)
+
+	err := k.actuateResize(ctx, pod, allocPod, w, pr, alloc)
+	switch {
+	case err != nil:
+		msg := err.Error()
+		if w.resize.inProgress == nil || w.resize.inProgress.Message != msg {
+			k.recorder.Eventf(pod, corev1.EventTypeWarning, "ResizeError", "Pod resize error: %s", resizeEventJSON(allocPod, msg))
+		}
+		gen := pod.Generation
+		if w.resize.inProgress != nil {
+			gen = w.resize.inProgress.ObservedGeneration
+		}
+		w.resize.inProgress = &corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue,
+			Reason: resizeReasonError, Message: msg, ObservedGeneration: gen}
+	case w.resize.inProgress != nil && k.actuatedAll(allocPod, pr, alloc):
+		w.resize.inProgress = nil
+		k.recorder.Eventf(pod, corev1.EventTypeNormal, "ResizeCompleted", "Pod resize completed: %s", resizeEventJSON(allocPod, ""))
+	}
+
+	// Keep the allocation where nothing else would tell it after a
+	// restart: while it differs from the spec or from what runs.
+	keep := requested || !k.actuatedAll(allocPod, pr, alloc)
+	if keep {
+		err = k.allocs.set(pod.UID, alloc)
+	} else {
+		err = k.allocs.set(pod.UID, nil)
+	}
+	if err != nil {
+		klog.FromContext(ctx).Info("Recording the pod's allocation failed", "pod", klog.KObj(pod), "err", err)
+	}
+	return allocPod
+}
+
+// actuatedAll reports whether every running resizable container runs with
+// its allocation.
+func (k *Kubelet) actuatedAll(pod *corev1.Pod, pr *podRuntime, alloc map[string]corev1.ResourceRequirements) bool {
+	for _, c := range resizable(pod) {
+		l := pr.latest[c.Name]
+		if l == nil || l.State != runtime.StateRunning {
+			continue
+		}
+		if r, ok := actuated(l); !ok || !sameResources(r, alloc[c.Name]) {
+			return false
+		}
+	}
+	return true
+}
+
+// resizeFeasible says why the pod, as its spec now asks, cannot have its
+// resources on this node: Infeasible beyond the node's allocatable,
+// Deferred beside the other pods' allocations; "" when it can.
+func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
+	alloc := k.nodeAllocatable()
+	value := func(n corev1.ResourceName, q resource.Quantity) int64 {
+		if n == corev1.ResourceCPU {
+			return q.MilliValue()
+		}
+		return q.Value()
+	}
+	for _, n := range []corev1.ResourceName{corev1.ResourceMemory, corev1.ResourceCPU} {
+		capacity, ok := alloc[n]
+		if !ok {
+			continue
+		}
+		if req := podTotal(pod, n, false); req.Cmp(capacity) > 0 {
+			return resizeReasonInfeasible, fmt.Sprintf("Node didn't have enough capacity: %s, requested: %d, capacity: %d", n, value(n, req), value(n, capacity))
+		}
+	}
+	used := corev1.ResourceList{}
+	k.mu.Lock()
+	others := make([]*corev1.Pod, 0, len(k.pods))
+	for uid, p := range k.pods {
+		if uid != pod.UID && !isTerminal(p.Status.Phase) {
+			others = append(others, p)
+		}
+	}
+	k.mu.Unlock()
+	for _, p := range others {
+		if a := k.allocs.get(p.UID); a != nil {
+			p = withResources(p, a)
+		}
+		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			q := used[n]
+			q.Add(podTotal(p, n, false))
+			used[n] = q
+		}
+	}
+	for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		capacity, ok := alloc[n]
+		if !ok {
+			continue
+		}
+		req, u := podTotal(pod, n, false), used[n]
+		total := req.DeepCopy()
+		total.Add(u)
+		if total.Cmp(capacity) > 0 {
+			return resizeReasonDeferred, fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d", n, value(n, req), value(n, u), value(n, capacity))
+		}
+	}
+	return "", ""
+}
+
+// actuateResize brings the running containers (and the pod's cgroup) to
+// their allocation.
+func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, w *podWorker, pr *podRuntime, alloc map[string]corev1.ResourceRequirements) error {
+	type update struct {
+		c   *corev1.Container
+		st  *runtime.ContainerStatus
+		old corev1.ResourceRequirements
+	}
+	var updates []update
+	oldPod := allocPod.DeepCopy()
+	for _, c := range resizable(oldPod) {
+		l := pr.latest[c.Name]
+		if l == nil || l.State != runtime.StateRunning {
+			continue
+		}
+		old, ok := actuated(l)
+		if !ok || sameResources(old, alloc[c.Name]) {
+			continue
+		}
+		c.Resources = old
+		if needsRestart(c, old, alloc[c.Name]) {
+			// It starts again, with its allocation, at this sync.
+			msg := fmt.Sprintf("Container %s resize requires restart", c.Name)
+			if err := k.killContainer(ctx, pod, containerSpec(pod, c.Name), l.ID, gracePeriod(pod), msg, pr.ips); err != nil {
+				return err
+			}
+			continue
+		}
+		updates = append(updates, update{c: c, st: l, old: old})
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	// A memory limit below what is in use would push the kernel to reclaim
+	// or kill: refused, as upstream.
+	var errs []error
+	newPod, curPod := podCgroupResources(allocPod), podCgroupResources(oldPod)
+	cgroup := pr.sandbox.CgroupParent
+	if lowered(newPod.MemoryLimit, curPod.MemoryLimit) {
+		if use := k.memoryInUse(cgroup); use > uint64(newPod.MemoryLimit) {
+			errs = append(errs, fmt.Errorf("attempting to set pod memory limit (%d) below current usage (%d)", newPod.MemoryLimit, use))
+		}
+	}
+	for _, u := range updates {
+		n, o := k.resources(allocPod, containerByName(allocPod, u.c.Name)), k.resources(oldPod, u.c)
+		if lowered(n.MemoryLimit, o.MemoryLimit) {
+			if use := k.memoryInUse(filepath.Join(cgroup, u.st.ID)); use > uint64(n.MemoryLimit) {
+				errs = append(errs, fmt.Errorf("attempting to set container %q memory limit (%d) below current usage (%d)", u.c.Name, n.MemoryLimit, use))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("cannot decrease memory limits: %w", utilerrors.NewAggregate(errs))
+	}
+	// The pod's limits go up before its containers' and down after them.
+	if err := runtime.EnsureCgroup(cgroup, widest(newPod, curPod)); err != nil {
+		return err
+	}
+	for _, u := range updates {
+		c := containerByName(allocPod, u.c.Name)
+		res := k.resources(allocPod, c)
+		if err := k.rt.UpdateContainerResources(ctx, u.st.ID, res, map[string]string{labelResources: resourcesLabel(c.Resources)}); err != nil {
+			return err
+		}
+		u.st.Labels[labelResources] = resourcesLabel(c.Resources)
+	}
+	return runtime.EnsureCgroup(cgroup, newPod)
+}
+
+// needsRestart reports whether the container's resizePolicy asks for a
+// restart for a resource that changes (a memory request alone never does).
+func needsRestart(c *corev1.Container, old, alloc corev1.ResourceRequirements) bool {
+	changed := func(n corev1.ResourceName) bool {
+		if n == corev1.ResourceMemory {
+			return !old.Limits[n].Equal(alloc.Limits[n])
+		}
+		return !old.Limits[n].Equal(alloc.Limits[n]) || !old.Requests[n].Equal(alloc.Requests[n])
+	}
+	for _, p := range c.ResizePolicy {
+		if p.RestartPolicy == corev1.RestartContainer && changed(p.ResourceName) {
+			return true
+		}
+	}
+	return false
+}
+
+// lowered reports whether limit n is below o, 0 meaning none.
+func lowered(n, o int64) bool { return n > 0 && (o == 0 || n < o) }
+
+// widest is, field by field, the larger of two cgroup limits (none, 0,
+// being the largest): the pod cgroup's while its containers change.
+func widest(a, b runtime.CgroupResources) runtime.CgroupResources {
+	lim := func(x, y int64) int64 {
+		if x == 0 || y == 0 {
+			return 0
+		}
+		return max(x, y)
+	}
+	out := runtime.CgroupResources{CPUShares: max(a.CPUShares, b.CPUShares), CPUPeriod: max(a.CPUPeriod, b.CPUPeriod)}
+	out.CPUQuota = lim(a.CPUQuota, b.CPUQuota)
+	out.MemoryLimit = lim(a.MemoryLimit, b.MemoryLimit)
+	if out.CPUQuota == 0 {
+		out.CPUPeriod = 0
+	}
+	return out
+}
+
+// memoryInUse is the working set of a cgroup, 0 when unknown.
+func (k *Kubelet) memoryInUse(cgroup string) uint64 {
+	_, mem, err := k.usage.Cgroup(cgroup)
+	if err != nil || mem == nil || mem.WorkingSetBytes == nil {
+		return 0
+	}
+	return *mem.WorkingSetBytes
+}
+
+func containerByName(pod *corev1.Pod, name string) *corev1.Container {
+	for _, c := range resizable(pod) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return &corev1.Container{Name: name}
+}
+
+// resizeEventJSON is the body of upstream's resize events: the resizable
+// containers' resources, the pod's generation and the error, if any.
+func resizeEventJSON(pod *corev1.Pod, msg string) string {
+	type named struct {
+		Name      string                      `json:"name"`
+		Resources corev1.ResourceRequirements `json:"resources"`
+	}
+	var body struct {
+		InitContainers []named `json:"initContainers,omitempty"`
+		Containers     []named `json:"containers,omitempty"`
+		Generation     int64   `json:"generation"`
+		Error          string  `json:"error,omitempty"`
+	}
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; isSidecar(c) {
+			body.InitContainers = append(body.InitContainers, named{c.Name, cpuMem(c.Resources)})
+		}
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		body.Containers = append(body.Containers, named{c.Name, cpuMem(c.Resources)})
+	}
+	body.Generation, body.Error = pod.Generation, msg
+	b, _ := json.Marshal(body)
+	return string(b)
+}
+
+// resizeStatus fills a container status's allocated and actual resources,
+// as upstream's: requests allocated, and the requests and limits it runs
+// with (its allocation when it does not run).
+func resizeStatus(cs *corev1.ContainerStatus, alloc corev1.ResourceRequirements, latest *runtime.ContainerStatus) {
+	alloc = cpuMem(alloc)
+	if len(alloc.Requests) > 0 {
+		cs.AllocatedResources = alloc.Requests
+	}
+	res := alloc
+	if latest.State == runtime.StateRunning {
+		if r, ok := actuated(latest); ok {
+			res = cpuMem(r)
+		}
+	}
+	cs.Resources = &res
+}
