@@ -49,13 +49,6 @@ const labelResources = "skiff.io/resources"
 // specs and containers say, as upstream's allocated_pods_state checkpoint.
 const allocationsFile = "allocated_pods_state"
 
-// Reasons and messages of resizes, as upstream's.
-const (
-	resizeReasonInfeasible = "Infeasible"
-	resizeReasonDeferred   = "Deferred"
-	resizeReasonError      = "Error"
-)
-
 // resizeState is a pod worker's view of its pod's resize conditions.
 type resizeState struct {
 	pending, inProgress *corev1.PodCondition
@@ -287,7 +280,7 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 			gen = w.resize.inProgress.ObservedGeneration
 		}
 		w.resize.inProgress = &corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue,
-			Reason: resizeReasonError, Message: msg, ObservedGeneration: gen}
+			Reason: corev1.PodReasonError, Message: msg, ObservedGeneration: gen}
 	case w.resize.inProgress != nil && k.actuatedAll(allocPod, pr, alloc):
 		w.resize.inProgress = nil
 		k.recorder.Eventf(pod, corev1.EventTypeNormal, "ResizeCompleted", "Pod resize completed: %s", resizeEventJSON(allocPod, ""))
@@ -339,7 +332,7 @@ func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
 			continue
 		}
 		if req := podTotal(pod, n, false); req.Cmp(capacity) > 0 {
-			return resizeReasonInfeasible, fmt.Sprintf("Node didn't have enough capacity: %s, requested: %d, capacity: %d", n, value(n, req), value(n, capacity))
+			return corev1.PodReasonInfeasible, fmt.Sprintf("Node didn't have enough capacity: %s, requested: %d, capacity: %d", n, value(n, req), value(n, capacity))
 		}
 	}
 	used := corev1.ResourceList{}
@@ -370,7 +363,7 @@ func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
 		total := req.DeepCopy()
 		total.Add(u)
 		if total.Cmp(capacity) > 0 {
-			return resizeReasonDeferred, fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d", n, value(n, req), value(n, u), value(n, capacity))
+			return corev1.PodReasonDeferred, fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d", n, value(n, req), value(n, u), value(n, capacity))
 		}
 	}
 	return "", ""

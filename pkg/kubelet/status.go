@@ -81,9 +81,10 @@ func normalizeStatus(s *corev1.PodStatus) {
 func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *corev1.PodStatus {
 	old := &pod.Status
 	s := &corev1.PodStatus{
-		QOSClass:          qosClass(pod),
-		StartTime:         old.StartTime,
-		NominatedNodeName: old.NominatedNodeName,
+		ObservedGeneration: pod.Generation,
+		QOSClass:           qosClass(pod),
+		StartTime:          old.StartTime,
+		NominatedNodeName:  old.NominatedNodeName,
 	}
 	if s.StartTime == nil {
 		now := metav1.Now()
@@ -205,6 +206,11 @@ func (k *Kubelet) podStatus(pod *corev1.Pod, w *podWorker, pr *podRuntime) *core
 		c := &conds[i]
 		if !ownCondition(c.Type) {
 			continue
+		}
+		// The generation the kubelet saw, as upstream's; a resize's
+		// conditions keep the one of the resize.
+		if c.ObservedGeneration == 0 {
+			c.ObservedGeneration = pod.Generation
 		}
 		c.LastTransitionTime = now
 		for _, o := range old.Conditions {

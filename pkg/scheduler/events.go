@@ -110,9 +110,9 @@ func (s *Scheduler) onPod(old, pod *corev1.Pod) {
 			s.queue.Delete(pod.UID)
 		}
 		s.cache.SetPod(pod)
-		// A pod newly seen on a node, or relabelled there, may satisfy a waiting
-		// pod's affinity or change a spread count.
-		if old == nil || old.Spec.NodeName == "" || !equality.Semantic.DeepEqual(old.Labels, pod.Labels) {
+		// A pod newly seen on a node, relabelled, or resized in place may let a
+		// waiting pod fit, satisfy its affinity or change a spread count.
+		if old == nil || old.Spec.NodeName == "" || !equality.Semantic.DeepEqual(old.Labels, pod.Labels) || resized(old, pod) {
 			s.queue.Move(eventAssignedPod)
 		}
 		return
@@ -126,6 +126,13 @@ func (s *Scheduler) onPod(old, pod *corev1.Pod) {
 		return
 	}
 	s.queue.Update(pod)
+}
+
+// resized reports whether an assigned pod's requests changed (an in-place resize,
+// requested or carried out).
+func resized(old, pod *corev1.Pod) bool {
+	a, b := podRequests(old), podRequests(pod)
+	return a.MilliCPU != b.MilliCPU || a.Memory != b.Memory
 }
 
 func (s *Scheduler) onPodDelete(pod *corev1.Pod) {

@@ -80,15 +80,18 @@ func (r *Resource) IsZero() bool {
 
 // podRequests is what a pod asks of a node: the sum over containers, the max with each
 // init container (restartable ones add up), plus the pod overhead, as the
-// component-helpers compute it for the kubelet and the scheduler alike.
+// component-helpers compute it for the kubelet and the scheduler alike. As upstream's
+// scheduler, a pod being resized in place counts with the larger of what its spec asks
+// and what the kubelet allocated and runs (its containers' statuses), and a pod whose
+// resize is Infeasible with the latter only.
 func podRequests(pod *corev1.Pod) Resource {
-	return NewResource(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}))
+	return NewResource(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{UseStatusResources: true}))
 }
 
 // podNonZeroRequests is podRequests with upstream's defaults for CPU and memory when a
 // container leaves them out; it feeds the scores only.
 func podNonZeroRequests(pod *corev1.Pod) (milliCPU, memory int64) {
-	rl := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{NonMissingContainerRequests: nonMissingRequests})
+	rl := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{NonMissingContainerRequests: nonMissingRequests, UseStatusResources: true})
 	return rl.Cpu().MilliValue(), rl.Memory().Value()
 }
 

@@ -75,6 +75,9 @@ func TestPodResize(t *testing.T) {
 		n.s.Kubectl(t, "patch", "pod", "resized", "--subresource", "resize", "--patch",
 			`{"spec":{"containers":[{"name":"c0","resources":{"requests":{"cpu":"150m"},"limits":{"cpu":"300m","memory":"96Mi"}}}]}}`)
 		p = n.waitPod(t, "resized", "c0 resized", statusIs(0, list("150m", "32Mi"), list("300m", "96Mi")))
+		if p.Generation != 2 || p.Status.ObservedGeneration != p.Generation {
+			t.Errorf("generation %d, observed %d", p.Generation, p.Status.ObservedGeneration)
+		}
 		for i, cs := range p.Status.ContainerStatuses {
 			if cs.RestartCount != 0 || cs.ContainerID != ids[i] {
 				t.Errorf("%s restarted (%d, %s was %s)", cs.Name, cs.RestartCount, cs.ContainerID, ids[i])
