@@ -20,7 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
@@ -72,9 +74,12 @@ func BenchmarkAgent(b *testing.B) {
 		b.ReportMetric(serverRSS-plainRSS, "MB-agent-rss")
 		b.ReportMetric(ctdRSS, "MB-containerd-rss")
 
-		n.podStart(b, "one", 1)
-		n.podStart(b, "burst", 30)
+		n.podStart(b, "one", 1, nil)
+		// The same with its PID namespace shared: the holder's start added.
+		n.podStart(b, "one-shared-pid", 1, func(s *corev1.PodSpec) { s.ShareProcessNamespace = ptr.To(true) })
+		n.podStart(b, "burst", 30, nil)
 		n.execRoundTrip(b, 20)
+		n.resizeRoundTrip(b, 20)
 	}
 }
 
@@ -291,7 +296,7 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) bool {
 // watch event that shows it Running and Ready, p50 and p99, with the CPU the server,
 // containerd and the whole machine spent meanwhile. With SKIFF_BENCH_PROFILE=dir it
 // writes the server's CPU profile of the first 5 s to dir/podstart-<name>.pprof.
-func (n *agentNode) podStart(b *testing.B, name string, count int) {
+func (n *agentNode) podStart(b *testing.B, name string, count int, mutate func(*corev1.PodSpec)) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -335,6 +340,9 @@ func (n *agentNode) podStart(b *testing.B, name string, count int) {
 				Containers: []corev1.Container{{Name: "c", Image: agnhostRef, ImagePullPolicy: corev1.PullNever,
 					Args: []string{"serve-http", "--port", "8080"}}},
 			},
+		}
+		if mutate != nil {
+			mutate(&p.Spec)
 		}
 		wg.Add(1)
 		go func() {
@@ -561,6 +569,75 @@ func (n *agentNode) execRoundTrip(b *testing.B, count int) {
 	report(b, "exec round trip (`true` over WebSocket through the apiserver), n=%d: p50 %v p99 %v", count,
 		rtt.pct(0.5).Round(100*time.Microsecond), rtt.pct(0.99).Round(100*time.Microsecond))
 	b.ReportMetric(float64(rtt.pct(0.5).Microseconds())/1000, "ms-exec-p50")
+}
+
+// resizeRoundTrip resizes a running pod's CPU limit in place count times
+// (pods/resize) and times each from the request to the status reporting
+// the new limit, the container's cgroup changed.
+func (n *agentNode) resizeRoundTrip(b *testing.B, count int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pods := n.s.Client.CoreV1().Pods(metav1.NamespaceDefault)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "resized"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To(int64(1)),
+			Containers: []corev1.Container{{Name: "c", Image: busyboxRef, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"sleep", "3600"}, Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+					Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}}},
+		},
+	}
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	limitIs := func(p *corev1.Pod, want string) bool {
+		if !podReady(p) || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].Resources == nil {
+			return false
+		}
+		got := p.Status.ContainerStatuses[0].Resources.Limits[corev1.ResourceCPU]
+		return got.Cmp(resource.MustParse(want)) == 0
+	}
+	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=resized"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	until := func(want string) error {
+		for {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return fmt.Errorf("watch ended")
+				}
+				if p, ok := ev.Object.(*corev1.Pod); ok && limitIs(p, want) {
+					return nil
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if err := until("200m"); err != nil {
+		b.Fatalf("resized pod not Ready: %v", err)
+	}
+	var rtt latencies
+	for i := 0; i < count; i++ {
+		limit := []string{"300m", "200m"}[i%2]
+		patch := fmt.Sprintf(`{"spec":{"containers":[{"name":"c","resources":{"limits":{"cpu":%q}}}]}}`, limit)
+		t0 := time.Now()
+		if _, err := pods.Patch(ctx, "resized", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "resize"); err != nil {
+			b.Fatal(err)
+		}
+		if err := until(limit); err != nil {
+			b.Fatalf("resize to %s: %v", limit, err)
+		}
+		rtt = append(rtt, time.Since(t0))
+	}
+	report(b, "in-place resize (CPU limit, pods/resize to the status showing it applied), n=%d: p50 %v p99 %v", count,
+		rtt.pct(0.5).Round(100*time.Microsecond), rtt.pct(0.99).Round(100*time.Microsecond))
+	b.ReportMetric(float64(rtt.pct(0.5).Microseconds())/1000, "ms-resize-p50")
 }
 
 func (n *agentNode) containerdPID() int { return nodetest.ContainerdPID(n.runDir) }

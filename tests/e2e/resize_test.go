@@ -28,16 +28,7 @@ func TestPodResize(t *testing.T) {
 		t.Skip("needs cgroup v1 (cpu and memory hierarchies)")
 	}
 	n := kubeletStart(t)
-	list := func(cpu, mem string) corev1.ResourceList {
-		l := corev1.ResourceList{}
-		if cpu != "" {
-			l[corev1.ResourceCPU] = resource.MustParse(cpu)
-		}
-		if mem != "" {
-			l[corev1.ResourceMemory] = resource.MustParse(mem)
-		}
-		return l
-	}
+	list := cpuMemList
 	c0 := agnhost("c0", "sleep", "infinity")
 	c0.Resources = corev1.ResourceRequirements{Requests: list("100m", "32Mi"), Limits: list("200m", "64Mi")}
 	c1 := agnhost("c1", "sleep", "infinity")
@@ -200,6 +191,18 @@ func TestPodResize(t *testing.T) {
 			return !hasCond(p, corev1.PodResizeInProgress) && cs.Resources != nil && equalList(cs.Resources.Limits, list("", "20Mi"))
 		})
 	})
+}
+
+// cpuMemList is a resource list of the CPU and memory given ("" for none).
+func cpuMemList(cpu, mem string) corev1.ResourceList {
+	l := corev1.ResourceList{}
+	if cpu != "" {
+		l[corev1.ResourceCPU] = resource.MustParse(cpu)
+	}
+	if mem != "" {
+		l[corev1.ResourceMemory] = resource.MustParse(mem)
+	}
+	return l
 }
 
 func hasCond(p *corev1.Pod, t corev1.PodConditionType) bool { return cond(p, t) != nil }
