@@ -231,9 +231,8 @@ func resourceField(pod *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFie
 }
 
 func (k *Kubelet) nodeAllocatable() corev1.ResourceList {
-	n := &corev1.Node{}
-	k.fillStatus(context.Background(), n, nil)
-	return n.Status.Allocatable
+	_, allocatable := k.resourcesOfNode()
+	return allocatable
 }
 
 // expand replaces $(VAR) with vars' values; $$ escapes a $, and a

@@ -112,6 +112,8 @@ type Kubelet struct {
 	sysctls *sysctl.Allowlist
 
 	mu sync.Mutex
+	// admitMu makes the admissions of pods one at a time (evict.go).
+	admitMu sync.Mutex
 	// pods are the last known objects by UID, kept after a delete until the
 	// pod's containers are gone.
 	pods map[types.UID]*corev1.Pod

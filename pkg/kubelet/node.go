@@ -123,15 +123,15 @@ func machineMemory() (total, forPods int64, ok bool) {
 	return total, max(total-memoryReserve, 0), true
 }
 
-// fillStatus computes the node's status, keeping the transition times of
-// conditions that did not change from old.
-func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.Node) {
-	s := &n.Status
-	capacity := corev1.ResourceList{
+// resourcesOfNode is the node's capacity and allocatable: its CPUs, its
+// memory less what is kept for the system and skiff, its data dir's
+// filesystem less upstream's eviction threshold, and maxPods pods.
+func (k *Kubelet) resourcesOfNode() (capacity, allocatable corev1.ResourceList) {
+	capacity = corev1.ResourceList{
 		corev1.ResourceCPU:  *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
 		corev1.ResourcePods: *resource.NewQuantity(maxPods, resource.DecimalSI),
 	}
-	allocatable := corev1.ResourceList{
+	allocatable = corev1.ResourceList{
 		corev1.ResourceCPU:  capacity[corev1.ResourceCPU],
 		corev1.ResourcePods: capacity[corev1.ResourcePods],
 	}
@@ -148,7 +148,14 @@ func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.No
 			allocatable[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(size-size/10, resource.BinarySI)
 		}
 	}
-	s.Capacity, s.Allocatable = capacity, allocatable
+	return capacity, allocatable
+}
+
+// fillStatus computes the node's status, keeping the transition times of
+// conditions that did not change from old.
+func (k *Kubelet) fillStatus(ctx context.Context, n *corev1.Node, old *corev1.Node) {
+	s := &n.Status
+	s.Capacity, s.Allocatable = k.resourcesOfNode()
 	hostname, _ := os.Hostname()
 	s.Addresses = nil
 	if k.cfg.NodeIP != nil {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
@@ -54,45 +55,21 @@ func milliCPUToQuota(milli int64) int64 {
 }
 
 // podTotal is the pod's effective request (or limit) of a resource, as
-// upstream's PodRequests/PodLimits: the containers' sum with the sidecars',
-// or the largest init container's with the sidecars started before it,
-// whichever is larger, plus the pod overhead.
+// upstream's PodRequests/PodLimits compute it for the kubelet and the
+// scheduler alike: its pod-level resources where set, else the containers'
+// sum with the sidecars', or the largest init container's with the
+// sidecars started before it, whichever is larger; plus the pod overhead.
 func podTotal(pod *corev1.Pod, name corev1.ResourceName, limits bool) resource.Quantity {
-	get := func(c *corev1.Container) resource.Quantity {
-		if limits {
-			return c.Resources.Limits[name]
-		}
-		return c.Resources.Requests[name]
+	if limits {
+		return resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{})[name]
 	}
-	var sum, sidecars, initMax resource.Quantity
-	for i := range pod.Spec.Containers {
-		sum.Add(get(&pod.Spec.Containers[i]))
-	}
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		q := get(c)
-		if isSidecar(c) {
-			sidecars.Add(q)
-			continue
-		}
-		q.Add(sidecars)
-		if q.Cmp(initMax) > 0 {
-			initMax = q
-		}
-	}
-	sum.Add(sidecars)
-	if initMax.Cmp(sum) > 0 {
-		sum = initMax
-	}
-	if q, ok := pod.Spec.Overhead[name]; ok {
-		sum.Add(q)
-	}
-	return sum
+	return resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})[name]
 }
 
 // podCgroupResources are the pod cgroup's limits as upstream's
 // ResourceConfigForPod: shares from the CPU requests; CFS quota and memory
-// limit only when every container sets that limit; 2 shares for BestEffort.
+// limit only when the pod sets that limit at pod level or every container
+// does; 2 shares for BestEffort.
 func podCgroupResources(pod *corev1.Pod) runtime.CgroupResources {
 	if qosClass(pod) == corev1.PodQOSBestEffort {
 		return runtime.CgroupResources{CPUShares: minShares}
@@ -108,6 +85,11 @@ func podCgroupResources(pod *corev1.Pod) runtime.CgroupResources {
 		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok || q.IsZero() {
 			memLimited = false
 		}
+	}
+	// Pod-level limits bound the pod whatever its containers say.
+	if r := pod.Spec.Resources; r != nil {
+		cpuLimited = cpuLimited || !r.Limits.Cpu().IsZero()
+		memLimited = memLimited || !r.Limits.Memory().IsZero()
 	}
 	if cpuLimited {
 		lim := podTotal(pod, corev1.ResourceCPU, true)

@@ -49,8 +49,17 @@ func TestPodCgroupResources(t *testing.T) {
 			},
 			Containers: []corev1.Container{qosContainer("a", map[corev1.ResourceName]string{cpu: "200m"}, map[corev1.ResourceName]string{cpu: "500m", mem: "32Mi"})},
 		}, corev1.PodQOSBurstable, runtime.CgroupResources{CPUShares: 1126, CPUPeriod: 100000, CPUQuota: 110000, MemoryLimit: 144 << 20}},
+		{"pod-level resources", corev1.PodSpec{
+			Containers: []corev1.Container{qosContainer("a", nil, nil), qosContainer("b", map[corev1.ResourceName]string{cpu: "100m"}, nil)},
+		}, corev1.PodQOSBurstable, runtime.CgroupResources{CPUShares: 512, CPUPeriod: 100000, CPUQuota: 100000, MemoryLimit: 256 << 20}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "pod-level resources" {
+				tc.pod.Resources = &corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{cpu: resource.MustParse("500m"), mem: resource.MustParse("64Mi")},
+					Limits:   corev1.ResourceList{cpu: resource.MustParse("1"), mem: resource.MustParse("256Mi")},
+				}
+			}
 			if tc.name == "init container larger" {
 				tc.pod.InitContainers[0].RestartPolicy = &always
 			}

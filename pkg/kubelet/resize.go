@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/klog/v2"
@@ -320,51 +319,17 @@ func (k *Kubelet) actuatedAll(pod *corev1.Pod, pr *podRuntime, alloc map[string]
 // Deferred beside the other pods' allocations; "" when it can.
 func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
 	alloc := k.nodeAllocatable()
-	value := func(n corev1.ResourceName, q resource.Quantity) int64 {
-		if n == corev1.ResourceCPU {
-			return q.MilliValue()
-		}
-		return q.Value()
-	}
 	for _, n := range []corev1.ResourceName{corev1.ResourceMemory, corev1.ResourceCPU} {
 		capacity, ok := alloc[n]
 		if !ok {
 			continue
 		}
 		if req := podTotal(pod, n, false); req.Cmp(capacity) > 0 {
-			return corev1.PodReasonInfeasible, fmt.Sprintf("Node didn't have enough capacity: %s, requested: %d, capacity: %d", n, value(n, req), value(n, capacity))
+			return corev1.PodReasonInfeasible, fmt.Sprintf("Node didn't have enough capacity: %s, requested: %d, capacity: %d", n, resourceValue(n, req), resourceValue(n, capacity))
 		}
 	}
-	used := corev1.ResourceList{}
-	k.mu.Lock()
-	others := make([]*corev1.Pod, 0, len(k.pods))
-	for uid, p := range k.pods {
-		if uid != pod.UID && !isTerminal(p.Status.Phase) {
-			others = append(others, p)
-		}
-	}
-	k.mu.Unlock()
-	for _, p := range others {
-		if a := k.allocs.get(p.UID); a != nil {
-			p = withResources(p, a)
-		}
-		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			q := used[n]
-			q.Add(podTotal(p, n, false))
-			used[n] = q
-		}
-	}
-	for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		capacity, ok := alloc[n]
-		if !ok {
-			continue
-		}
-		req, u := podTotal(pod, n, false), used[n]
-		total := req.DeepCopy()
-		total.Add(u)
-		if total.Cmp(capacity) > 0 {
-			return corev1.PodReasonDeferred, fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d", n, value(n, req), value(n, u), value(n, capacity))
-		}
+	if _, msg := k.insufficient(pod, alloc); msg != "" {
+		return corev1.PodReasonDeferred, msg
 	}
 	return "", ""
 }

@@ -450,6 +450,10 @@ func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
 	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
 	guaranteed := true
 	all := append(append([]corev1.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...)
+	if pod.Spec.Resources != nil {
+		// Pod-level resources decide alone, as the API server's.
+		all = []corev1.Container{{Resources: *pod.Spec.Resources}}
+	}
 	for _, c := range all {
 		for name, q := range c.Resources.Requests {
 			if name != corev1.ResourceCPU && name != corev1.ResourceMemory || q.IsZero() {

@@ -10,7 +10,9 @@ import (
 // A pod resized in place counts with the larger of its spec and what its
 // node allocated and runs; with an Infeasible resize, with the latter only.
 func TestPodRequestsWhileResized(t *testing.T) {
-	cpu := func(q string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)} }
+	cpu := func(q string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}
+	}
 	pod := func(spec, alloc string, conds ...corev1.PodCondition) *corev1.Pod {
 		return &corev1.Pod{
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: cpu(spec)}}}},

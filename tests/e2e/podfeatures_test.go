@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -384,6 +385,18 @@ func TestPodFeatures(t *testing.T) {
 		}
 		if got := strings.Fields(n.logs(t, "own-pid", "c")); len(got) != 2 || got[0] == hostNS || got[1] == "skiff-pause" {
 			t.Errorf("own PID namespace and PID 1: %q, want one of its own with the container's process as PID 1", got)
+		}
+
+		// kubectl debug node/: a pod in the host's namespaces with its root
+		// at /host sees the host's processes (this test's among them).
+		out := n.s.Kubectl(t, "debug", "node/"+n.name, "--image="+ctdBusyboxRef, "--", "sh", "-c", "ps -o pid,comm; ls /host")
+		m := regexp.MustCompile(`pod (node-debugger-\S+) with`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("kubectl debug node: %s", out)
+		}
+		n.waitPod(t, m[1], "finished", func(p *corev1.Pod) bool { return isTerminalPhase(p.Status.Phase) })
+		if log := n.logs(t, m[1], "debugger"); !regexp.MustCompile(fmt.Sprintf(`(?m)^\s*%d\s`, os.Getpid())).MatchString(log) || !strings.Contains(log, "proc\n") {
+			t.Errorf("the node debugger does not see the host's processes and root:\n%s", log)
 		}
 
 		// A finished pod's holder ends, as upstream's pause container does;

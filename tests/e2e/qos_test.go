@@ -57,6 +57,17 @@ func TestQOSCgroups(t *testing.T) {
 	// Burstable: both containers limit memory, one only limits CPU.
 	b := mk("burstable", res(list("100m", "16Mi"), list("", "64Mi")), res(list("50m", ""), list("200m", "32Mi")))
 	be := mk("besteffort", res(nil, nil))
+	// Pod-level resources (the containers set none): Guaranteed, and they
+	// alone are the pod cgroup's limits.
+	pl := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "podlevel"}, Spec: corev1.PodSpec{
+		TerminationGracePeriodSeconds: ptr.To(int64(1)),
+		Resources:                     &corev1.ResourceRequirements{Requests: list("500m", "64Mi"), Limits: list("500m", "64Mi")},
+		Containers:                    []corev1.Container{agnhost("c0", "sleep", "3600")},
+	}}
+	pl, err := n.s.Client.CoreV1().Pods("default").Create(ctx, pl, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	running := func(p *corev1.Pod) bool {
 		if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 {
@@ -70,7 +81,7 @@ func TestQOSCgroups(t *testing.T) {
 		return true
 	}
 	ids := map[string][]string{}
-	for _, p := range []*corev1.Pod{g, b, be} {
+	for _, p := range []*corev1.Pod{g, b, be, pl} {
 		got := n.waitPod(t, p.Name, "Running", running)
 		for _, c := range got.Status.ContainerStatuses {
 			ids[p.Name] = append(ids[p.Name], strings.TrimPrefix(c.ContainerID, "containerd://"))
@@ -78,6 +89,9 @@ func TestQOSCgroups(t *testing.T) {
 	}
 	if q := n.waitPod(t, "burstable", "Running", running).Status.QOSClass; q != corev1.PodQOSBurstable {
 		t.Fatalf("burstable pod's QoS class %s", q)
+	}
+	if q := n.waitPod(t, "podlevel", "Running", running).Status.QOSClass; q != corev1.PodQOSGuaranteed {
+		t.Fatalf("podlevel pod's QoS class %s", q)
 	}
 
 	kubepods := filepath.Join(n.cgroup, "kubepods")
@@ -102,6 +116,7 @@ func TestQOSCgroups(t *testing.T) {
 			// 150m → 153 shares; no quota (c0 has no CPU limit); 96Mi.
 			{b, filepath.Join(kubepods, "burstable", "pod"+string(b.UID)), "153", "-1", "100663296"},
 			{be, filepath.Join(kubepods, "besteffort", "pod"+string(be.UID)), "2", "-1", unlimited},
+			{pl, filepath.Join(kubepods, "pod"+string(pl.UID)), "512", "50000", "67108864"},
 		} {
 			if got := read("cpu", tc.dir, "cpu.shares"); got != tc.shares {
 				t.Errorf("%s: cpu.shares %s, want %s", tc.pod.Name, got, tc.shares)

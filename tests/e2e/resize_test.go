@@ -22,7 +22,8 @@ import (
 // allocated and actual resources, a resize beyond the node is Infeasible,
 // one that does not fit beside the other pods is Deferred until it does
 // (across a restart of skiff), and a memory limit below the usage is
-// refused with reason Error.
+// refused with reason Error. A pod named to the node that does not fit
+// fails its admission (OutOfcpu).
 func TestPodResize(t *testing.T) {
 	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
 		t.Skip("needs cgroup v1 (cpu and memory hierarchies)")
@@ -190,6 +191,25 @@ func TestPodResize(t *testing.T) {
 			cs := p.Status.ContainerStatuses[0]
 			return !hasCond(p, corev1.PodResizeInProgress) && cs.Resources != nil && equalList(cs.Resources.Limits, list("", "20Mi"))
 		})
+	})
+
+	t.Run("AdmissionOutOfCPU", func(t *testing.T) {
+		// Named to the node, past the scheduler: the kubelet's admission
+		// refuses what does not fit beside the pods it runs, as upstream's.
+		alloc := n.node(t).Status.Allocatable[corev1.ResourceCPU]
+		big := agnhost("c", "sleep", "infinity")
+		big.Resources.Requests = list(fmt.Sprintf("%dm", alloc.MilliValue()-100), "")
+		n.createSpec(t, "too-big", corev1.PodSpec{NodeName: n.name, Containers: []corev1.Container{big}})
+		p := n.waitPod(t, "too-big", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		prefix := fmt.Sprintf("Pod was rejected: Node didn't have enough resource: cpu, requested: %d, used: ", alloc.MilliValue()-100)
+		suffix := fmt.Sprintf(", capacity: %d", alloc.MilliValue())
+		if p.Status.Reason != "OutOfcpu" || !strings.HasPrefix(p.Status.Message, prefix) || !strings.HasSuffix(p.Status.Message, suffix) {
+			t.Errorf("status reason %q message %q", p.Status.Reason, p.Status.Message)
+		}
+		if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].ContainerID != "" {
+			t.Errorf("a rejected pod's container ran: %+v", cs)
+		}
+		n.waitEvent(t, "too-big", corev1.EventTypeWarning, "OutOfcpu", "Node didn't have enough resource: cpu, requested: ")
 	})
 }
 
