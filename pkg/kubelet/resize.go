@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -241,6 +242,7 @@ func setQuantity(dst *corev1.ResourceList, n corev1.ResourceName, src corev1.Res
 // the pod as allocated, whose resources its new containers get.
 func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) *corev1.Pod {
 	alloc := k.allocation(pod, pr)
+	prev := maps.Clone(alloc)
 	requested := false
 	for _, c := range resizable(pod) {
 		if !sameResources(alloc[c.Name], c.Resources) {
@@ -267,7 +269,7 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 	}
 	allocPod := withResources(pod, alloc)
 
-	err := k.actuateResize(ctx, pod, allocPod, w, pr, alloc)
+	err := k.actuateResize(ctx, pod, allocPod, pr, prev, alloc)
 	switch {
 	case err != nil:
 		msg := err.Error()
@@ -287,8 +289,7 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 
 	// Keep the allocation where nothing else would tell it after a
 	// restart: while it differs from the spec or from what runs.
-	keep := requested || !k.actuatedAll(allocPod, pr, alloc)
-	if keep {
+	if w.resize.pending != nil || !k.actuatedAll(allocPod, pr, alloc) {
 		err = k.allocs.set(pod.UID, alloc)
 	} else {
 		err = k.allocs.set(pod.UID, nil)
@@ -307,7 +308,9 @@ func (k *Kubelet) actuatedAll(pod *corev1.Pod, pr *podRuntime, alloc map[string]
 		if l == nil || l.State != runtime.StateRunning {
 			continue
 		}
-		if r, ok := actuated(l); !ok || !sameResources(r, alloc[c.Name]) {
+		// A container made before skiff recorded this counts as running
+		// with its allocation.
+		if r, ok := actuated(l); ok && !sameResources(r, alloc[c.Name]) {
 			return false
 		}
 	}
@@ -336,7 +339,7 @@ func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
 
 // actuateResize brings the running containers (and the pod's cgroup) to
 // their allocation.
-func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, w *podWorker, pr *podRuntime, alloc map[string]corev1.ResourceRequirements) error {
+func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, pr *podRuntime, prev, alloc map[string]corev1.ResourceRequirements) error {
 	type update struct {
 		c   *corev1.Container
 		st  *runtime.ContainerStatus
@@ -350,7 +353,12 @@ func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, 
 			continue
 		}
 		old, ok := actuated(l)
-		if !ok || sameResources(old, alloc[c.Name]) {
+		if !ok {
+			// Made before skiff recorded what a container runs with: as
+			// allocated before this sync (its spec then).
+			old = prev[c.Name]
+		}
+		if sameResources(old, alloc[c.Name]) {
 			continue
 		}
 		c.Resources = old
