@@ -2,18 +2,15 @@ package kubelet
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
-	"github.com/skiff-k8s/skiff/pkg/sysctl"
 )
 
 // newEvictionManager wires the eviction manager to this kubelet.
@@ -156,94 +153,4 @@ func (k *Kubelet) rejectionOf(uid types.UID) (reason, message string, rejected b
 		return w.evictedReason, w.evicted, w.rejected
 	}
 	return "", "", false
-}
-
-// admit applies the kubelet's admission to a pod about to start for the
-// first time, in upstream's order: the eviction manager's (a rejected pod
-// fails with reason Evicted), the sysctl allowlist's (reason
-// SysctlForbidden), then the node's room for its requests (reason
-// OutOfcpu, OutOfmemory or OutOfpods).
-func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
-	if w.admitted {
-		return true
-	}
-	if k.eviction != nil {
-		if ok, msg := k.eviction.Admit(pod, qosClass(pod) == corev1.PodQOSBestEffort); !ok {
-			k.reject(pod, eviction.Reason, msg)
-			return false
-		}
-	}
-	if k.sysctls != nil {
-		if msg := k.sysctls.Admit(pod); msg != "" {
-			k.reject(pod, sysctl.ForbiddenReason, msg)
-			return false
-		}
-	}
-	// Then whether it fits beside the pods admitted before it (the
-	// scheduler's view can be stale, or a pod names its node itself): one
-	// admission at a time, so that two cannot both take the last room.
-	k.admitMu.Lock()
-	defer k.admitMu.Unlock()
-	if n, msg := k.insufficient(pod, k.nodeAllocatable()); msg != "" {
-		k.reject(pod, "OutOf"+string(n), msg)
-		return false
-	}
-	k.mu.Lock()
-	w.admitted = true
-	k.mu.Unlock()
-	return true
-}
-
-// insufficient names the resource of the node's allocatable that the pod's
-// requests do not fit in beside the other pods' (those admitted, or started
-// before the agent did, and not finished; their allocations where a resize
-// is pending), with upstream's message; "" when they fit. Pods count one
-// each, as upstream's predicate admission checks them first.
-func (k *Kubelet) insufficient(pod *corev1.Pod, allocatable corev1.ResourceList) (corev1.ResourceName, string) {
-	k.mu.Lock()
-	others := make([]*corev1.Pod, 0, len(k.pods))
-	for uid, p := range k.pods {
-		if w := k.workers[uid]; uid != pod.UID && !isTerminal(p.Status.Phase) && (p.Status.StartTime != nil || w != nil && w.admitted) {
-			others = append(others, p)
-		}
-	}
-	k.mu.Unlock()
-	used := corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(len(others)), resource.DecimalSI)}
-	for _, p := range others {
-		if a := k.allocs.get(p.UID); a != nil {
-			p = withResources(p, a)
-		}
-		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			q := used[n]
-			q.Add(podTotal(p, n, false))
-			used[n] = q
-		}
-	}
-	for _, n := range []corev1.ResourceName{corev1.ResourcePods, corev1.ResourceCPU, corev1.ResourceMemory} {
-		capacity, ok := allocatable[n]
-		if !ok {
-			continue
-		}
-		req := *resource.NewQuantity(1, resource.DecimalSI)
-		if n != corev1.ResourcePods {
-			req = podTotal(pod, n, false)
-		}
-		u := used[n]
-		total := req.DeepCopy()
-		total.Add(u)
-		if !req.IsZero() && total.Cmp(capacity) > 0 {
-			return n, fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d",
-				n, resourceValue(n, req), resourceValue(n, u), resourceValue(n, capacity))
-		}
-	}
-	return "", ""
-}
-
-// resourceValue is q in the unit upstream's messages give n in: millicores
-// for CPU, bytes for memory, a count for pods.
-func resourceValue(n corev1.ResourceName, q resource.Quantity) int64 {
-	if n == corev1.ResourceCPU {
-		return q.MilliValue()
-	}
-	return q.Value()
 }

@@ -112,8 +112,10 @@ type Kubelet struct {
 	sysctls *sysctl.Allowlist
 
 	mu sync.Mutex
-	// admitMu makes the admissions of pods one at a time (evict.go).
+	// admitMu makes the admissions of pods one at a time (admit.go).
 	admitMu sync.Mutex
+	// node is the node object as last read (admit.go), under mu.
+	node *corev1.Node
 	// pods are the last known objects by UID, kept after a delete until the
 	// pod's containers are gone.
 	pods map[types.UID]*corev1.Pod

@@ -331,7 +331,7 @@ func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
 			return corev1.PodReasonInfeasible, fmt.Sprintf("Node didn't have enough capacity: %s, requested: %d, capacity: %d", n, resourceValue(n, req), resourceValue(n, capacity))
 		}
 	}
-	if _, msg := k.insufficient(pod, alloc); msg != "" {
+	if _, msg := insufficient(pod, k.admittedOthers(pod), k.allocs, alloc); msg != "" {
 		return corev1.PodReasonDeferred, msg
 	}
 	return "", ""

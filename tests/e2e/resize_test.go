@@ -23,7 +23,7 @@ import (
 // one that does not fit beside the other pods is Deferred until it does
 // (across a restart of skiff), and a memory limit below the usage is
 // refused with reason Error. A pod named to the node that does not fit
-// fails its admission (OutOfcpu).
+// fails its admission (OutOfcpu, NodeAffinity, NodePorts).
 func TestPodResize(t *testing.T) {
 	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
 		t.Skip("needs cgroup v1 (cpu and memory hierarchies)")
@@ -193,7 +193,7 @@ func TestPodResize(t *testing.T) {
 		})
 	})
 
-	t.Run("AdmissionOutOfCPU", func(t *testing.T) {
+	t.Run("Admission", func(t *testing.T) {
 		// Named to the node, past the scheduler: the kubelet's admission
 		// refuses what does not fit beside the pods it runs, as upstream's.
 		alloc := n.node(t).Status.Allocatable[corev1.ResourceCPU]
@@ -210,6 +210,27 @@ func TestPodResize(t *testing.T) {
 			t.Errorf("a rejected pod's container ran: %+v", cs)
 		}
 		n.waitEvent(t, "too-big", corev1.EventTypeWarning, "OutOfcpu", "Node didn't have enough resource: cpu, requested: ")
+
+		// A node selector the node does not match, and a host port taken.
+		n.createSpec(t, "elsewhere", corev1.PodSpec{NodeName: n.name, NodeSelector: map[string]string{"skiff.test/nowhere": "x"},
+			Containers: []corev1.Container{agnhost("c", "sleep", "infinity")}})
+		port := func() corev1.PodSpec {
+			c := agnhost("c", "sleep", "infinity")
+			c.Ports = []corev1.ContainerPort{{ContainerPort: 8080, HostPort: 18089}}
+			return corev1.PodSpec{NodeName: n.name, TerminationGracePeriodSeconds: ptr.To(int64(1)), Containers: []corev1.Container{c}}
+		}
+		n.createSpec(t, "port-first", port())
+		n.waitPod(t, "port-first", "Running", podRunning)
+		n.createSpec(t, "port-second", port())
+		for _, tc := range [][3]string{
+			{"elsewhere", "NodeAffinity", "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"},
+			{"port-second", "NodePorts", "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports"},
+		} {
+			p := n.waitPod(t, tc[0], "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+			if p.Status.Reason != tc[1] || p.Status.Message != tc[2] {
+				t.Errorf("%s: reason %q message %q, want %q %q", tc[0], p.Status.Reason, p.Status.Message, tc[1], tc[2])
+			}
+		}
 	})
 }
 

@@ -1,0 +1,183 @@
+package kubelet
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
+	"github.com/skiff-k8s/skiff/pkg/sysctl"
+)
+
+// Upstream's predicate admission failures (kubelet/lifecycle): the reason
+// is the predicate's name, the message "Predicate <name> failed: <why>".
+const (
+	predicateNodeAffinity = "NodeAffinity"
+	predicateNodePorts    = "NodePorts"
+	whyNodeAffinity       = "node(s) didn't match Pod's node affinity/selector"
+	whyNodePorts          = "node(s) didn't have free ports for the requested pod ports"
+)
+
+// admit applies the kubelet's admission to a pod about to start for the
+// first time, in upstream's order: the eviction manager's (a rejected pod
+// fails with reason Evicted), the sysctl allowlist's (reason
+// SysctlForbidden), then upstream's general predicates against the pods
+// admitted before it: the node's room for its requests (reason OutOfcpu,
+// OutOfmemory or OutOfpods), its node selector and required node affinity
+// (NodeAffinity), and its host ports (NodePorts). The scheduler checks the
+// same, but its view can be stale, and a pod may name its node itself.
+func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
+	if w.admitted {
+		return true
+	}
+	if k.eviction != nil {
+		if ok, msg := k.eviction.Admit(pod, qosClass(pod) == corev1.PodQOSBestEffort); !ok {
+			k.reject(pod, eviction.Reason, msg)
+			return false
+		}
+	}
+	if k.sysctls != nil {
+		if msg := k.sysctls.Admit(pod); msg != "" {
+			k.reject(pod, sysctl.ForbiddenReason, msg)
+			return false
+		}
+	}
+	// One admission at a time, so that two pods cannot both take the last
+	// room or the same port.
+	k.admitMu.Lock()
+	defer k.admitMu.Unlock()
+	others := k.admittedOthers(pod)
+	if n, msg := insufficient(pod, others, k.allocs, k.nodeAllocatable()); msg != "" {
+		k.reject(pod, "OutOf"+string(n), msg)
+		return false
+	}
+	if node := k.knownNode(); node != nil {
+		if fits, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); !fits {
+			k.reject(pod, predicateNodeAffinity, fmt.Sprintf("Predicate %s failed: %s", predicateNodeAffinity, whyNodeAffinity))
+			return false
+		}
+	}
+	if hostPortsConflict(pod, others) {
+		k.reject(pod, predicateNodePorts, fmt.Sprintf("Predicate %s failed: %s", predicateNodePorts, whyNodePorts))
+		return false
+	}
+	k.mu.Lock()
+	w.admitted = true
+	k.mu.Unlock()
+	return true
+}
+
+// admittedOthers are the node's pods other than pod that were admitted, or
+// started before the agent did, and have not finished.
+func (k *Kubelet) admittedOthers(pod *corev1.Pod) []*corev1.Pod {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	others := make([]*corev1.Pod, 0, len(k.pods))
+	for uid, p := range k.pods {
+		if w := k.workers[uid]; uid != pod.UID && !isTerminal(p.Status.Phase) && (p.Status.StartTime != nil || w != nil && w.admitted) {
+			others = append(others, p)
+		}
+	}
+	return others
+}
+
+// knownNode is the node object as the agent last read it, nil before it has.
+func (k *Kubelet) knownNode() *corev1.Node {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.node
+}
+
+// insufficient names the resource of the node's allocatable that the pod's
+// requests do not fit in beside others' (their allocations where a resize
+// is pending), with upstream's message; "" when they fit. Pods count one
+// each, and come first, as in upstream's predicate admission.
+func insufficient(pod *corev1.Pod, others []*corev1.Pod, allocs *allocations, allocatable corev1.ResourceList) (corev1.ResourceName, string) {
+	used := corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(len(others)), resource.DecimalSI)}
+	for _, p := range others {
+		if a := allocs.get(p.UID); a != nil {
+			p = withResources(p, a)
+		}
+		for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			q := used[n]
+			q.Add(podTotal(p, n, false))
+			used[n] = q
+		}
+	}
+	for _, n := range []corev1.ResourceName{corev1.ResourcePods, corev1.ResourceCPU, corev1.ResourceMemory} {
+		capacity, ok := allocatable[n]
+		if !ok {
+			continue
+		}
+		req := *resource.NewQuantity(1, resource.DecimalSI)
+		if n != corev1.ResourcePods {
+			req = podTotal(pod, n, false)
+		}
+		u := used[n]
+		total := req.DeepCopy()
+		total.Add(u)
+		if !req.IsZero() && total.Cmp(capacity) > 0 {
+			return n, fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d",
+				n, resourceValue(n, req), resourceValue(n, u), resourceValue(n, capacity))
+		}
+	}
+	return "", ""
+}
+
+// resourceValue is q in the unit upstream's messages give n in: millicores
+// for CPU, bytes for memory, a count for pods.
+func resourceValue(n corev1.ResourceName, q resource.Quantity) int64 {
+	if n == corev1.ResourceCPU {
+		return q.MilliValue()
+	}
+	return q.Value()
+}
+
+// hostPortsConflict reports whether a host port of pod is taken by one of
+// others, as upstream's NodePorts predicate: same port and protocol, and
+// host IPs that overlap (an empty or 0.0.0.0 one overlaps all).
+func hostPortsConflict(pod *corev1.Pod, others []*corev1.Pod) bool {
+	type hostPort struct {
+		ip       string
+		protocol corev1.Protocol
+		port     int32
+	}
+	ports := func(p *corev1.Pod) []hostPort {
+		var out []hostPort
+		for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+			for _, c := range cs {
+				for _, cp := range c.Ports {
+					if cp.HostPort <= 0 {
+						continue
+					}
+					hp := hostPort{ip: cp.HostIP, protocol: cp.Protocol, port: cp.HostPort}
+					if hp.ip == "" {
+						hp.ip = "0.0.0.0"
+					}
+					if hp.protocol == "" {
+						hp.protocol = corev1.ProtocolTCP
+					}
+					out = append(out, hp)
+				}
+			}
+		}
+		return out
+	}
+	want := ports(pod)
+	if len(want) == 0 {
+		return false
+	}
+	for _, o := range others {
+		for _, used := range ports(o) {
+			for _, w := range want {
+				if w.port == used.port && w.protocol == used.protocol &&
+					(w.ip == used.ip || w.ip == "0.0.0.0" || used.ip == "0.0.0.0") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
