@@ -1,10 +1,13 @@
 package kubelet
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
@@ -53,11 +56,9 @@ func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
 		k.reject(pod, "OutOf"+string(n), msg)
 		return false
 	}
-	if node := k.knownNode(); node != nil {
-		if fits, _ := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); !fits {
-			k.reject(pod, predicateNodeAffinity, fmt.Sprintf("Predicate %s failed: %s", predicateNodeAffinity, whyNodeAffinity))
-			return false
-		}
+	if !k.matchesNode(pod) {
+		k.reject(pod, predicateNodeAffinity, fmt.Sprintf("Predicate %s failed: %s", predicateNodeAffinity, whyNodeAffinity))
+		return false
 	}
 	if hostPortsConflict(pod, others) {
 		k.reject(pod, predicateNodePorts, fmt.Sprintf("Predicate %s failed: %s", predicateNodePorts, whyNodePorts))
@@ -83,11 +84,35 @@ func (k *Kubelet) admittedOthers(pod *corev1.Pod) []*corev1.Pod {
 	return others
 }
 
-// knownNode is the node object as the agent last read it, nil before it has.
-func (k *Kubelet) knownNode() *corev1.Node {
+// matchesNode reports whether the pod's node selector and required node
+// affinity match the node: as the agent last read it, or, before it fails
+// the pod, as it is now (its labels may have changed since, as the
+// scheduler saw). Without a node to read, it does.
+func (k *Kubelet) matchesNode(pod *corev1.Pod) bool {
+	if a := pod.Spec.Affinity; len(pod.Spec.NodeSelector) == 0 &&
+		(a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil) {
+		return true
+	}
+	affinity := nodeaffinity.GetRequiredNodeAffinity(pod)
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.node
+	node := k.node
+	k.mu.Unlock()
+	if node != nil {
+		if fits, _ := affinity.Match(node); fits {
+			return true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	node, err := k.client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return true // the scheduler's word stands
+	}
+	k.mu.Lock()
+	k.node = node
+	k.mu.Unlock()
+	fits, _ := affinity.Match(node)
+	return fits
 }
 
 // insufficient names the resource of the node's allocatable that the pod's

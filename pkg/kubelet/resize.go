@@ -85,7 +85,8 @@ func (a *allocations) get(uid types.UID) map[string]corev1.ResourceRequirements 
 }
 
 // set records the pod's allocation, or forgets it when m is nil, and
-// writes the store when that changed it.
+// writes the store when that changed it. The store in memory changes only
+// once the file did, so that a failed write is tried again.
 func (a *allocations) set(uid types.UID, m map[string]corev1.ResourceRequirements) error {
 	if a == nil {
 		return nil
@@ -93,18 +94,16 @@ func (a *allocations) set(uid types.UID, m map[string]corev1.ResourceRequirement
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	old, had := a.m[uid]
-	if m == nil {
-		if !had {
-			return nil
-		}
-		delete(a.m, uid)
-	} else {
-		if had && apiequality.Semantic.DeepEqual(old, m) {
-			return nil
-		}
-		a.m[uid] = m
+	if m == nil && !had || m != nil && had && apiequality.Semantic.DeepEqual(old, m) {
+		return nil
 	}
-	b, err := json.Marshal(a.m)
+	next := maps.Clone(a.m)
+	if m == nil {
+		delete(next, uid)
+	} else {
+		next[uid] = m
+	}
+	b, err := json.Marshal(next)
 	if err != nil {
 		return err
 	}
@@ -115,6 +114,7 @@ func (a *allocations) set(uid types.UID, m map[string]corev1.ResourceRequirement
 	if err := os.Rename(tmp, a.path); err != nil {
 		return fmt.Errorf("write pod allocations: %w", err)
 	}
+	a.m = next
 	return nil
 }
 
@@ -241,6 +241,7 @@ func setQuantity(dst *corev1.ResourceList, n corev1.ResourceName, src corev1.Res
 // syncResize admits and actuates a resize of the running pod, and returns
 // the pod as allocated, whose resources its new containers get.
 func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime) *corev1.Pod {
+	log := klog.FromContext(ctx)
 	alloc := k.allocation(pod, pr)
 	prev := maps.Clone(alloc)
 	requested := false
@@ -250,7 +251,20 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 		}
 	}
 	if requested {
-		if reason, msg := k.resizeFeasible(pod); reason != "" {
+		// Under the admission lock, and recorded before it is carried out,
+		// so that neither an admission nor another resize takes the room.
+		k.admitMu.Lock()
+		reason, msg := k.resizeFeasible(pod)
+		if reason == "" {
+			for _, c := range resizable(pod) {
+				alloc[c.Name] = cpuMem(c.Resources)
+			}
+			if err := k.allocs.set(pod.UID, alloc); err != nil {
+				log.Info("Recording the pod's allocation failed", "pod", klog.KObj(pod), "err", err)
+			}
+		}
+		k.admitMu.Unlock()
+		if reason != "" {
 			if w.resize.pending == nil || w.resize.pending.Reason != reason {
 				k.recorder.Eventf(pod, corev1.EventTypeWarning, "Resize"+reason, "Pod resize %s: %s", reason, resizeEventJSON(pod, msg))
 			}
@@ -258,9 +272,6 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 				Reason: reason, Message: msg, ObservedGeneration: pod.Generation}
 		} else {
 			w.resize.pending = nil
-			for _, c := range resizable(pod) {
-				alloc[c.Name] = cpuMem(c.Resources)
-			}
 			w.resize.inProgress = &corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue, ObservedGeneration: pod.Generation}
 			k.recorder.Eventf(pod, corev1.EventTypeNormal, "ResizeStarted", "Pod resize started: %s", resizeEventJSON(pod, ""))
 		}
@@ -269,11 +280,12 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 	}
 	allocPod := withResources(pod, alloc)
 
-	err := k.actuateResize(ctx, pod, allocPod, pr, prev, alloc)
+	err := k.actuateResize(ctx, pod, allocPod, w, pr, prev, alloc)
 	switch {
 	case err != nil:
 		msg := err.Error()
-		if w.resize.inProgress == nil || w.resize.inProgress.Message != msg {
+		// One event per failure, not per retry (the usage in the message moves).
+		if c := w.resize.inProgress; c == nil || c.Reason != corev1.PodReasonError {
 			k.recorder.Eventf(pod, corev1.EventTypeWarning, "ResizeError", "Pod resize error: %s", resizeEventJSON(allocPod, msg))
 		}
 		gen := pod.Generation
@@ -282,34 +294,35 @@ func (k *Kubelet) syncResize(ctx context.Context, pod *corev1.Pod, w *podWorker,
 		}
 		w.resize.inProgress = &corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue,
 			Reason: corev1.PodReasonError, Message: msg, ObservedGeneration: gen}
-	case w.resize.inProgress != nil && k.actuatedAll(allocPod, pr, alloc):
+	case w.resize.inProgress != nil && carries(allocPod, pr, alloc, true):
 		w.resize.inProgress = nil
 		k.recorder.Eventf(pod, corev1.EventTypeNormal, "ResizeCompleted", "Pod resize completed: %s", resizeEventJSON(allocPod, ""))
 	}
 
-	// Keep the allocation where nothing else would tell it after a
-	// restart: while it differs from the spec or from what runs.
-	if w.resize.pending != nil || !k.actuatedAll(allocPod, pr, alloc) {
+	// Keep the allocation where nothing else would tell it after a restart:
+	// while a resize is pending, or the latest attempt of a container (one
+	// waiting to restart too) does not run with it.
+	if w.resize.pending != nil || !carries(allocPod, pr, alloc, false) {
 		err = k.allocs.set(pod.UID, alloc)
 	} else {
 		err = k.allocs.set(pod.UID, nil)
 	}
 	if err != nil {
-		klog.FromContext(ctx).Info("Recording the pod's allocation failed", "pod", klog.KObj(pod), "err", err)
+		log.Info("Recording the pod's allocation failed", "pod", klog.KObj(pod), "err", err)
 	}
 	return allocPod
 }
 
-// actuatedAll reports whether every running resizable container runs with
-// its allocation.
-func (k *Kubelet) actuatedAll(pod *corev1.Pod, pr *podRuntime, alloc map[string]corev1.ResourceRequirements) bool {
+// carries reports whether the latest attempt of every resizable container
+// (of every running one, with running) was made or updated with its
+// allocation. A container made before skiff recorded this counts as
+// carrying it.
+func carries(pod *corev1.Pod, pr *podRuntime, alloc map[string]corev1.ResourceRequirements, running bool) bool {
 	for _, c := range resizable(pod) {
 		l := pr.latest[c.Name]
-		if l == nil || l.State != runtime.StateRunning {
+		if l == nil || running && l.State != runtime.StateRunning {
 			continue
 		}
-		// A container made before skiff recorded this counts as running
-		// with its allocation.
 		if r, ok := actuated(l); ok && !sameResources(r, alloc[c.Name]) {
 			return false
 		}
@@ -337,17 +350,18 @@ func (k *Kubelet) resizeFeasible(pod *corev1.Pod) (reason, msg string) {
 	return "", ""
 }
 
-// actuateResize brings the running containers (and the pod's cgroup) to
-// their allocation.
-func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, pr *podRuntime, prev, alloc map[string]corev1.ResourceRequirements) error {
+// actuateResize brings the running containers and the pod's cgroup to
+// their allocation: the pod's limits go up before its containers' and down
+// after them; a container whose resizePolicy asks for it is restarted
+// instead (at once, without back-off, by syncContainers).
+func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, w *podWorker, pr *podRuntime, prev, alloc map[string]corev1.ResourceRequirements) error {
 	type update struct {
-		c   *corev1.Container
-		st  *runtime.ContainerStatus
-		old corev1.ResourceRequirements
+		name string
+		st   *runtime.ContainerStatus
+		old  corev1.ResourceRequirements
 	}
 	var updates []update
-	oldPod := allocPod.DeepCopy()
-	for _, c := range resizable(oldPod) {
+	for _, c := range resizable(allocPod) {
 		l := pr.latest[c.Name]
 		if l == nil || l.State != runtime.StateRunning {
 			continue
@@ -361,54 +375,87 @@ func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, 
 		if sameResources(old, alloc[c.Name]) {
 			continue
 		}
-		c.Resources = old
 		if needsRestart(c, old, alloc[c.Name]) {
-			// It starts again, with its allocation, at this sync.
-			msg := fmt.Sprintf("Container %s resize requires restart", c.Name)
-			if err := k.killContainer(ctx, pod, containerSpec(pod, c.Name), l.ID, gracePeriod(pod), msg, pr.ips); err != nil {
-				return err
+			if !w.resizeRestart[c.Name] {
+				msg := fmt.Sprintf("Container %s resize requires restart", c.Name)
+				if err := k.killContainer(ctx, pod, containerSpec(pod, c.Name), l.ID, gracePeriod(pod), msg, pr.ips); err != nil {
+					return err
+				}
+				if w.resizeRestart == nil {
+					w.resizeRestart = map[string]bool{}
+				}
+				w.resizeRestart[c.Name] = true
 			}
 			continue
 		}
-		updates = append(updates, update{c: c, st: l, old: old})
+		updates = append(updates, update{name: c.Name, st: l, old: old})
 	}
+	cgroup := ""
+	if pr.sandbox != nil {
+		cgroup = pr.sandbox.CgroupParent
+	}
+	want := podCgroupResources(allocPod)
 	if len(updates) == 0 {
+		// The pod's cgroup alone: after a restart of skiff (once), or for a
+		// resize of containers that restart or do not run.
+		if cgroup == "" || w.podCgroupSet && w.podCgroup == want {
+			return nil
+		}
+		if err := runtime.EnsureCgroup(cgroup, want); err != nil {
+			return err
+		}
+		w.podCgroup, w.podCgroupSet = want, true
 		return nil
 	}
 	// A memory limit below what is in use would push the kernel to reclaim
 	// or kill: refused, as upstream.
+	oldPod := allocPod.DeepCopy()
+	for _, u := range updates {
+		containerByName(oldPod, u.name).Resources = u.old
+	}
+	cur := podCgroupResources(oldPod)
+	if w.podCgroupSet {
+		cur = w.podCgroup
+	}
 	var errs []error
-	newPod, curPod := podCgroupResources(allocPod), podCgroupResources(oldPod)
-	cgroup := pr.sandbox.CgroupParent
-	if lowered(newPod.MemoryLimit, curPod.MemoryLimit) {
-		if use := k.memoryInUse(cgroup); use > uint64(newPod.MemoryLimit) {
-			errs = append(errs, fmt.Errorf("attempting to set pod memory limit (%d) below current usage (%d)", newPod.MemoryLimit, use))
+	if lowered(want.MemoryLimit, cur.MemoryLimit) {
+		if use := k.memoryInUse(cgroup); use > uint64(want.MemoryLimit) {
+			errs = append(errs, fmt.Errorf("attempting to set pod memory limit (%d) below current usage (%d)", want.MemoryLimit, use))
 		}
 	}
 	for _, u := range updates {
-		n, o := k.resources(allocPod, containerByName(allocPod, u.c.Name)), k.resources(oldPod, u.c)
+		n, o := k.resources(allocPod, containerByName(allocPod, u.name)), k.resources(oldPod, containerByName(oldPod, u.name))
 		if lowered(n.MemoryLimit, o.MemoryLimit) {
 			if use := k.memoryInUse(filepath.Join(cgroup, u.st.ID)); use > uint64(n.MemoryLimit) {
-				errs = append(errs, fmt.Errorf("attempting to set container %q memory limit (%d) below current usage (%d)", u.c.Name, n.MemoryLimit, use))
+				errs = append(errs, fmt.Errorf("attempting to set container %q memory limit (%d) below current usage (%d)", u.name, n.MemoryLimit, use))
 			}
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("cannot decrease memory limits: %w", utilerrors.NewAggregate(errs))
 	}
-	// The pod's limits go up before its containers' and down after them.
-	if err := runtime.EnsureCgroup(cgroup, widest(newPod, curPod)); err != nil {
+	if err := runtime.EnsureCgroup(cgroup, widest(want, cur)); err != nil {
 		return err
 	}
+	w.podCgroupSet = false // until it is exactly want
 	for _, u := range updates {
-		c := containerByName(allocPod, u.c.Name)
-		res := k.resources(allocPod, c)
-		if err := k.rt.UpdateContainerResources(ctx, u.st.ID, res, map[string]string{labelResources: resourcesLabel(c.Resources)}); err != nil {
+		c := containerByName(allocPod, u.name)
+		label := resourcesLabel(c.Resources)
+		if err := k.rt.UpdateContainerResources(ctx, u.st.ID, k.resources(allocPod, c), map[string]string{labelResources: label}); err != nil {
 			return err
 		}
-		u.st.Labels[labelResources] = resourcesLabel(c.Resources)
+		u.st.Labels[labelResources] = label
 	}
-	return runtime.EnsureCgroup(cgroup, newPod)
+	if err := runtime.EnsureCgroup(cgroup, want); err != nil {
+		return err
+	}
+	w.podCgroup, w.podCgroupSet = want, true
+	if qosClass(pod) == corev1.PodQOSBurstable {
+		if err := k.updateBurstableCgroup(); err != nil {
+			klog.FromContext(ctx).Info("Updating the burstable QoS cgroup failed", "err", err)
+		}
+	}
+	return nil
 }
 
 // needsRestart reports whether the container's resizePolicy asks for a

@@ -69,8 +69,14 @@ type podWorker struct {
 	// compares with the status it last sent.
 	written     *corev1.PodStatus
 	writtenOver string
-	// resize is the pod's resize conditions (resize.go).
-	resize resizeState
+	// resize is the pod's resize conditions (resize.go); resizeRestart
+	// the containers stopped for a resize, to start again at once.
+	resize        resizeState
+	resizeRestart map[string]bool
+	// podCgroup is what the pod's cgroup was last set to, when
+	// podCgroupSet.
+	podCgroup    runtime.CgroupResources
+	podCgroupSet bool
 }
 
 type backoffEntry struct {
@@ -201,6 +207,7 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 			_ = k.updatePodStatus(ctx, pod, w, &podRuntime{})
 			return 0, err
 		}
+		w.podCgroup, w.podCgroupSet = podCgroupResources(pod), true // by ensurePodCgroup
 	}
 	vols, err := k.vol.Mount(ctx, pod)
 	if err != nil {
@@ -431,7 +438,7 @@ func (k *Kubelet) syncContainers(ctx context.Context, pod *corev1.Pod, w *podWor
 			delete(w.waiting, c.Name)
 			continue
 		}
-		if latest != nil && !shouldRestart(pod.Spec.RestartPolicy, latest) {
+		if latest != nil && !w.resizeRestart[c.Name] && !shouldRestart(pod.Spec.RestartPolicy, latest) {
 			continue
 		}
 		min(k.startOrBackoff(ctx, pod, w, pr, vols, c, latest, false))
@@ -479,7 +486,10 @@ func shouldRestart(policy corev1.RestartPolicy, c *runtime.ContainerStatus) bool
 // attempt is in back-off; it returns when to look again.
 func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWorker, pr *podRuntime, vols map[string]volume.Mounted, c *corev1.Container, latest *runtime.ContainerStatus, init bool) time.Duration {
 	attempt := 0
-	if latest != nil {
+	if latest != nil && w.resizeRestart[c.Name] {
+		// Stopped for a resize: started again at once, its back-off as it was.
+		attempt = latest.Attempt + 1
+	} else if latest != nil {
 		attempt = latest.Attempt + 1
 		e := w.backoff[c.Name]
 		if e != nil && e.attempt == latest.Attempt {
@@ -510,6 +520,7 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 		}
 	}
 	if err := k.startContainer(ctx, pod, w, pr, vols, c, attempt); err != nil {
+		delete(w.resizeRestart, c.Name) // what failed backs off as usual
 		klog.FromContext(ctx).V(2).Info("Container start failed", "pod", klog.KObj(pod), "container", c.Name, "err", err)
 		if left := w.pullBackoffLeft(c.Image, time.Now()); left > 0 {
 			return left
@@ -519,6 +530,7 @@ func (k *Kubelet) startOrBackoff(ctx context.Context, pod *corev1.Pod, w *podWor
 		}
 		return initialBackoff
 	}
+	delete(w.resizeRestart, c.Name)
 	return 0
 }
 
