@@ -168,7 +168,7 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) (requeue time.Dura
 		}
 		if pr.sandbox != nil && pr.sandbox.SharePID {
 			// Its PID namespace's holder too, as upstream's pause container.
-			if err := k.rt.StopSandbox(ctx, pr.sandbox.ID, 0); err != nil {
+			if err := k.rt.StopPIDHolder(pr.sandbox.ID); err != nil {
 				return 0, err
 			}
 		}

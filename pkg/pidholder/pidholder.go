@@ -8,8 +8,8 @@
 // skiff has no pause image, and the skiff binary itself is a poor PID 1: the
 // Go runtime and package initialisation of a re-executed skiff cost tens of
 // megabytes. So the holder is a few lines of C run from an ELF constructor,
-// before the Go runtime starts, when the binary is executed with the
-// variable Env set (as runc's nsenter does for `runc init`): that process
+// before the Go runtime starts, when the binary is executed as Name with
+// the variable Env set (as runc's nsenter does for `runc init`): that process
 // unshares a PID namespace, forks the holder into it, prints the holder's
 // PID and exits. The holder is thus never the caller's child, outlives a
 // restart of the agent, and costs well under a megabyte of its own.

@@ -12,6 +12,7 @@ package pidholder
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,10 +28,14 @@ static void skiff_holder_quit(int sig) {
 }
 
 // skiff_pid_holder runs before the Go runtime in every start of the binary
-// and returns at once unless the variable _SKIFF_PID_HOLDER is "1".
-__attribute__((constructor)) static void skiff_pid_holder(void) {
+// (glibc passes constructors the program's arguments) and returns at once
+// unless the binary was executed as skiff-pause with _SKIFF_PID_HOLDER=1:
+// the variable alone, exported by mistake, must not turn every command into
+// a holder.
+__attribute__((constructor)) static void skiff_pid_holder(int argc, char **argv, char **envp) {
+	(void)envp;
 	const char *v = getenv("_SKIFF_PID_HOLDER");
-	if (v == NULL || strcmp(v, "1") != 0) {
+	if (v == NULL || strcmp(v, "1") != 0 || argc < 1 || argv == NULL || argv[0] == NULL || strcmp(argv[0], "skiff-pause") != 0) {
 		return;
 	}
 	if (unshare(CLONE_NEWPID) != 0) {
@@ -47,15 +52,22 @@ __attribute__((constructor)) static void skiff_pid_holder(void) {
 		fflush(stdout);
 		_exit(0);
 	}
-	// PID 1 of the new namespace: no terminal, no caller's pipes, no
-	// directory kept busy, a session of its own.
+	// PID 1 of the new namespace: no terminal, none of the caller's pipes
+	// or other files, no directory kept busy, a session of its own, and
+	// no signal blocked.
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
-		if (null > 2) {
-			close(null);
+	} else {
+		close(0);
+		close(1);
+		close(2);
+	}
+	if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
+		for (int fd = 3; fd < 1024; fd++) {
+			close(fd);
 		}
 	}
 	if (chdir("/") != 0) {
@@ -63,6 +75,9 @@ __attribute__((constructor)) static void skiff_pid_holder(void) {
 	}
 	setsid();
 	prctl(PR_SET_NAME, "skiff-pause", 0, 0, 0);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	// PID 1 gets no signal it does not handle: TERM and INT end it, as
 	// they end pause; CHLD reaps.
 	struct sigaction sa;
@@ -87,6 +102,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Start starts a holder in a new PID namespace and returns its PID, as the
@@ -100,6 +116,9 @@ func Start() (int, error) {
 		Dir:    "/",
 		Stdout: &stdout,
 		Stderr: &stderr,
+		// The holder lets go of the pipes at once; should it not, Run
+		// still returns.
+		WaitDelay: 5 * time.Second,
 	}
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("start the PID namespace holder: %w: %s", err, strings.TrimSpace(stderr.String()))

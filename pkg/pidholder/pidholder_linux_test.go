@@ -65,6 +65,13 @@ func TestHolder(t *testing.T) {
 		}
 	}
 
+	// The variable alone, exported by mistake, changes nothing.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), Env+"=1")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+		t.Errorf("the binary with %s=1 but another name: %v: %s", Env, err, out)
+	}
+
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

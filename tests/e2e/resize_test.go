@@ -103,6 +103,38 @@ func TestPodResize(t *testing.T) {
 			t.Errorf("c1's memory limit %s", got)
 		}
 		n.waitEvent(t, "resized", corev1.EventTypeNormal, "Killing", "Container c1 resize requires restart")
+		// Again: a restart for a resize is no crash, and has no back-off.
+		n.s.Kubectl(t, "patch", "pod", "resized", "--subresource", "resize", "--patch",
+			`{"spec":{"containers":[{"name":"c1","resources":{"limits":{"memory":"88Mi"}}}]}}`)
+		p = n.waitPod(t, "resized", "c1 restarted again", func(p *corev1.Pod) bool {
+			return statusIs(1, list("50m", "16Mi"), list("", "88Mi"))(p) && p.Status.ContainerStatuses[1].RestartCount == 2
+		})
+		if c := n.eventCount(t, "resized", "BackOff"); c != 0 {
+			t.Errorf("%d BackOff events for restarts for resizes", c)
+		}
+	})
+
+	t.Run("NotRunning", func(t *testing.T) {
+		// A container in its crash back-off takes its new resources at its
+		// next attempt; the resize is carried out once, not at every sync.
+		c := busybox("c", "exit 1")
+		c.Resources = corev1.ResourceRequirements{Requests: list("10m", ""), Limits: list("", "32Mi")}
+		n.createSpec(t, "crashing", corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To(int64(1)), Containers: []corev1.Container{c}})
+		n.waitPod(t, "crashing", "in back-off", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff"
+		})
+		n.s.Kubectl(t, "patch", "pod", "crashing", "--subresource", "resize", "--patch",
+			`{"spec":{"containers":[{"name":"c","resources":{"limits":{"memory":"48Mi"}}}]}}`)
+		p := n.waitPod(t, "crashing", "its allocation", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses[0]
+			return cs.Resources != nil && equalList(cs.Resources.Limits, list("", "48Mi"))
+		})
+		restarts := p.Status.ContainerStatuses[0].RestartCount
+		n.waitPod(t, "crashing", "its next attempt", func(p *corev1.Pod) bool { return p.Status.ContainerStatuses[0].RestartCount > restarts })
+		if got := n.eventCount(t, "crashing", "ResizeStarted"); got != 1 {
+			t.Errorf("%d ResizeStarted events, want 1", got)
+		}
 	})
 
 	t.Run("Infeasible", func(t *testing.T) {

@@ -48,14 +48,21 @@ func readCounter(file, key string) (int64, bool) {
 }
 
 // joinCgroup moves pid into the cgroup path, created if missing, in every
-// hierarchy (as runc places a container's processes). Best effort: where it
-// fails the process stays in its parent's cgroup.
-func joinCgroup(pid int, path string) {
+// hierarchy (as runc places a container's processes), but cpuset's, whose
+// new cgroups have no CPUs until set up (the process keeps the root's).
+func joinCgroup(pid int, path string) error {
 	for _, dir := range cgroupDirs(path) {
-		if os.MkdirAll(dir, 0o755) == nil {
-			_ = os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644)
+		if filepath.Base(strings.TrimSuffix(dir, path)) == "cpuset" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return fmt.Errorf("move process %d to cgroup %s: %w", pid, dir, err)
 		}
 	}
+	return nil
 }
 
 // removeCgroup removes the now empty cgroup path in every hierarchy, as a

@@ -56,13 +56,19 @@ func startPIDHolder(dir, cgroupParent, id string) error {
 	}
 	cg := ""
 	if cgroupParent != "" {
+		// Out of the agent's cgroup, or stopping the agent's service
+		// (systemd's KillMode=control-group) would end the pod's namespace.
 		cg = filepath.Join(cgroupParent, id)
-		joinCgroup(pid, cg)
+		if err := joinCgroup(pid, cg); err != nil {
+			_ = killHolder(pid)
+			removeCgroup(cg)
+			return fmt.Errorf("start the PID namespace holder: %w", err)
+		}
 	}
 	// As upstream's pause: the last process of the pod the OOM killer picks.
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-998"), 0o644)
 	undo := func() {
-		killHolder(pid)
+		_ = killHolder(pid)
 		removeCgroup(cg)
 		os.Remove(filepath.Join(dir, holderFile))
 	}
@@ -131,8 +137,9 @@ func ensurePIDHolder(dir, cgroupParent, id string) error {
 // cgroup and unpins the namespace. What is gone already is skipped.
 func stopPIDHolder(dir string) error {
 	pid, cg := readHolder(dir)
-	if pid > 0 && holdsPin(dir, pid) {
-		killHolder(pid)
+	if pid > 0 && holdsPin(dir, pid) && !killHolder(pid) {
+		// Kept on record, to be tried again.
+		return fmt.Errorf("the PID namespace holder %d did not exit", pid)
 	}
 	if cg != "" {
 		removeCgroup(cg)
@@ -146,16 +153,20 @@ func stopPIDHolder(dir string) error {
 	return nil
 }
 
-// killHolder kills pid and waits (briefly) until it has exited: since it is
-// not the agent's child but init's, it cannot be waited for. A PID 1 ends
-// only once the kernel has killed and its parents reaped every other
-// process of its namespace.
-func killHolder(pid int) {
+// killHolder kills pid and waits (briefly) until it has exited, which it
+// reports: since it is not the agent's child but init's, it cannot be
+// waited for. A PID 1 ends only once the kernel has killed and its parents
+// reaped every other process of its namespace.
+func killHolder(pid int) bool {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && !exited(pid) {
+	deadline := time.Now().Add(5 * time.Second)
+	for !exited(pid) {
+		if time.Now().After(deadline) {
+			return false
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return true
 }
 
 // exited reports whether pid is gone or a zombie.
@@ -190,4 +201,13 @@ func procState(pid int) (state byte, flags uint64, ok bool) {
 	}
 	flags, err = strconv.ParseUint(f[6], 10, 64)
 	return f[0][0], flags, err == nil
+}
+
+// StopPIDHolder ends the PID namespace holder of the sandbox, if it has one,
+// as StopSandbox does once its containers are stopped: for a pod that has
+// finished, whose containers stay for their logs.
+func (r *Runtime) StopPIDHolder(id string) error {
+	r.pidMu.Lock()
+	defer r.pidMu.Unlock()
+	return stopPIDHolder(r.sandboxDir(id))
 }

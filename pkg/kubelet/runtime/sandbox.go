@@ -251,7 +251,7 @@ func (r *Runtime) StopSandbox(ctx context.Context, id string, timeout time.Durat
 			return fmt.Errorf("stop sandbox %s: %w", id, err)
 		}
 	}
-	if err := stopPIDHolder(r.sandboxDir(id)); err != nil {
+	if err := r.StopPIDHolder(id); err != nil {
 		return fmt.Errorf("stop sandbox %s: %w", id, err)
 	}
 	return nil
