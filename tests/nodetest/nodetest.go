@@ -122,6 +122,15 @@ func (n *Node) Cleanup() error {
 		}
 	}
 	if n.Cgroup != "" {
+		// What the containers' removal above leaves in the node's cgroups:
+		// the PID namespace holders of shared-PID pods, which only the
+		// kubelet ends.
+		for _, pid := range cgroupProcs(n.Cgroup) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if err := WaitGone(pid, 10*time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		RemoveCgroup(n.Cgroup)
 	}
 	os.RemoveAll(n.RunDir)
@@ -153,6 +162,29 @@ func WaitGone(pid int, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("pid %d still running after %v", pid, timeout)
+}
+
+// cgroupProcs lists the processes in the cgroup root and below it (in the
+// pids hierarchy on cgroup v1, the unified one on v2).
+func cgroupProcs(root string) []int {
+	top := filepath.Join("/sys/fs/cgroup", "pids", root)
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", "cgroup.controllers")); err == nil {
+		top = filepath.Join("/sys/fs/cgroup", root)
+	}
+	var pids []int
+	_ = filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	return pids
 }
 
 // RemoveCgroup removes a cgroup root with what is left below it (the QoS
