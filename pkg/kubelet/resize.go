@@ -183,17 +183,14 @@ func (k *Kubelet) allocation(pod *corev1.Pod, pr *podRuntime) map[string]corev1.
 	stored := k.allocs.get(pod.UID)
 	out := map[string]corev1.ResourceRequirements{}
 	for _, c := range resizable(pod) {
-		if r, ok := stored[c.Name]; ok {
-			out[c.Name] = r
-		} else if l := pr.latest[c.Name]; l != nil {
-			if r, ok := actuated(l); ok {
-				out[c.Name] = r
-			} else {
-				out[c.Name] = cpuMem(c.Resources)
-			}
-		} else {
-			out[c.Name] = cpuMem(c.Resources)
+		r, ok := stored[c.Name]
+		if l := pr.latest[c.Name]; !ok && l != nil {
+			r, ok = actuated(l)
 		}
+		if !ok {
+			r = cpuMem(c.Resources)
+		}
+		out[c.Name] = r
 	}
 	return out
 }
@@ -411,7 +408,7 @@ func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, 
 	// or kill: refused, as upstream.
 	oldPod := allocPod.DeepCopy()
 	for _, u := range updates {
-		containerByName(oldPod, u.name).Resources = u.old
+		containerSpec(oldPod, u.name).Resources = u.old
 	}
 	cur := podCgroupResources(oldPod)
 	if w.podCgroupSet {
@@ -424,7 +421,7 @@ func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, 
 		}
 	}
 	for _, u := range updates {
-		n, o := k.resources(allocPod, containerByName(allocPod, u.name)), k.resources(oldPod, containerByName(oldPod, u.name))
+		n, o := k.resources(allocPod, containerSpec(allocPod, u.name)), k.resources(oldPod, containerSpec(oldPod, u.name))
 		if lowered(n.MemoryLimit, o.MemoryLimit) {
 			if use := k.memoryInUse(filepath.Join(cgroup, u.st.ID)); use > uint64(n.MemoryLimit) {
 				errs = append(errs, fmt.Errorf("attempting to set container %q memory limit (%d) below current usage (%d)", u.name, n.MemoryLimit, use))
@@ -439,7 +436,7 @@ func (k *Kubelet) actuateResize(ctx context.Context, pod, allocPod *corev1.Pod, 
 	}
 	w.podCgroupSet = false // until it is exactly want
 	for _, u := range updates {
-		c := containerByName(allocPod, u.name)
+		c := containerSpec(allocPod, u.name)
 		label := resourcesLabel(c.Resources)
 		if err := k.rt.UpdateContainerResources(ctx, u.st.ID, k.resources(allocPod, c), map[string]string{labelResources: label}); err != nil {
 			return err
@@ -503,15 +500,6 @@ func (k *Kubelet) memoryInUse(cgroup string) uint64 {
 		return 0
 	}
 	return *mem.WorkingSetBytes
-}
-
-func containerByName(pod *corev1.Pod, name string) *corev1.Container {
-	for _, c := range resizable(pod) {
-		if c.Name == name {
-			return c
-		}
-	}
-	return &corev1.Container{Name: name}
 }
 
 // resizeEventJSON is the body of upstream's resize events: the resizable

@@ -553,18 +553,7 @@ func (r *Runtime) UpdateContainerResources(ctx context.Context, id string, res R
 		return fmt.Errorf("update container %s: %w", id, err)
 	}
 	lr := &specs.LinuxResources{}
-	if res.CPUShares > 0 || res.CPUQuota > 0 {
-		lr.CPU = &specs.LinuxCPU{}
-		if res.CPUShares > 0 {
-			lr.CPU.Shares = &res.CPUShares
-		}
-		if res.CPUQuota > 0 {
-			lr.CPU.Quota, lr.CPU.Period = &res.CPUQuota, &res.CPUPeriod
-		}
-	}
-	if res.MemoryLimit > 0 {
-		lr.Memory = &specs.LinuxMemory{Limit: &res.MemoryLimit}
-	}
+	res.applyTo(lr)
 	if err := task.Update(ctx, containerd.WithResources(lr)); err != nil {
 		return fmt.Errorf("update container %s: %w", id, err)
 	}

@@ -429,6 +429,26 @@ func withCapabilities(c *Capabilities) oci.SpecOpts {
 }
 
 // withResources sets the container's CPU and memory limits and OOM score.
+// applyTo sets res's CPU shares, CFS quota and period, and memory limit in
+// lr; what res leaves zero, lr keeps.
+func (res Resources) applyTo(lr *specs.LinuxResources) {
+	if res.CPUShares > 0 || res.CPUQuota > 0 || res.CPUPeriod > 0 {
+		lr.CPU = &specs.LinuxCPU{}
+		if res.CPUShares > 0 {
+			lr.CPU.Shares = &res.CPUShares
+		}
+		if res.CPUQuota > 0 {
+			lr.CPU.Quota = &res.CPUQuota
+		}
+		if res.CPUPeriod > 0 {
+			lr.CPU.Period = &res.CPUPeriod
+		}
+	}
+	if res.MemoryLimit > 0 {
+		lr.Memory = &specs.LinuxMemory{Limit: &res.MemoryLimit}
+	}
+}
+
 func withResources(res Resources) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
 		if s.Linux == nil {
@@ -437,22 +457,7 @@ func withResources(res Resources) oci.SpecOpts {
 		if s.Linux.Resources == nil {
 			s.Linux.Resources = &specs.LinuxResources{}
 		}
-		lr := s.Linux.Resources
-		if res.CPUShares > 0 || res.CPUQuota > 0 || res.CPUPeriod > 0 {
-			lr.CPU = &specs.LinuxCPU{}
-			if res.CPUShares > 0 {
-				lr.CPU.Shares = &res.CPUShares
-			}
-			if res.CPUQuota > 0 {
-				lr.CPU.Quota = &res.CPUQuota
-			}
-			if res.CPUPeriod > 0 {
-				lr.CPU.Period = &res.CPUPeriod
-			}
-		}
-		if res.MemoryLimit > 0 {
-			lr.Memory = &specs.LinuxMemory{Limit: &res.MemoryLimit}
-		}
+		res.applyTo(s.Linux.Resources)
 		if res.OOMScoreAdj != 0 {
 			adj := restrictOOMScoreAdj(res.OOMScoreAdj)
 			s.Process.OOMScoreAdj = &adj
