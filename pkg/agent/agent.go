@@ -272,11 +272,16 @@ func Run(ctx context.Context, cfg Config) error {
 	// The image GC watches the filesystem of containerd's content: ours,
 	// or the data dir's with an external containerd (its root is unknown).
 	imageFs := cfg.agentDir()
+	// runc's state of our containers goes beside our containerd's, on the
+	// run dir's tmpfs; with an external containerd, where its shims put it.
+	runcRoot := ""
 	if address == "" {
 		imageFs = filepath.Join(cfg.agentDir(), "containerd")
+		stateDir := filepath.Join(cfg.RunDir, "containerd")
+		runcRoot = filepath.Join(stateDir, "runc")
 		proc, err := ctrd.Start(ctx, ctrd.Config{
 			RootDir:     filepath.Join(cfg.agentDir(), "containerd"),
-			StateDir:    filepath.Join(cfg.RunDir, "containerd"),
+			StateDir:    stateDir,
 			KeepRunning: !cfg.StopContainerd,
 			// The kubelet reconciles its pods with a containerd that came back.
 			OnRestart: func() {
@@ -307,6 +312,7 @@ func Run(ctx context.Context, cfg Config) error {
 		LogRoot:    cfg.LogDir,
 		RootDir:    filepath.Join(cfg.RunDir, "runtime"),
 		CgroupRoot: cfg.CgroupRoot,
+		RuncRoot:   runcRoot,
 		Registries: regs,
 		Logf:       func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...), "component", "runtime") },
 	})

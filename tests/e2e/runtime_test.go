@@ -28,6 +28,7 @@ import (
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/registries"
+	"github.com/skiff-k8s/skiff/pkg/nspin"
 	"github.com/skiff-k8s/skiff/tests/nodetest"
 )
 
@@ -332,6 +333,61 @@ func TestRuntime(t *testing.T) {
 		// Both at once: refused.
 		if _, err := env.rt.CreateSandbox(ctx, runtime.SandboxConfig{UID: "uid-x", Namespace: "default", Name: "both", SharePID: true, HostPID: true}); err == nil {
 			t.Error("a sandbox with HostPID and SharePID was created")
+		}
+	})
+
+	t.Run("unrecorded sandbox", func(t *testing.T) {
+		// The agent stopped in CreateSandbox before it recorded the sandbox:
+		// a new runtime removes the directory, its pins and its PID
+		// namespace holder, found by its pin or, if the agent stopped before
+		// pinning it, by its cgroup.
+		ctx := context.Background()
+		var ids []string
+		for _, name := range []string{"unrecorded", "unpinned"} {
+			sb, err := env.rt.CreateSandbox(ctx, runtime.SandboxConfig{UID: "uid-" + netRandomHex(t, 4), Namespace: "default",
+				Name: name, SharePID: true, CgroupParent: filepath.Join(env.cfg.CgroupRoot, "pod-"+name), Labels: map[string]string{"test": t.Name()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			holderOf(t, "pod-"+name)
+			ids = append(ids, sb.ID)
+		}
+		dir := func(id string) string { return filepath.Join(env.cfg.RootDir, "sandboxes", id) }
+		if err := nspin.Unpin(filepath.Join(dir(ids[1]), "pid")); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.rt.Close(); err != nil {
+			t.Fatal(err)
+		}
+		client, err := containerdclient.New(env.cfg.Address, containerdclient.WithDefaultNamespace("k8s.io"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		for _, id := range ids {
+			if err := client.ContainerService().Delete(namespaces.WithNamespace(ctx, "k8s.io"), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rt2, err := runtime.New(ctx, env.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.rt = rt2
+		mounts, _ := os.ReadFile("/proc/self/mountinfo")
+		for i, name := range []string{"unrecorded", "unpinned"} {
+			if h := holders("pod-" + name); len(h) != 0 {
+				t.Errorf("%s: holders %v left", name, h)
+			}
+			if _, err := os.Stat(dir(ids[i])); !os.IsNotExist(err) {
+				t.Errorf("%s: sandbox dir left: %v", name, err)
+			}
+			if strings.Contains(string(mounts), ids[i]) {
+				t.Errorf("%s: a mount of sandbox %s is left", name, ids[i])
+			}
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", env.cfg.CgroupRoot, "pod-"+name, ids[i])); !os.IsNotExist(err) {
+				t.Errorf("%s: the holder's cgroup is left: %v", name, err)
+			}
 		}
 	})
 

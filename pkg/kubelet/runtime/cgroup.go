@@ -65,6 +65,25 @@ func joinCgroup(pid int, path string) error {
 	return nil
 }
 
+// inCgroup reports whether pid is in the cgroup path in one of its
+// hierarchies (it is no other process that reused a holder's PID).
+func inCgroup(pid int, path string) bool {
+	if path == "" {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// hierarchy-ID:controllers:path
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && filepath.Clean(f[2]) == filepath.Clean(path) {
+			return true
+		}
+	}
+	return false
+}
+
 // removeCgroup removes the now empty cgroup path in every hierarchy, as a
 // pod's, of which runc removes only the containers' own. Best effort: a
 // cgroup still in use stays.

@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/plugin"
+	runcoptions "github.com/containerd/containerd/runtime/v2/runc/options"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/runtime/logs"
@@ -114,7 +116,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 		containerd.WithImageName(imageRecordName(img)),
 		r.withSnapshot(id, img),
 		containerd.WithNewSpec(specOpts...),
-		containerd.WithContainerLabels(labels))
+		containerd.WithContainerLabels(labels),
+		r.withRuntime())
 	if err != nil {
 		return "", fmt.Errorf("create container %q: %w", cfg.Name, err)
 	}
@@ -124,6 +127,16 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 	}
 	r.putRecord(id, info.Labels, info.CreatedAt)
 	return id, nil
+}
+
+// withRuntime names the runc shim (containerd's default) and, with a
+// RuncRoot, its options: the shim passes the root to each runc it runs for
+// the container, and keeps it in the bundle for its cleanup after a crash.
+func (r *Runtime) withRuntime() containerd.NewContainerOpts {
+	if r.cfg.RuncRoot == "" {
+		return containerd.WithRuntime(plugin.RuntimeRuncV2, nil)
+	}
+	return containerd.WithRuntime(plugin.RuntimeRuncV2, &runcoptions.Options{Root: r.cfg.RuncRoot})
 }
 
 // withSnapshot prepares the container's writable snapshot over the image's

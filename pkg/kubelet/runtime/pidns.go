@@ -137,7 +137,9 @@ func ensurePIDHolder(dir, cgroupParent, id string) error {
 // cgroup and unpins the namespace. What is gone already is skipped.
 func stopPIDHolder(dir string) error {
 	pid, cg := readHolder(dir)
-	if pid > 0 && holdsPin(dir, pid) && !killHolder(pid) {
+	// Found by its pin, or, if the agent stopped before pinning, by the
+	// cgroup of its own it was recorded with.
+	if pid > 0 && (holdsPin(dir, pid) || inCgroup(pid, cg)) && !killHolder(pid) {
 		// Kept on record, to be tried again.
 		return fmt.Errorf("the PID namespace holder %d did not exit", pid)
 	}

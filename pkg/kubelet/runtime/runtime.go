@@ -62,6 +62,10 @@ type Config struct {
 	RootDir string
 	// CgroupRoot is the parent of the pods' cgroups when a sandbox names none.
 	CgroupRoot string
+	// RuncRoot is where runc keeps the state of the pods' containers, given
+	// to the runc shim with each new container; the shim's default
+	// (/run/containerd/runc) when empty, as with a containerd of the host.
+	RuncRoot string
 	// LogMaxSize and LogMaxFiles bound each container's log (the kubelet's
 	// containerLogMaxSize/containerLogMaxFiles); 10 MiB and 5 when zero.
 	LogMaxSize  int64
@@ -154,7 +158,35 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		r.Close()
 		return nil, fmt.Errorf("runtime: re-adopt containers: %w", err)
 	}
+	r.removeOrphanSandboxDirs()
 	return r, nil
+}
+
+// removeOrphanSandboxDirs removes the sandbox directories with no sandbox on
+// record, with their IPC namespace and /dev/shm pins and their PID namespace
+// holder: what an agent that stopped in CreateSandbox, between making the
+// directory and recording the sandbox, left. It runs before the runtime
+// creates any sandbox; one runtime at a time owns RootDir.
+func (r *Runtime) removeOrphanSandboxDirs() {
+	entries, err := os.ReadDir(filepath.Join(r.cfg.RootDir, "sandboxes"))
+	if err != nil {
+		return
+	}
+	r.recs.mu.RLock()
+	var orphans []string
+	for _, e := range entries {
+		if _, ok := r.recs.m[e.Name()]; !ok && e.IsDir() {
+			orphans = append(orphans, e.Name())
+		}
+	}
+	r.recs.mu.RUnlock()
+	for _, id := range orphans {
+		if err := removeSandboxDir(r.sandboxDir(id)); err != nil {
+			r.cfg.Logf("remove the directory of unrecorded sandbox %s: %v", id, err)
+		} else {
+			r.cfg.Logf("removed the directory of unrecorded sandbox %s", id)
+		}
+	}
 }
 
 // Client is the containerd client, for the parts of the agent that need more.
