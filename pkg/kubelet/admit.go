@@ -3,12 +3,15 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/pkg/kubelet/eviction"
 	"github.com/skiff-k8s/skiff/pkg/sysctl"
@@ -17,20 +20,34 @@ import (
 // Upstream's predicate admission failures (kubelet/lifecycle): the reason
 // is the predicate's name, the message "Predicate <name> failed: <why>".
 const (
-	predicateNodeAffinity = "NodeAffinity"
-	predicateNodePorts    = "NodePorts"
-	whyNodeAffinity       = "node(s) didn't match Pod's node affinity/selector"
-	whyNodePorts          = "node(s) didn't have free ports for the requested pod ports"
+	predicateNodeAffinity    = "NodeAffinity"
+	predicateNodePorts       = "NodePorts"
+	predicateTaintToleration = "TaintToleration"
+	whyNodeAffinity          = "node(s) didn't match Pod's node affinity/selector"
+	whyNodePorts             = "node(s) didn't have free ports for the requested pod ports"
+	whyTaintToleration       = "node(s) had taints that the pod didn't tolerate"
+)
+
+// Upstream's admission failures for a pod meant for another operating
+// system: by its kubernetes.io/os label, or by its spec.os.
+const (
+	reasonOSLabel  = "PodOSSelectorNodeLabelDoesNotMatch"
+	reasonOSField  = "PodOSNotSupported"
+	messageOSLabel = "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"
+	messageOSField = "Failed to admit pod as the OS field doesn't match node OS"
 )
 
 // admit applies the kubelet's admission to a pod about to start for the
 // first time, in upstream's order: the eviction manager's (a rejected pod
 // fails with reason Evicted), the sysctl allowlist's (reason
-// SysctlForbidden), then upstream's general predicates against the pods
+// SysctlForbidden), the pod's operating system (its kubernetes.io/os label,
+// reason PodOSSelectorNodeLabelDoesNotMatch, and spec.os,
+// PodOSNotSupported), then upstream's general predicates against the pods
 // admitted before it: the node's room for its requests (reason OutOfcpu,
 // OutOfmemory or OutOfpods), its node selector and required node affinity
-// (NodeAffinity), and its host ports (NodePorts). The scheduler checks the
-// same, but its view can be stale, and a pod may name its node itself.
+// (NodeAffinity), its host ports (NodePorts), and last the node's NoExecute
+// taints, which it must tolerate (TaintToleration). The scheduler checks
+// the same, but its view can be stale, and a pod may name its node itself.
 func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
 	if w.admitted {
 		return true
@@ -47,6 +64,14 @@ func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
 			return false
 		}
 	}
+	if os, ok := pod.Labels[corev1.LabelOSStable]; ok && os != goruntime.GOOS {
+		k.reject(pod, reasonOSLabel, messageOSLabel)
+		return false
+	}
+	if pod.Spec.OS != nil && string(pod.Spec.OS.Name) != goruntime.GOOS {
+		k.reject(pod, reasonOSField, messageOSField)
+		return false
+	}
 	// One admission at a time, so that two pods cannot both take the last
 	// room or the same port.
 	k.admitMu.Lock()
@@ -62,6 +87,10 @@ func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
 	}
 	if hostPortsConflict(pod, others) {
 		k.reject(pod, predicateNodePorts, fmt.Sprintf("Predicate %s failed: %s", predicateNodePorts, whyNodePorts))
+		return false
+	}
+	if !k.fitsNode(func(n *corev1.Node) bool { return toleratesNoExecute(pod, n) }) {
+		k.reject(pod, predicateTaintToleration, fmt.Sprintf("Predicate %s failed: %s", predicateTaintToleration, whyTaintToleration))
 		return false
 	}
 	k.mu.Lock()
@@ -85,22 +114,56 @@ func (k *Kubelet) admittedOthers(pod *corev1.Pod) []*corev1.Pod {
 }
 
 // matchesNode reports whether the pod's node selector and required node
-// affinity match the node: as the agent last read it, or, before it fails
-// the pod, as it is now (its labels may have changed since, as the
-// scheduler saw). Without a node to read, it does.
+// affinity match the node (see fitsNode).
 func (k *Kubelet) matchesNode(pod *corev1.Pod) bool {
 	if a := pod.Spec.Affinity; len(pod.Spec.NodeSelector) == 0 &&
 		(a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil) {
 		return true
 	}
 	affinity := nodeaffinity.GetRequiredNodeAffinity(pod)
+	return k.fitsNode(func(n *corev1.Node) bool {
+		fits, _ := affinity.Match(n)
+		return fits
+	})
+}
+
+// toleratesNoExecute reports whether the pod tolerates each of the node's
+// NoExecute taints, the only ones a kubelet minds.
+func toleratesNoExecute(pod *corev1.Pod, node *corev1.Node) bool {
+	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, pod.Spec.Tolerations,
+		func(t *corev1.Taint) bool { return t.Effect == corev1.TaintEffectNoExecute }, false)
+	return !untolerated
+}
+
+// nodeChanged keeps the node the informer shows for admission.
+func (k *Kubelet) nodeChanged(obj any) {
+	if n, ok := obj.(*corev1.Node); ok && n.Name == k.cfg.NodeName {
+		k.mu.Lock()
+		k.node = n
+		k.mu.Unlock()
+	}
+}
+
+// admissionFields trims a node to what admission reads (its labels and its
+// spec's taints): the status, with its image list, is the agent's own.
+func admissionFields(obj any) (any, error) {
+	if n, ok := obj.(*corev1.Node); ok {
+		n.ManagedFields = nil
+		n.Annotations = nil
+		n.Status = corev1.NodeStatus{}
+	}
+	return obj, nil
+}
+
+// fitsNode reports whether fits holds for the node: as the node informer
+// shows it, or, before the pod is failed, as it is now (a change may not
+// have reached the informer yet). Without a node to read, it does.
+func (k *Kubelet) fitsNode(fits func(*corev1.Node) bool) bool {
 	k.mu.Lock()
 	node := k.node
 	k.mu.Unlock()
-	if node != nil {
-		if fits, _ := affinity.Match(node); fits {
-			return true
-		}
+	if node != nil && fits(node) {
+		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -111,8 +174,7 @@ func (k *Kubelet) matchesNode(pod *corev1.Pod) bool {
 	k.mu.Lock()
 	k.node = node
 	k.mu.Unlock()
-	fits, _ := affinity.Match(node)
-	return fits
+	return fits(node)
 }
 
 // insufficient names the resource of the node's allocatable that the pod's

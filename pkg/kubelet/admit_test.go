@@ -58,3 +58,29 @@ func TestHostPortsConflict(t *testing.T) {
 		}
 	}
 }
+
+func TestToleratesNoExecute(t *testing.T) {
+	node := func(effects ...corev1.TaintEffect) *corev1.Node {
+		n := &corev1.Node{}
+		for _, e := range effects {
+			n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "k", Value: "v", Effect: e})
+		}
+		return n
+	}
+	tolerating := &corev1.Pod{Spec: corev1.PodSpec{Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}}}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		node *corev1.Node
+		want bool
+	}{
+		{"no taints", &corev1.Pod{}, node(), true},
+		{"only NoSchedule and PreferNoSchedule, which the scheduler minds", &corev1.Pod{}, node(corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule), true},
+		{"NoExecute untolerated", &corev1.Pod{}, node(corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute), false},
+		{"NoExecute tolerated", tolerating, node(corev1.TaintEffectNoExecute), true},
+	} {
+		if got := toleratesNoExecute(tc.pod, tc.node); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -114,7 +114,8 @@ type Kubelet struct {
 	mu sync.Mutex
 	// admitMu makes the admissions of pods one at a time (admit.go).
 	admitMu sync.Mutex
-	// node is the node object as last read (admit.go), under mu.
+	// node is the node as the node informer (trimmed) or admission last read
+	// it (admit.go), under mu.
 	node *corev1.Node
 	// pods are the last known objects by UID, kept after a delete until the
 	// pod's containers are gone.
@@ -235,11 +236,24 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	svcFactory := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(serviceLinkFields))
 	svcInf := svcFactory.Core().V1().Services()
 	k.services = svcInf.Lister()
+	// The node itself, as admission sees it (labels, taints), kept current
+	// as upstream's kubelet keeps it, rather than as of the last status post.
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.cfg.NodeName).String()
+		}), informers.WithTransform(admissionFields))
+	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
+	_, _ = nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    k.nodeChanged,
+		UpdateFunc: func(_, obj any) { k.nodeChanged(obj) },
+	})
 	factory.Start(ctx.Done())
 	svcFactory.Start(ctx.Done())
+	nodeFactory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer svcFactory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, svcInf.Informer().HasSynced) {
+	defer nodeFactory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, svcInf.Informer().HasSynced, nodeInf.HasSynced) {
 		return ctx.Err()
 	}
 	// Leftovers of pods no longer bound here: sandboxes and networks, and

@@ -231,9 +231,6 @@ func (k *Kubelet) updateNodeStatus(ctx context.Context, force bool) error {
 		if err != nil {
 			return err
 		}
-		k.mu.Lock()
-		k.node = old
-		k.mu.Unlock()
 		n := old.DeepCopy()
 		k.fillStatus(ctx, n, old)
 		if !force && !nodeStatusChanged(old, n) {

@@ -229,7 +229,11 @@ func (n *kubeletNode) waitPod(t *testing.T, name, what string, cond func(*corev1
 		return cond(p), nil
 	})
 	if err != nil {
-		t.Fatalf("pod %s: %s: %v\nstatus: %+v\n%s", name, what, err, last.Status, n.s.Kubectl(t, "get", "events"))
+		status := "(never read)"
+		if last != nil {
+			status = fmt.Sprintf("%+v", last.Status)
+		}
+		t.Fatalf("pod %s: %s: %v\nstatus: %s\n%s", name, what, err, status, n.s.Kubectl(t, "get", "events"))
 	}
 	return last
 }

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -263,6 +267,65 @@ func TestPodResize(t *testing.T) {
 				t.Errorf("%s: reason %q message %q, want %q %q", tc[0], p.Status.Reason, p.Status.Message, tc[1], tc[2])
 			}
 		}
+
+		// A pod for another operating system, by its spec or by its label.
+		ctx := context.Background()
+		pods := n.s.Client.CoreV1().Pods("default")
+		n.createSpec(t, "windows-spec", corev1.PodSpec{NodeName: n.name, OS: &corev1.PodOS{Name: corev1.Windows},
+			Containers: []corev1.Container{agnhost("c", "sleep", "infinity")}})
+		labelled := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "windows-label", Labels: map[string]string{corev1.LabelOSStable: "windows"}},
+			Spec: corev1.PodSpec{NodeName: n.name, Containers: []corev1.Container{agnhost("c", "sleep", "infinity")}}}
+		if _, err := pods.Create(ctx, labelled, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range [][3]string{
+			{"windows-spec", "PodOSNotSupported", "Pod was rejected: Failed to admit pod as the OS field doesn't match node OS"},
+			{"windows-label", "PodOSSelectorNodeLabelDoesNotMatch", "Pod was rejected: Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"},
+		} {
+			p := n.waitPod(t, tc[0], "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+			if p.Status.Reason != tc[1] || p.Status.Message != tc[2] {
+				t.Errorf("%s: reason %q message %q, want %q %q", tc[0], p.Status.Reason, p.Status.Message, tc[1], tc[2])
+			}
+		}
+
+		// A NoExecute taint: the taint eviction controller deletes the pods
+		// that do not tolerate it, and the kubelet refuses a new one (which
+		// the controller deletes too: its event tells).
+		node := n.node(t)
+		taint := corev1.Taint{Key: "skiff.test/admission", Value: "x", Effect: corev1.TaintEffectNoExecute}
+		node.Spec.Taints = append(node.Spec.Taints, taint)
+		if _, err := n.s.Client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				node := n.node(t)
+				node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key })
+				_, err := n.s.Client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
+				t.Errorf("untaint: %v", err)
+			}
+		})
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			p, err := pods.Get(ctx, "port-first", metav1.GetOptions{})
+			return apierrors.IsNotFound(err) || err == nil && p.DeletionTimestamp != nil, nil
+		})
+		if err != nil {
+			t.Fatalf("port-first not deleted by the taint eviction controller: %v", err)
+		}
+		n.createSpec(t, "untolerated", corev1.PodSpec{NodeName: n.name, Containers: []corev1.Container{agnhost("c", "sleep", "infinity")},
+			Tolerations: []corev1.Toleration{{Key: "skiff.test/other", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}})
+		n.createSpec(t, "tolerated", corev1.PodSpec{NodeName: n.name, Containers: []corev1.Container{agnhost("c", "sleep", "infinity")},
+			Tolerations: []corev1.Toleration{{Key: taint.Key, Operator: corev1.TolerationOpEqual, Value: "x", Effect: corev1.TaintEffectNoExecute}}})
+		n.waitEvent(t, "untolerated", corev1.EventTypeWarning, "TaintToleration", "Predicate TaintToleration failed: node(s) had taints that the pod didn't tolerate")
+		for _, e := range n.podEvents(t, "untolerated") {
+			if e.Reason == "Started" || e.Reason == "Created" {
+				t.Errorf("a rejected pod's container ran: %s %s", e.Reason, e.Message)
+			}
+		}
+		n.waitPod(t, "tolerated", "Running", podRunning)
 	})
 }
 
