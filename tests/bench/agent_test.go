@@ -149,14 +149,15 @@ func freeClusterCIDR(b *testing.B) *net.IPNet {
 	return nil
 }
 
-// installLayout makes the node's run and data dirs: the run dir (an installed
-// skiff's /run/skiff) on a tmpfs, as /run is on a standard Linux system, and
-// the data dir (/var/lib/skiff) a temp dir on disk. The tmpfs matters on an
-// ext4 without a journal, as this project's VMs have: there each new inode
-// costs a scan of the inodes freed in its block group in the last minutes,
-// up to 200-300 µs of CPU after a test run's cleanup against 20 µs, and a
-// pod start creates about 50 files and directories, half of them in the
-// run dir.
+// installLayout makes the node's run and data dirs as an installed skiff has
+// them: the run dir (/run/skiff) on a tmpfs, as /run is on a standard Linux
+// system, and the data dir (/var/lib/skiff) on an ext4 with a journal, as
+// Debian makes it, in a file mounted through a loop device. Both matter on
+// this project's VMs, whose root is an ext4 without a journal: such an ext4
+// scans the inodes freed in a block group in the last minutes each time it
+// allocates one there (up to 200-300 µs of CPU after a test run's cleanup,
+// against 20 µs), and a pod start creates about 50 files and directories.
+// Without mkfs.ext4 or loop devices the data dir is a temp dir, as said.
 func installLayout(b *testing.B) (runDir, dataDir string) {
 	b.Helper()
 	runDir, err := os.MkdirTemp("", "skiff-bn-")
@@ -171,7 +172,45 @@ func installLayout(b *testing.B) (runDir, dataDir string) {
 		_ = unix.Unmount(runDir, unix.MNT_DETACH)
 		os.RemoveAll(runDir)
 	})
-	return runDir, b.TempDir()
+	return runDir, journaledDataDir(b)
+}
+
+// journaledDataDir mounts a new 4 GiB sparse ext4 (with mkfs.ext4's default
+// journal) on a temp dir, undone at the bench's end; a plain temp dir when
+// that cannot be done.
+func journaledDataDir(b *testing.B) string {
+	dir := b.TempDir()
+	img := filepath.Join(b.TempDir(), "data.ext4")
+	f, err := os.Create(img)
+	if err == nil {
+		err = f.Truncate(4 << 30)
+		f.Close()
+	}
+	if err == nil {
+		var out []byte
+		if out, err = exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+	}
+	if err == nil {
+		var out []byte
+		if out, err = exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+	}
+	if err != nil {
+		os.Remove(img)
+		b.Logf("data dir on the temp dir's filesystem: no journaled ext4 of its own (%v)", err)
+		return dir
+	}
+	// Registered after TempDir's removal, so it runs before it: the loop
+	// device goes with the last unmount (mount's autoclear).
+	b.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			b.Errorf("unmount the data dir: %v: %s", err, out)
+		}
+	})
+	return dir
 }
 
 // startAgentNode starts `skiff server` with its agent and returns how long after the
@@ -295,7 +334,8 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) bool {
 // podStart creates count pods at once and reports, from each one's create call to the
 // watch event that shows it Running and Ready, p50 and p99, with the CPU the server,
 // containerd and the whole machine spent meanwhile. With SKIFF_BENCH_PROFILE=dir it
-// writes the server's CPU profile of the first 5 s to dir/podstart-<name>.pprof.
+// writes the server's CPU profile of the first 5 s to dir/podstart-<name>.pprof;
+// with SKIFF_BENCH_PERF=file, a burst's is recorded by `perf record -a -g` to file.
 func (n *agentNode) podStart(b *testing.B, name string, count int, mutate func(*corev1.PodSpec)) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -327,6 +367,15 @@ func (n *agentNode) podStart(b *testing.B, name string, count int, mutate func(*
 	serverCPU, cniCPU, ctdCPU, shimCPU := cpuSeconds(n.s.PID()), childCPUSeconds(n.s.PID()), cpuSeconds(n.containerdPID()), n.shimCPUSeconds()
 	busy0, total0 := machineCPU()
 	procs0, stat0 := processCPU(), cpuStat()
+	if f := os.Getenv("SKIFF_BENCH_PERF"); f != "" && count > 1 {
+		// The whole machine's profile of the burst's first 1.6 s, with call graphs.
+		perf := exec.Command("perf", "record", "-q", "-a", "-g", "-o", f, "--", "sleep", "1.6")
+		if err := perf.Start(); err != nil {
+			b.Fatalf("SKIFF_BENCH_PERF: %v", err)
+		}
+		defer perf.Wait()
+		time.Sleep(50 * time.Millisecond) // perf's own start
+	}
 	start := time.Now()
 	var mu sync.Mutex
 	created := map[string]time.Time{}
