@@ -157,23 +157,22 @@ func admissionFields(obj any) (any, error) {
 
 // fitsNode reports whether fits holds for the node: as the node informer
 // shows it, or, before the pod is failed, as it is now (a change may not
-// have reached the informer yet). Without a node to read, it does.
+// have reached the informer yet), as upstream's kubelet re-reads it. If the
+// node cannot be read now, the informer's word stands; without either, the
+// scheduler's does.
 func (k *Kubelet) fitsNode(fits func(*corev1.Node) bool) bool {
 	k.mu.Lock()
-	node := k.node
+	cached := k.node
 	k.mu.Unlock()
-	if node != nil && fits(node) {
+	if cached != nil && fits(cached) {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	node, err := k.client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
 	if err != nil {
-		return true // the scheduler's word stands
+		return cached == nil
 	}
-	k.mu.Lock()
-	k.node = node
-	k.mu.Unlock()
 	return fits(node)
 }
 

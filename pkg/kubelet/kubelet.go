@@ -114,8 +114,8 @@ type Kubelet struct {
 	mu sync.Mutex
 	// admitMu makes the admissions of pods one at a time (admit.go).
 	admitMu sync.Mutex
-	// node is the node as the node informer (trimmed) or admission last read
-	// it (admit.go), under mu.
+	// node is the node as its informer last showed it (trimmed to labels and
+	// taints, see admit.go), under mu.
 	node *corev1.Node
 	// pods are the last known objects by UID, kept after a delete until the
 	// pod's containers are gone.

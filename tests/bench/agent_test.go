@@ -188,7 +188,9 @@ func journaledDataDir(b *testing.B) string {
 	}
 	if err == nil {
 		var out []byte
-		if out, err = exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		// Inode tables and journal written now, not by the kernel's
+		// ext4lazyinit in the background of the bench.
+		if out, err = exec.Command("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
 			err = fmt.Errorf("%v: %s", err, out)
 		}
 	}
@@ -206,8 +208,12 @@ func journaledDataDir(b *testing.B) string {
 	// Registered after TempDir's removal, so it runs before it: the loop
 	// device goes with the last unmount (mount's autoclear).
 	b.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 			b.Errorf("unmount the data dir: %v: %s", err, out)
+			_ = exec.Command("umount", "-l", dir).Run()
+		}
+		if out, _ := exec.Command("losetup", "-j", img).Output(); len(out) > 0 {
+			b.Errorf("the data dir's loop device is left: %s", out)
 		}
 	})
 	return dir
@@ -369,7 +375,7 @@ func (n *agentNode) podStart(b *testing.B, name string, count int, mutate func(*
 	procs0, stat0 := processCPU(), cpuStat()
 	if f := os.Getenv("SKIFF_BENCH_PERF"); f != "" && count > 1 {
 		// The whole machine's profile of the burst's first 1.6 s, with call graphs.
-		perf := exec.Command("perf", "record", "-q", "-a", "-g", "-o", f, "--", "sleep", "1.6")
+		perf := exec.Command("perf", "record", "-q", "-B", "-a", "-g", "-o", f, "--", "sleep", "1.6")
 		if err := perf.Start(); err != nil {
 			b.Fatalf("SKIFF_BENCH_PERF: %v", err)
 		}

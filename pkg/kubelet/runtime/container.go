@@ -129,12 +129,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg Con
 	return id, nil
 }
 
-// withRuntime names the runc shim (containerd's default) and, with a
-// RuncRoot, its options: the shim passes the root to each runc it runs for
-// the container, and keeps it in the bundle for its cleanup after a crash.
+// withRuntime names the runc shim with a RuncRoot in its options: the shim
+// passes the root to each runc it runs for the container, and keeps it in
+// the bundle for its cleanup after a crash.
 func (r *Runtime) withRuntime() containerd.NewContainerOpts {
 	if r.cfg.RuncRoot == "" {
-		return containerd.WithRuntime(plugin.RuntimeRuncV2, nil)
+		// The client's default runtime, as the namespace may name it.
+		return func(context.Context, *containerd.Client, *containers.Container) error { return nil }
 	}
 	return containerd.WithRuntime(plugin.RuntimeRuncV2, &runcoptions.Options{Root: r.cfg.RuncRoot})
 }
