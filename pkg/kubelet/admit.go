@@ -64,7 +64,7 @@ func (k *Kubelet) admit(pod *corev1.Pod, w *podWorker) bool {
 			return false
 		}
 	}
-	if os, ok := pod.Labels[corev1.LabelOSStable]; ok && os != goruntime.GOOS {
+	if osName, ok := pod.Labels[corev1.LabelOSStable]; ok && osName != goruntime.GOOS {
 		k.reject(pod, reasonOSLabel, messageOSLabel)
 		return false
 	}
