@@ -182,6 +182,10 @@ func New(cfg Config) (*Kubelet, error) {
 // running when it returns: a later kubelet re-adopts them.
 func (k *Kubelet) Run(ctx context.Context) error {
 	log := klog.FromContext(ctx)
+	// Whichever way Run returns, what it started stops: the node's loops and
+	// the informers, whose factories' Shutdown waits for it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	defer k.queue.ShutDown()
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
@@ -250,9 +254,12 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	svcFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
-	defer factory.Shutdown()
-	defer svcFactory.Shutdown()
-	defer nodeFactory.Shutdown()
+	defer func() {
+		cancel()
+		factory.Shutdown()
+		svcFactory.Shutdown()
+		nodeFactory.Shutdown()
+	}()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, svcInf.Informer().HasSynced, nodeInf.HasSynced) {
 		return ctx.Err()
 	}
